@@ -1,1 +1,80 @@
-fn main() {}
+//! The `switchboard-server` binary: `switchboard-server [flags]` or `switchboard-server simulate …`.
+
+use std::process::ExitCode;
+
+use switchboard_server::config::{Config, Seed};
+use switchboard_server::{db, simulate};
+
+const USAGE: &str = "usage:
+  switchboard-server [--addr 127.0.0.1:3000] [--db data/switchboard.db] [--dist dist]
+                     [--seed demo|none] [--access-ttl SECONDS] [--sockets-per-user N]
+  switchboard-server simulate [--url http://127.0.0.1:3000] [--rate MESSAGES_PER_SECOND]
+                     [--count N] [--org northside|lakeside]
+env: SWITCHBOARD_JWT_SECRET (>= 32 bytes) sets the signing key; otherwise one is generated
+     and kept in the database. RUST_LOG tunes logging.";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let result = if args.first().map(String::as_str) == Some("simulate") {
+        simulate::run_cli(&args[1..]).await
+    } else {
+        serve(&args).await
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard-server: {e}\n\n{USAGE}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: &[String]) -> switchboard_server::error::Result<()> {
+    let mut config = Config::from_args(args)?;
+    config.jwt_secret = std::env::var("SWITCHBOARD_JWT_SECRET").ok();
+    let seed = config.seed;
+    let running = switchboard_server::start(config).await?;
+    println!("Switchboard is running at http://{}", running.addr);
+    let demo = running.state.db().setting("seed")?.as_deref() == Some("demo");
+    if seed == Seed::Demo && demo {
+        println!("Demo logins (password \"{}\"):", db::seed::DEMO_PASSWORD);
+        for (email, role, org) in db::seed::demo_logins() {
+            println!("  {email:<52} {role:<10} {org}");
+        }
+    }
+    wait_for_stop().await;
+    println!("Stopping…");
+    running.stop().await;
+    Ok(())
+}
+
+async fn wait_for_stop() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

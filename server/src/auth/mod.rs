@@ -1,0 +1,157 @@
+//! GoTrue subset under `/auth/v1`: password and refresh grants, logout, user; plus the
+//! `apikey` gate and the bearer-token extractor shared with REST.
+
+pub mod jwt;
+pub mod password;
+pub mod ratelimit;
+pub mod sessions;
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::body::JsonBody;
+use crate::error::{Error, Result};
+use crate::AppState;
+use jwt::Principal;
+
+/// Routes mounted at `/auth/v1`.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/token", post(token))
+        .route("/logout", post(logout))
+        .route("/user", get(user))
+        .fallback(|| async {
+            Error::api(StatusCode::NOT_FOUND, "not_found", "no such auth endpoint")
+        })
+        .layer(middleware::from_fn_with_state(state, require_api_key))
+}
+
+/// Rejects requests without a valid `apikey` header or query parameter.
+pub async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let from_header = req
+        .headers()
+        .get("apikey")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let from_query = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("apikey=").map(str::to_string))
+    });
+    match from_header.or(from_query) {
+        None => Error::unauthorized("PGRST301", "No API key found in request")
+            .with_hint("No `apikey` request header or url param was found.")
+            .into_response(),
+        Some(key) if !state.keys().verify_api_key(&key) => {
+            Error::unauthorized("PGRST301", "Invalid API key")
+                .with_hint("Double check your Supabase `anon` or `service_role` API key.")
+                .into_response()
+        }
+        Some(_) => next.run(req).await,
+    }
+}
+
+/// Extracts the bearer token from headers, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            Error::unauthorized("PGRST302", "Anonymous access is disabled")
+                .with_hint("Sign in and send `Authorization: Bearer <access_token>`.")
+        })?;
+        let claims = state
+            .keys()
+            .verify_user(token)
+            .map_err(jwt::TokenError::to_api_error)?;
+        Ok(Principal::from(&claims))
+    }
+}
+
+#[derive(Deserialize)]
+struct GrantQuery {
+    grant_type: Option<String>,
+}
+
+fn auth_error(status: StatusCode, code: &str, message: &str) -> Error {
+    Error::api(status, code, message)
+}
+
+async fn token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(q): Query<GrantQuery>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>> {
+    match q.grant_type.as_deref() {
+        Some("password") => {
+            let email = field(&body, "email")?.trim().to_lowercase();
+            let password = field(&body, "password")?.to_string();
+            let now = crate::clock::now_micros() / 1000;
+            if !state.login_by_address().check(&peer.ip().to_string(), now)
+                || !state.login_by_email().check(&email, now)
+            {
+                return Err(auth_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "over_request_rate_limit",
+                    "Too many login attempts. Wait a minute and try again.",
+                ));
+            }
+            sessions::password_grant(&state, email, password)
+                .await
+                .map(Json)
+        }
+        Some("refresh_token") => {
+            let refresh = field(&body, "refresh_token")?.to_string();
+            sessions::refresh_grant(&state, refresh).await.map(Json)
+        }
+        _ => Err(auth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "grant_type must be password or refresh_token",
+        )),
+    }
+}
+
+fn field<'a>(body: &'a Value, name: &str) -> Result<&'a str> {
+    body.get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            auth_error(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                &format!("missing {name}"),
+            )
+        })
+}
+
+async fn logout(State(state): State<AppState>, principal: Principal) -> Result<StatusCode> {
+    sessions::revoke(&state, principal.session_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn user(State(state): State<AppState>, principal: Principal) -> Result<Json<Value>> {
+    sessions::user_json(&state, principal.user_id)
+        .await
+        .map(Json)
+}

@@ -1,0 +1,248 @@
+//! Login sessions: issuing access tokens and rotating, single-use refresh tokens.
+
+use axum::http::StatusCode;
+use base64::Engine;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::jwt::{AppMetadata, AppRole, UserClaims, UserMetadata};
+use super::password;
+use crate::clock::{format_micros, now_micros};
+use crate::error::{Error, Result};
+use crate::AppState;
+
+/// A user row joined with its organisation's name.
+#[derive(Debug, Clone)]
+struct UserRow {
+    id: String,
+    org_id: String,
+    org_name: String,
+    email: String,
+    password_hash: String,
+    display_name: String,
+    role: AppRole,
+}
+
+const USER_SELECT: &str =
+    "SELECT u.id, u.org_id, o.name, u.email, u.password_hash, u.display_name, u.role \
+     FROM users u JOIN orgs o ON o.id = u.org_id";
+
+fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    let role: String = row.get(6)?;
+    Ok(UserRow {
+        id: row.get(0)?,
+        org_id: row.get(1)?,
+        org_name: row.get(2)?,
+        email: row.get(3)?,
+        password_hash: row.get(4)?,
+        display_name: row.get(5)?,
+        role: AppRole::parse(&role).unwrap_or(AppRole::Medic),
+    })
+}
+
+fn find_user(conn: &Connection, clause: &str, value: &str) -> Result<Option<UserRow>> {
+    Ok(conn
+        .query_row(
+            &format!("{USER_SELECT} WHERE {clause}"),
+            [value],
+            user_from_row,
+        )
+        .optional()?)
+}
+
+fn invalid_credentials() -> Error {
+    Error::api(
+        StatusCode::BAD_REQUEST,
+        "invalid_credentials",
+        "Invalid login credentials",
+    )
+}
+
+fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn new_refresh_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn user_value(user: &UserRow) -> Value {
+    json!({
+        "id": user.id,
+        "aud": "authenticated",
+        "role": "authenticated",
+        "email": user.email,
+        "app_metadata": {
+            "provider": "email",
+            "org_id": user.org_id,
+            "org_name": user.org_name,
+            "app_role": user.role,
+        },
+        "user_metadata": {"display_name": user.display_name},
+    })
+}
+
+fn session_response(
+    state: &AppState,
+    user: &UserRow,
+    session_id: &str,
+    refresh: &str,
+) -> Result<Value> {
+    let ttl = state.config().access_ttl_secs;
+    let now = now_micros() / 1_000_000;
+    let claims = UserClaims {
+        iss: "switchboard/auth/v1".into(),
+        sub: user.id.clone(),
+        aud: "authenticated".into(),
+        role: "authenticated".into(),
+        exp: now + ttl,
+        iat: now,
+        email: user.email.clone(),
+        session_id: session_id.to_string(),
+        app_metadata: AppMetadata {
+            provider: "email".into(),
+            org_id: user.org_id.clone(),
+            org_name: user.org_name.clone(),
+            app_role: user.role,
+        },
+        user_metadata: UserMetadata {
+            display_name: user.display_name.clone(),
+        },
+    };
+    Ok(json!({
+        "access_token": state.keys().sign(&claims)?,
+        "token_type": "bearer",
+        "expires_in": ttl,
+        "expires_at": now + ttl,
+        "refresh_token": refresh,
+        "user": user_value(user),
+    }))
+}
+
+/// `grant_type=password`: checks the password and opens a new session.
+pub async fn password_grant(state: &AppState, email: String, pass: String) -> Result<Value> {
+    let user = state
+        .db()
+        .read(move |conn| find_user(conn, "u.email = ?1", &email))
+        .await?;
+    let verified = tokio::task::spawn_blocking({
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        move || match hash {
+            Some(h) => password::verify(&pass, &h),
+            None => {
+                // Spend the same effort for unknown emails so timing reveals nothing.
+                let _ = password::hash(&pass);
+                false
+            }
+        }
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))?;
+    let user = match (user, verified) {
+        (Some(u), true) => u,
+        _ => return Err(invalid_credentials()),
+    };
+    let refresh = new_refresh_token();
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let (sid, uid, hashed) = (session_id.clone(), user.id.clone(), hash_token(&refresh));
+    state
+        .db()
+        .write(move |tx, _| {
+            let now = format_micros(now_micros());
+            tx.execute(
+                "INSERT INTO sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)",
+                params![sid, uid, now],
+            )?;
+            tx.execute(
+                "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?1, ?2, ?3)",
+                params![hashed, sid, now],
+            )?;
+            Ok(())
+        })
+        .await?;
+    session_response(state, &user, &session_id, &refresh)
+}
+
+/// `grant_type=refresh_token`: spends the token and issues its successor.
+pub async fn refresh_grant(state: &AppState, refresh: String) -> Result<Value> {
+    let hashed = hash_token(&refresh);
+    let next = new_refresh_token();
+    let next_hashed = hash_token(&next);
+    let (user, session_id) = state
+        .db()
+        .write(move |tx, _| {
+            let found: Option<(String, i64, i64, String)> = tx
+                .query_row(
+                    "SELECT t.session_id, t.used, s.revoked, s.user_id FROM refresh_tokens t \
+                     JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = ?1",
+                    [&hashed],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((session_id, used, revoked, user_id)) = found else {
+                return Ok(Err(Error::api(
+                    StatusCode::BAD_REQUEST,
+                    "refresh_token_not_found",
+                    "Invalid Refresh Token: Refresh Token Not Found",
+                )));
+            };
+            if revoked != 0 {
+                return Ok(Err(Error::api(
+                    StatusCode::BAD_REQUEST,
+                    "session_expired",
+                    "Invalid Refresh Token: Session Expired",
+                )));
+            }
+            if used != 0 {
+                // A spent token coming back means it leaked: end the whole session.
+                tx.execute("UPDATE sessions SET revoked = 1 WHERE id = ?1", [&session_id])?;
+                return Ok(Err(Error::api(
+                    StatusCode::BAD_REQUEST,
+                    "refresh_token_already_used",
+                    "Invalid Refresh Token: Already Used",
+                )));
+            }
+            tx.execute("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?1", [&hashed])?;
+            tx.execute(
+                "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?1, ?2, ?3)",
+                params![next_hashed, session_id, format_micros(now_micros())],
+            )?;
+            let user = find_user(tx, "u.id = ?1", &user_id)?;
+            Ok(user.map(|u| (u, session_id)).ok_or_else(invalid_credentials))
+        })
+        .await??;
+    session_response(state, &user, &session_id, &next)
+}
+
+/// Ends a session: its refresh tokens stop working.
+pub async fn revoke(state: &AppState, session_id: String) -> Result<()> {
+    state
+        .db()
+        .write(move |tx, _| {
+            tx.execute(
+                "UPDATE sessions SET revoked = 1 WHERE id = ?1",
+                [&session_id],
+            )?;
+            Ok(())
+        })
+        .await
+}
+
+/// The GoTrue user object of a user id.
+pub async fn user_json(state: &AppState, user_id: String) -> Result<Value> {
+    let user = state
+        .db()
+        .read(move |conn| find_user(conn, "u.id = ?1", &user_id))
+        .await?;
+    user.map(|u| user_value(&u)).ok_or_else(|| {
+        Error::unauthorized(
+            "user_not_found",
+            "User from sub claim in JWT does not exist",
+        )
+    })
+}

@@ -1,0 +1,172 @@
+//! Server configuration: command-line flags and tunable limits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// Whether to create the demo organisations in an empty database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seed {
+    /// Seed the demo orgs on first start.
+    Demo,
+    /// Start empty.
+    None,
+}
+
+/// Limits that protect the server from a misbehaving client.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Login attempts per email per window.
+    pub login_per_email: usize,
+    /// Login attempts per client address per window.
+    pub login_per_address: usize,
+    /// Rate-limit window.
+    pub login_window_ms: i64,
+    /// Largest accepted websocket frame.
+    pub ws_max_frame_bytes: usize,
+    /// Channels one socket may join.
+    pub ws_channels_per_socket: usize,
+    /// Concurrent sockets per user.
+    pub ws_sockets_per_user: usize,
+    /// Silence after which a socket is closed (Phoenix uses 60 s).
+    pub ws_idle_timeout_ms: u64,
+    /// Outgoing frames a socket may have queued before it is cut off as too slow.
+    pub ws_send_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 64 * 1024,
+            login_per_email: 10,
+            login_per_address: 60,
+            login_window_ms: 60_000,
+            ws_max_frame_bytes: 64 * 1024,
+            ws_channels_per_socket: 100,
+            ws_sockets_per_user: 20,
+            ws_idle_timeout_ms: 60_000,
+            ws_send_queue: 1024,
+        }
+    }
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind.
+    pub addr: SocketAddr,
+    /// SQLite database file.
+    pub db_path: PathBuf,
+    /// Directory of the built app, served with an SPA fallback.
+    pub dist: Option<PathBuf>,
+    /// Demo seed or empty.
+    pub seed: Seed,
+    /// Signing secret; when absent one is generated and kept in the database.
+    pub jwt_secret: Option<String>,
+    /// Access-token lifetime in seconds.
+    pub access_ttl_secs: i64,
+    /// Protective limits.
+    pub limits: Limits,
+}
+
+impl Config {
+    /// A configuration with defaults for everything but the database path.
+    pub fn new(db_path: PathBuf) -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            db_path,
+            dist: None,
+            seed: Seed::Demo,
+            jwt_secret: None,
+            access_ttl_secs: 3600,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Parses `--addr A --db FILE --dist DIR --seed demo|none --access-ttl SECS`.
+    pub fn from_args(args: &[String]) -> Result<Self> {
+        let mut config = Config::new(PathBuf::from("data/switchboard.db"));
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            let mut value = || {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| Error::Config(format!("{flag} needs a value")))
+            };
+            match flag.as_str() {
+                "--addr" => {
+                    let v = value()?;
+                    config.addr = v
+                        .parse()
+                        .map_err(|_| Error::Config(format!("--addr: not an address: {v}")))?;
+                }
+                "--db" => config.db_path = PathBuf::from(value()?),
+                "--dist" => config.dist = Some(PathBuf::from(value()?)),
+                "--seed" => {
+                    config.seed = match value()?.as_str() {
+                        "demo" => Seed::Demo,
+                        "none" => Seed::None,
+                        other => {
+                            return Err(Error::Config(format!(
+                                "--seed must be demo or none, not {other}"
+                            )))
+                        }
+                    }
+                }
+                "--access-ttl" => {
+                    let v = value()?;
+                    config.access_ttl_secs =
+                        v.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                            Error::Config(format!("--access-ttl: not seconds: {v}"))
+                        })?;
+                }
+                "--sockets-per-user" => {
+                    let v = value()?;
+                    config.limits.ws_sockets_per_user = v.parse().map_err(|_| {
+                        Error::Config(format!("--sockets-per-user: not a number: {v}"))
+                    })?;
+                }
+                other => return Err(Error::Config(format!("unknown flag {other}"))),
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_flags() {
+        let c = Config::from_args(&args(&[
+            "--addr",
+            "127.0.0.1:9",
+            "--db",
+            "x.db",
+            "--dist",
+            "d",
+            "--seed",
+            "none",
+        ]))
+        .unwrap();
+        assert_eq!(c.addr.port(), 9);
+        assert_eq!(c.db_path, PathBuf::from("x.db"));
+        assert_eq!(c.seed, Seed::None);
+    }
+
+    #[test]
+    fn rejects_bad_flags() {
+        assert!(Config::from_args(&args(&["--seed", "maybe"])).is_err());
+        assert!(Config::from_args(&args(&["--addr"])).is_err());
+        assert!(Config::from_args(&args(&["--bogus", "1"])).is_err());
+        assert!(Config::from_args(&args(&["--access-ttl", "-5"])).is_err());
+    }
+}

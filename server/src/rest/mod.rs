@@ -1,0 +1,306 @@
+//! PostgREST subset under `/rest/v1`: table reads, message inserts, read-state updates, RPCs.
+
+pub mod query;
+pub mod rpc;
+pub mod select;
+pub mod tables;
+pub mod write;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::Value;
+
+use crate::auth::jwt::Principal;
+use crate::body::JsonBody;
+use crate::error::{Error, Result};
+use crate::AppState;
+use query::{parse_query, Filter, Operand, ReadQuery};
+use select::{unknown_table, Condition};
+
+/// Routes mounted at `/rest/v1`.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/rpc/{function}", post(rpc_call))
+        .route("/{table}", get(read).post(insert).patch(update))
+        .fallback(|| async { unknown_table("") })
+        .layer(middleware::from_fn_with_state(
+            state,
+            crate::auth::require_api_key,
+        ))
+}
+
+fn table_or_404(name: &str) -> Result<&'static tables::Table> {
+    tables::table(name).ok_or_else(|| unknown_table(name))
+}
+
+fn permission_denied(table: &str) -> Error {
+    Error::api(
+        StatusCode::FORBIDDEN,
+        "42501",
+        format!("permission denied for table {table}"),
+    )
+}
+
+fn wants_single(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/vnd.pgrst.object+json"))
+}
+
+fn prefers(headers: &HeaderMap, what: &str) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|p| p.trim() == what))
+}
+
+/// Shapes rows as PostgREST does: an array with `Content-Range`, or one object on request.
+fn rows_response(
+    status: StatusCode,
+    rows: Vec<Value>,
+    offset: u64,
+    single: bool,
+) -> Result<Response> {
+    if single {
+        if rows.len() != 1 {
+            return Err(Error::api(
+                StatusCode::NOT_ACCEPTABLE,
+                "PGRST116",
+                "JSON object requested, multiple (or no) rows returned",
+            )
+            .with_details(format!("The result contains {} rows", rows.len())));
+        }
+        let row = rows.into_iter().next().unwrap_or(Value::Null);
+        return Ok((status, Json(row)).into_response());
+    }
+    let range = if rows.is_empty() {
+        "*/*".to_string()
+    } else {
+        format!("{}-{}/*", offset, offset + rows.len() as u64 - 1)
+    };
+    let mut response = (status, Json(Value::Array(rows))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&range) {
+        response.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    Ok(response)
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Path(table_name): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    who: Principal,
+) -> Result<Response> {
+    let table = table_or_404(&table_name)?;
+    let query = parse_query(raw.as_deref().unwrap_or(""))?;
+    let offset = query.offset.unwrap_or(0);
+    let rows = state
+        .db()
+        .read(move |conn| select::run(conn, table, &query, &who, None))
+        .await?;
+    rows_response(StatusCode::OK, rows, offset, wants_single(&headers))
+}
+
+async fn insert(
+    State(state): State<AppState>,
+    Path(table_name): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    who: Principal,
+    JsonBody(body): JsonBody,
+) -> Result<Response> {
+    let table = table_or_404(&table_name)?;
+    if table.name != "messages" {
+        return Err(permission_denied(table.name));
+    }
+    let query = parse_query(raw.as_deref().unwrap_or(""))?;
+    let items = match &body {
+        Value::Array(list) if !list.is_empty() => list.clone(),
+        Value::Array(_) => return Err(Error::bad_body("empty array: nothing to insert")),
+        single => vec![single.clone()],
+    };
+    let messages = items
+        .iter()
+        .map(|v| write::parse_new_message(v, &who))
+        .collect::<Result<Vec<_>>>()?;
+    let writer = who.clone();
+    let ids = state
+        .db()
+        .write(move |tx, changes| write::insert_messages(tx, &writer, &messages, changes))
+        .await?;
+    if !prefers(&headers, "return=representation") {
+        return Ok(StatusCode::CREATED.into_response());
+    }
+    let read_query = ReadQuery {
+        select: query.select,
+        ..ReadQuery::default()
+    };
+    let order = ids.clone();
+    let mut rows = state
+        .db()
+        .read(move |conn| {
+            let filter = Filter {
+                column: "id".into(),
+                negated: false,
+                op: query::Op::In,
+                operand: Operand::List(ids),
+            };
+            let extra = select::filters_sql(table, "t0", &[filter])?;
+            select::run(
+                conn,
+                table,
+                &read_query,
+                &who,
+                Some(Condition {
+                    sql: extra.sql,
+                    params: extra.params,
+                }),
+            )
+        })
+        .await?;
+    // Rows come back in index order; answer in the order they were sent.
+    rows.sort_by_key(|row| {
+        tables::field(row, "id")
+            .and_then(|id| order.iter().position(|o| o == id))
+            .unwrap_or(usize::MAX)
+    });
+    rows_response(StatusCode::CREATED, rows, 0, wants_single(&headers))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(table_name): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    who: Principal,
+    JsonBody(body): JsonBody,
+) -> Result<Response> {
+    let table = table_or_404(&table_name)?;
+    if table.name != "read_state" {
+        return Err(permission_denied(table.name));
+    }
+    let query = parse_query(raw.as_deref().unwrap_or(""))?;
+    let object = body
+        .as_object()
+        .ok_or_else(|| Error::bad_body("PATCH body must be a JSON object"))?;
+    let mut at = None;
+    for (key, value) in object {
+        match key.as_str() {
+            "last_read_at" => {
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| Error::bad_body("last_read_at must be a timestamp string"))?;
+                at = Some(crate::clock::parse_micros(text).ok_or_else(|| {
+                    select::normalise(tables::ColType::Timestamp, text)
+                        .err()
+                        .unwrap_or_else(|| Error::bad_body("bad timestamp"))
+                })?);
+            }
+            "user_id" | "conversation_id" => return Err(permission_denied(table.name)),
+            other => {
+                return Err(Error::api(
+                    StatusCode::BAD_REQUEST,
+                    "PGRST204",
+                    format!(
+                        "Could not find the '{other}' column of 'read_state' in the schema cache"
+                    ),
+                ))
+            }
+        }
+    }
+    let Some(at) = at else {
+        return Err(Error::bad_body("nothing to update: send last_read_at"));
+    };
+    let who2 = who.clone();
+    let updated = state
+        .db()
+        .write(move |tx, changes| {
+            // Which of my markers match the filters: the same RLS + filters as a read.
+            let targets = select::run(
+                tx,
+                table,
+                &ReadQuery {
+                    filters: query.filters,
+                    ..ReadQuery::default()
+                },
+                &who2,
+                None,
+            )?;
+            let mut rows = Vec::new();
+            for row in targets {
+                if let Some(conv) = tables::field(&row, "conversation_id") {
+                    if let Some(r) = write::set_read_marker(tx, &who2, conv, Some(at), changes)? {
+                        rows.push(r);
+                    }
+                }
+            }
+            Ok(rows)
+        })
+        .await?;
+    if prefers(&headers, "return=representation") {
+        rows_response(StatusCode::OK, updated, 0, wants_single(&headers))
+    } else {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
+}
+
+async fn rpc_call(
+    State(state): State<AppState>,
+    Path(function): Path<String>,
+    who: Principal,
+    JsonBody(body): JsonBody,
+) -> Result<Response> {
+    match function.as_str() {
+        "conversations_with_unread" => {
+            let rows = state
+                .db()
+                .read(move |conn| rpc::conversations_with_unread(conn, &who))
+                .await?;
+            Ok(Json(rows).into_response())
+        }
+        "unread_total" => {
+            let total = state
+                .db()
+                .read(move |conn| rpc::unread_total(conn, &who))
+                .await?;
+            Ok(Json(total).into_response())
+        }
+        "mark_conversation_read" => {
+            let raw = body
+                .get("conversation_id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    Error::api(
+                        StatusCode::BAD_REQUEST,
+                        "PGRST202",
+                        "mark_conversation_read needs {\"conversation_id\": \"<uuid>\"}",
+                    )
+                })?;
+            let conv = select::normalise(tables::ColType::Uuid, raw)?;
+            let marked = state
+                .db()
+                .write(move |tx, changes| write::set_read_marker(tx, &who, &conv, None, changes))
+                .await?;
+            match marked {
+                Some(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+                None => Err(Error::api(
+                    StatusCode::NOT_FOUND,
+                    "P0002",
+                    "conversation not found",
+                )),
+            }
+        }
+        other => Err(Error::api(
+            StatusCode::NOT_FOUND,
+            "PGRST202",
+            format!("Could not find the function public.{other} in the schema cache"),
+        )),
+    }
+}

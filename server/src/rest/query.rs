@@ -1,0 +1,391 @@
+//! PostgREST query-string grammar: `select`, horizontal filters, `order`, `limit`, `offset`.
+//!
+//! Pure parsing; whether names exist is checked later against the table definitions.
+
+use crate::error::{Error, Result};
+
+/// One item of `select=`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SelectItem {
+    /// `*`: every exposed column.
+    Star,
+    /// A column, optionally renamed (`alias:col`).
+    Column {
+        /// Output key.
+        alias: Option<String>,
+        /// Column name.
+        name: String,
+    },
+    /// An embedded related table: `alias:table!hint(cols)`.
+    Embed {
+        /// Output key (defaults to the table name).
+        alias: Option<String>,
+        /// Related table.
+        table: String,
+        /// Optional foreign-key column hint after `!`.
+        hint: Option<String>,
+        /// Columns of the related row.
+        columns: Vec<SelectItem>,
+    },
+}
+
+/// Comparison operators we support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `=`
+    Eq,
+    /// `<>`
+    Neq,
+    /// `>`
+    Gt,
+    /// `>=`
+    Gte,
+    /// `<`
+    Lt,
+    /// `<=`
+    Lte,
+    /// `IN (…)`
+    In,
+    /// `IS NULL` and friends
+    Is,
+}
+
+impl Op {
+    fn parse(text: &str) -> Option<Op> {
+        Some(match text {
+            "eq" => Op::Eq,
+            "neq" => Op::Neq,
+            "gt" => Op::Gt,
+            "gte" => Op::Gte,
+            "lt" => Op::Lt,
+            "lte" => Op::Lte,
+            "in" => Op::In,
+            "is" => Op::Is,
+            _ => return None,
+        })
+    }
+
+    /// The SQL operator for the scalar comparisons.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Neq => "<>",
+            Op::Gt => ">",
+            Op::Gte => ">=",
+            Op::Lt => "<",
+            Op::Lte => "<=",
+            Op::In => "IN",
+            Op::Is => "IS",
+        }
+    }
+}
+
+/// The operand of a filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    /// A single value.
+    Value(String),
+    /// The list of `in.(…)`.
+    List(Vec<String>),
+    /// `is.null` / `is.not_null`.
+    Null {
+        /// True for `not_null`.
+        not: bool,
+    },
+}
+
+/// One horizontal filter `col=[not.]op.value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// Column name.
+    pub column: String,
+    /// `not.` prefix.
+    pub negated: bool,
+    /// Operator.
+    pub op: Op,
+    /// Operand.
+    pub operand: Operand,
+}
+
+impl Filter {
+    /// Parses the value side of `column=value`.
+    pub fn parse(column: &str, value: &str) -> Result<Filter> {
+        let fail = || Error::bad_query(format!("failed to parse filter ({value})"));
+        if column.is_empty() {
+            return Err(fail());
+        }
+        let (negated, rest) = match value.strip_prefix("not.") {
+            Some(rest) => (true, rest),
+            None => (false, value),
+        };
+        let (op_text, operand_text) = rest.split_once('.').ok_or_else(fail)?;
+        let op = Op::parse(op_text).ok_or_else(|| {
+            Error::bad_query(format!("failed to parse filter ({value})"))
+                .with_details(format!("unknown operator \"{op_text}\""))
+                .with_hint("supported: eq, neq, gt, gte, lt, lte, in, is")
+        })?;
+        let operand = match op {
+            Op::In => Operand::List(parse_list(operand_text).ok_or_else(fail)?),
+            Op::Is => match operand_text {
+                "null" => Operand::Null { not: false },
+                "not_null" => Operand::Null { not: true },
+                _ => return Err(fail().with_hint("is accepts null or not_null here")),
+            },
+            _ => Operand::Value(unquote(operand_text)),
+        };
+        Ok(Filter {
+            column: column.to_string(),
+            negated,
+            op,
+            operand,
+        })
+    }
+}
+
+/// One term of `order=`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderTerm {
+    /// Column name.
+    pub column: String,
+    /// Descending.
+    pub desc: bool,
+    /// Explicit null placement; Postgres' default otherwise (last for asc, first for desc).
+    pub nulls_first: Option<bool>,
+}
+
+/// A parsed read request.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReadQuery {
+    /// Output shape; empty means `*`.
+    pub select: Vec<SelectItem>,
+    /// AND-ed filters.
+    pub filters: Vec<Filter>,
+    /// Sort order.
+    pub order: Vec<OrderTerm>,
+    /// Row limit.
+    pub limit: Option<u64>,
+    /// Rows to skip.
+    pub offset: Option<u64>,
+}
+
+/// Parses a raw (still percent-encoded) query string.
+pub fn parse_query(raw: &str) -> Result<ReadQuery> {
+    let mut query = ReadQuery::default();
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        match key.as_ref() {
+            "select" => query.select = parse_select(&value)?,
+            "order" => query.order = parse_order(&value)?,
+            "limit" => query.limit = Some(parse_count("limit", &value)?),
+            "offset" => query.offset = Some(parse_count("offset", &value)?),
+            // Not filters: the gateway key and PostgREST write options.
+            "apikey" | "columns" | "on_conflict" => {}
+            column => query.filters.push(Filter::parse(column, &value)?),
+        }
+    }
+    Ok(query)
+}
+
+fn parse_count(name: &str, value: &str) -> Result<u64> {
+    value
+        .parse()
+        .map_err(|_| Error::bad_query(format!("\"{value}\" is not a valid {name}")))
+}
+
+/// Parses `select=` (nested embeds allowed).
+pub fn parse_select(text: &str) -> Result<Vec<SelectItem>> {
+    let fail = |why: &str| {
+        Error::bad_query(format!("failed to parse select parameter ({text})"))
+            .with_details(why.to_string())
+    };
+    let mut items = Vec::new();
+    for part in split_top_level(text).ok_or_else(|| fail("unbalanced parentheses"))? {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(fail("empty item"));
+        }
+        if part == "*" {
+            items.push(SelectItem::Star);
+            continue;
+        }
+        let (alias, body) = match part.split_once(':') {
+            Some((a, b)) if !a.contains('(') => (Some(a.trim().to_string()), b.trim()),
+            _ => (None, part),
+        };
+        if let Some(open) = body.find('(') {
+            let inner = body[open + 1..]
+                .strip_suffix(')')
+                .ok_or_else(|| fail("embed must end with ')'"))?;
+            let target = &body[..open];
+            let (table, hint) = match target.split_once('!') {
+                Some((t, h)) => (t.to_string(), Some(h.to_string())),
+                None => (target.to_string(), None),
+            };
+            check_ident(&table).map_err(|_| fail("bad table name"))?;
+            let columns = if inner.trim().is_empty() {
+                vec![SelectItem::Star]
+            } else {
+                parse_select(inner)?
+            };
+            items.push(SelectItem::Embed {
+                alias,
+                table,
+                hint,
+                columns,
+            });
+        } else {
+            check_ident(body).map_err(|_| fail("bad column name"))?;
+            items.push(SelectItem::Column {
+                alias,
+                name: body.to_string(),
+            });
+        }
+    }
+    Ok(items)
+}
+
+fn parse_order(text: &str) -> Result<Vec<OrderTerm>> {
+    let mut terms = Vec::new();
+    for part in text.split(',') {
+        let mut pieces = part.trim().split('.');
+        let column = pieces.next().unwrap_or_default().to_string();
+        check_ident(&column)
+            .map_err(|_| Error::bad_query(format!("failed to parse order ({text})")))?;
+        let mut term = OrderTerm {
+            column,
+            desc: false,
+            nulls_first: None,
+        };
+        for modifier in pieces {
+            match modifier {
+                "asc" => term.desc = false,
+                "desc" => term.desc = true,
+                "nullsfirst" => term.nulls_first = Some(true),
+                "nullslast" => term.nulls_first = Some(false),
+                _ => return Err(Error::bad_query(format!("failed to parse order ({text})"))),
+            }
+        }
+        terms.push(term);
+    }
+    Ok(terms)
+}
+
+fn check_ident(name: &str) -> std::result::Result<(), ()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+/// Splits on commas that are outside parentheses and double quotes.
+fn split_top_level(text: &str) -> Option<Vec<&str>> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start, mut quoted) = (0i32, 0usize, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => {
+                depth -= 1;
+                if depth < 0 {
+                    return None;
+                }
+            }
+            ',' if !quoted && depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 || quoted {
+        return None;
+    }
+    parts.push(&text[start..]);
+    Some(parts)
+}
+
+/// Parses `(a,b,"c,d")`.
+fn parse_list(text: &str) -> Option<Vec<String>> {
+    let inner = text.strip_prefix('(')?.strip_suffix(')')?;
+    if inner.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    Some(split_top_level(inner)?.into_iter().map(unquote).collect())
+}
+
+fn unquote(text: &str) -> String {
+    let t = text.trim();
+    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
+        t[1..t.len() - 1].replace("\\\"", "\"")
+    } else {
+        t.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_query() {
+        let q = parse_query(
+            "select=id,body,sender:users(display_name)&conversation_id=eq.abc&created_at=lt.2026-01-01T00:00:00%2B00:00&order=created_at.desc,id&limit=50&offset=10",
+        )
+        .unwrap();
+        assert_eq!(q.select.len(), 3);
+        assert!(
+            matches!(&q.select[2], SelectItem::Embed { alias: Some(a), table, .. } if a == "sender" && table == "users")
+        );
+        assert_eq!(q.filters.len(), 2);
+        assert_eq!(
+            q.filters[1].operand,
+            Operand::Value("2026-01-01T00:00:00+00:00".into())
+        );
+        assert_eq!(
+            q.order[0],
+            OrderTerm {
+                column: "created_at".into(),
+                desc: true,
+                nulls_first: None
+            }
+        );
+        assert!(!q.order[1].desc);
+        assert_eq!((q.limit, q.offset), (Some(50), Some(10)));
+    }
+
+    #[test]
+    fn parses_operators() {
+        let f = Filter::parse("id", "in.(a,\"b,c\",d)").unwrap();
+        assert_eq!(
+            f.operand,
+            Operand::List(vec!["a".into(), "b,c".into(), "d".into()])
+        );
+        let f = Filter::parse("x", "not.is.null").unwrap();
+        assert!(f.negated);
+        assert_eq!(f.operand, Operand::Null { not: false });
+        for op in ["eq", "neq", "gt", "gte", "lt", "lte"] {
+            assert!(Filter::parse("x", &format!("{op}.1")).is_ok(), "{op}");
+        }
+        assert_eq!(
+            Filter::parse("x", "in.()").unwrap().operand,
+            Operand::List(vec![])
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_input() {
+        assert!(Filter::parse("x", "like.a").is_err());
+        assert!(Filter::parse("x", "eq").is_err());
+        assert!(Filter::parse("x", "in.(a,b").is_err());
+        assert!(Filter::parse("x", "is.maybe").is_err());
+        assert!(parse_query("select=id,(").is_err());
+        assert!(parse_query("select=a;drop").is_err());
+        assert!(parse_query("order=x.sideways").is_err());
+        assert!(parse_query("limit=-1").is_err());
+        assert!(parse_query("limit=ten").is_err());
+    }
+}

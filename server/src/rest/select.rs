@@ -1,0 +1,288 @@
+//! Turns a parsed read query into one parameterised SQLite SELECT under the caller's RLS.
+
+use axum::http::StatusCode;
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+
+use super::query::{Filter, Op, Operand, ReadQuery, SelectItem};
+use super::tables::{self, visibility_sql, ColType, Table};
+use crate::auth::jwt::Principal;
+use crate::clock;
+use crate::error::{Error, Result};
+
+/// Most rows one request returns, whatever `limit` says (PostgREST's max-rows).
+pub const MAX_ROWS: u64 = 1000;
+
+enum Output {
+    Plain,
+    Json,
+}
+
+/// A WHERE fragment with its bound parameters.
+pub struct Condition {
+    /// SQL text with `?` placeholders.
+    pub sql: String,
+    /// Parameters in placeholder order.
+    pub params: Vec<String>,
+}
+
+/// 400 for a column the table does not expose.
+pub fn unknown_column(table: &str, column: &str) -> Error {
+    Error::api(
+        StatusCode::BAD_REQUEST,
+        "42703",
+        format!("column {table}.{column} does not exist"),
+    )
+}
+
+/// Normalises a filter value to the stored form of its column type.
+pub fn normalise(ty: ColType, value: &str) -> Result<String> {
+    match ty {
+        ColType::Text => Ok(value.to_string()),
+        ColType::Uuid => uuid::Uuid::parse_str(value)
+            .map(|u| u.to_string())
+            .map_err(|_| {
+                Error::api(
+                    StatusCode::BAD_REQUEST,
+                    "22P02",
+                    format!("invalid input syntax for type uuid: \"{value}\""),
+                )
+            }),
+        ColType::Timestamp => clock::canonical(value).ok_or_else(|| {
+            Error::api(
+                StatusCode::BAD_REQUEST,
+                "22007",
+                format!("invalid input syntax for type timestamp with time zone: \"{value}\""),
+            )
+        }),
+    }
+}
+
+/// Compiles AND-ed filters on `alias` into SQL.
+pub fn filters_sql(table: &Table, alias: &str, filters: &[Filter]) -> Result<Condition> {
+    let mut parts = Vec::new();
+    let mut params = Vec::new();
+    for f in filters {
+        let ty = table
+            .column(&f.column)
+            .ok_or_else(|| unknown_column(table.name, &f.column))?;
+        let col = format!("{alias}.{}", f.column);
+        let expr = match (&f.op, &f.operand) {
+            (Op::Is, Operand::Null { not }) => {
+                format!("{col} IS {}NULL", if *not { "NOT " } else { "" })
+            }
+            (Op::In, Operand::List(values)) => {
+                if values.is_empty() {
+                    "0".to_string()
+                } else {
+                    for v in values {
+                        params.push(normalise(ty, v)?);
+                    }
+                    format!("{col} IN ({})", vec!["?"; values.len()].join(", "))
+                }
+            }
+            (op, Operand::Value(v)) => {
+                params.push(normalise(ty, v)?);
+                format!("{col} {} ?", op.sql())
+            }
+            _ => {
+                return Err(Error::bad_query(format!(
+                    "failed to parse filter ({})",
+                    f.column
+                )))
+            }
+        };
+        parts.push(if f.negated {
+            format!("NOT ({expr})")
+        } else {
+            expr
+        });
+    }
+    Ok(Condition {
+        sql: if parts.is_empty() {
+            "1".to_string()
+        } else {
+            parts.join(" AND ")
+        },
+        params,
+    })
+}
+
+fn embed_sql(
+    table: &Table,
+    target_name: &str,
+    hint: Option<&str>,
+    columns: &[SelectItem],
+    n: usize,
+    who: &Principal,
+    params: &mut Vec<String>,
+) -> Result<String> {
+    let relation = table
+        .relations
+        .iter()
+        .find(|r| r.target == target_name && hint.is_none_or(|h| h == r.fk))
+        .ok_or_else(|| {
+            Error::api(
+                StatusCode::BAD_REQUEST,
+                "PGRST200",
+                format!(
+                    "Could not find a relationship between '{}' and '{target_name}' in the schema cache",
+                    table.name
+                ),
+            )
+        })?;
+    let target = tables::table(relation.target).ok_or_else(|| unknown_table(relation.target))?;
+    let alias = format!("e{n}");
+    let mut pairs = Vec::new();
+    for item in columns {
+        match item {
+            SelectItem::Star => {
+                for (c, _) in target.columns {
+                    pairs.push(format!("'{c}', {alias}.{c}"));
+                }
+            }
+            SelectItem::Column { alias: out, name } => {
+                target
+                    .column(name)
+                    .ok_or_else(|| unknown_column(target.name, name))?;
+                pairs.push(format!(
+                    "'{}', {alias}.{name}",
+                    out.as_deref().unwrap_or(name)
+                ));
+            }
+            SelectItem::Embed { .. } => {
+                return Err(Error::bad_query("nested embedding is not supported"))
+            }
+        }
+    }
+    let (vis, vis_params) = visibility_sql(target.name, &alias, who);
+    params.extend(vis_params);
+    Ok(format!(
+        "(SELECT json_object({}) FROM {} {alias} WHERE {alias}.id = t0.{} AND {vis})",
+        pairs.join(", "),
+        target.name,
+        relation.fk
+    ))
+}
+
+/// 404 for a table we do not expose.
+pub fn unknown_table(name: &str) -> Error {
+    Error::api(
+        StatusCode::NOT_FOUND,
+        "PGRST205",
+        format!("Could not find the table 'public.{name}' in the schema cache"),
+    )
+}
+
+/// Runs a read under the caller's visibility; `extra` narrows it further (e.g. to new ids).
+pub fn run(
+    conn: &Connection,
+    table: &Table,
+    query: &ReadQuery,
+    who: &Principal,
+    extra: Option<Condition>,
+) -> Result<Vec<Value>> {
+    let mut params: Vec<String> = Vec::new();
+    let mut outputs: Vec<(String, String, Output)> = Vec::new();
+    let select = if query.select.is_empty() {
+        vec![SelectItem::Star]
+    } else {
+        query.select.clone()
+    };
+    for (n, item) in select.iter().enumerate() {
+        match item {
+            SelectItem::Star => {
+                for (c, _) in table.columns {
+                    outputs.push((c.to_string(), format!("t0.{c}"), Output::Plain));
+                }
+            }
+            SelectItem::Column { alias, name } => {
+                table
+                    .column(name)
+                    .ok_or_else(|| unknown_column(table.name, name))?;
+                outputs.push((
+                    alias.clone().unwrap_or_else(|| name.clone()),
+                    format!("t0.{name}"),
+                    Output::Plain,
+                ));
+            }
+            SelectItem::Embed {
+                alias,
+                table: target,
+                hint,
+                columns,
+            } => {
+                let sql = embed_sql(table, target, hint.as_deref(), columns, n, who, &mut params)?;
+                outputs.push((
+                    alias.clone().unwrap_or_else(|| target.clone()),
+                    sql,
+                    Output::Json,
+                ));
+            }
+        }
+    }
+    let (vis, vis_params) = visibility_sql(table.name, "t0", who);
+    params.extend(vis_params);
+    let filters = filters_sql(table, "t0", &query.filters)?;
+    params.extend(filters.params);
+    let mut sql = format!(
+        "SELECT {} FROM {} t0 WHERE ({vis}) AND ({})",
+        outputs
+            .iter()
+            .map(|(_, expr, _)| expr.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        table.name,
+        filters.sql
+    );
+    if let Some(extra) = extra {
+        sql.push_str(&format!(" AND ({})", extra.sql));
+        params.extend(extra.params);
+    }
+    if !query.order.is_empty() {
+        let mut terms = Vec::new();
+        for term in &query.order {
+            table
+                .column(&term.column)
+                .ok_or_else(|| unknown_column(table.name, &term.column))?;
+            let nulls_first = term.nulls_first.unwrap_or(term.desc);
+            terms.push(format!(
+                "t0.{} {} NULLS {}",
+                term.column,
+                if term.desc { "DESC" } else { "ASC" },
+                if nulls_first { "FIRST" } else { "LAST" }
+            ));
+        }
+        sql.push_str(&format!(" ORDER BY {}", terms.join(", ")));
+    }
+    let limit = query.limit.unwrap_or(MAX_ROWS).min(MAX_ROWS);
+    sql.push_str(&format!(
+        " LIMIT {limit} OFFSET {}",
+        query.offset.unwrap_or(0)
+    ));
+
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut object = Map::new();
+        for (i, (key, _, kind)) in outputs.iter().enumerate() {
+            let value = match (row.get_ref(i)?, kind) {
+                (ValueRef::Null, _) => Value::Null,
+                (ValueRef::Integer(n), _) => Value::from(n),
+                (ValueRef::Real(f), _) => Value::from(f),
+                (ValueRef::Text(t), Output::Json) => {
+                    serde_json::from_slice(t).unwrap_or(Value::Null)
+                }
+                (ValueRef::Text(t), Output::Plain) => {
+                    Value::String(String::from_utf8_lossy(t).into_owned())
+                }
+                (ValueRef::Blob(_), _) => Value::Null,
+            };
+            object.insert(key.clone(), value);
+        }
+        out.push(Value::Object(object));
+    }
+    Ok(out)
+}

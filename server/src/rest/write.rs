@@ -1,0 +1,311 @@
+//! Writes: message inserts (idempotent by client id) and read-state updates.
+
+use axum::http::StatusCode;
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde_json::{json, Map, Value};
+
+use super::tables::table;
+use crate::auth::jwt::{AppRole, Principal};
+use crate::clock::{self, format_micros, now_micros};
+use crate::db::seed::preview;
+use crate::db::{Change, ChangeKind};
+use crate::error::{Error, Result};
+
+/// Longest accepted message body, in characters.
+pub const MAX_BODY_CHARS: usize = 4000;
+
+/// A validated message from a request body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    /// Client-chosen id (makes retries idempotent) or a fresh one.
+    pub id: String,
+    /// Target conversation.
+    pub conversation_id: String,
+    /// Text.
+    pub body: String,
+}
+
+fn str_field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Error::api(
+            StatusCode::BAD_REQUEST,
+            "22P02",
+            format!("invalid input syntax: \"{name}\" must be a string"),
+        )),
+    }
+}
+
+fn parse_uuid(name: &str, value: &str) -> Result<String> {
+    uuid::Uuid::parse_str(value)
+        .map(|u| u.to_string())
+        .map_err(|_| {
+            Error::api(
+                StatusCode::BAD_REQUEST,
+                "22P02",
+                format!("invalid input syntax for type uuid: \"{value}\""),
+            )
+            .with_details(format!("column {name}"))
+        })
+}
+
+/// Validates one message object; server-owned columns must match the caller or be absent.
+pub fn parse_new_message(value: &Value, who: &Principal) -> Result<NewMessage> {
+    let object = value
+        .as_object()
+        .ok_or_else(|| Error::bad_body("each message must be a JSON object"))?;
+    let messages = table("messages").ok_or_else(|| Error::Task("schema missing".into()))?;
+    for key in object.keys() {
+        if messages.column(key).is_none() {
+            return Err(Error::api(
+                StatusCode::BAD_REQUEST,
+                "PGRST204",
+                format!("Could not find the '{key}' column of 'messages' in the schema cache"),
+            ));
+        }
+    }
+    // As an RLS WITH CHECK would: claiming someone else's identity or org is refused.
+    if str_field(object, "sender_id")?.is_some_and(|s| s != who.user_id)
+        || str_field(object, "org_id")?.is_some_and(|s| s != who.org_id)
+    {
+        return Err(Error::rls_violation("messages"));
+    }
+    let id = match str_field(object, "id")? {
+        Some(id) => parse_uuid("id", id)?,
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let conversation_id = parse_uuid(
+        "conversation_id",
+        str_field(object, "conversation_id")?.ok_or_else(|| {
+            Error::api(
+                StatusCode::BAD_REQUEST,
+                "23502",
+                "null value in column \"conversation_id\" of relation \"messages\" violates not-null constraint",
+            )
+        })?,
+    )?;
+    let body = str_field(object, "body")?.unwrap_or_default().to_string();
+    let chars = body.chars().count();
+    if chars == 0 || chars > MAX_BODY_CHARS || body.trim().is_empty() {
+        return Err(Error::api(
+            StatusCode::BAD_REQUEST,
+            "23514",
+            "new row for relation \"messages\" violates check constraint \"messages_body_length\"",
+        )
+        .with_details(format!(
+            "body must be 1 to {MAX_BODY_CHARS} characters and not blank; got {chars}"
+        )));
+    }
+    Ok(NewMessage {
+        id,
+        conversation_id,
+        body,
+    })
+}
+
+/// The `record` of a message row, as Realtime sends it.
+pub fn message_record(
+    id: &str,
+    org: &str,
+    conv: &str,
+    sender: &str,
+    body: &str,
+    at: &str,
+) -> Value {
+    json!({"id": id, "org_id": org, "conversation_id": conv, "sender_id": sender, "body": body, "created_at": at})
+}
+
+/// Inserts messages in one transaction; returns their ids in input order.
+pub fn insert_messages(
+    tx: &Transaction<'_>,
+    who: &Principal,
+    items: &[NewMessage],
+    changes: &mut Vec<Change>,
+) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for m in items {
+        let conv: Option<(String, String)> = tx
+            .query_row(
+                "SELECT org_id, medic_id FROM conversations WHERE id = ?1",
+                [&m.conversation_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let allowed = match &conv {
+            Some((org, medic)) => {
+                *org == who.org_id && (who.role == AppRole::Dispatcher || *medic == who.user_id)
+            }
+            None => false,
+        };
+        let Some((org_id, medic_id)) = conv.filter(|_| allowed) else {
+            return Err(Error::rls_violation("messages"));
+        };
+        let existing: Option<(String, String, String)> = tx
+            .query_row(
+                "SELECT conversation_id, sender_id, body FROM messages WHERE id = ?1",
+                [&m.id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if let Some(found) = existing {
+            // A retry of the same send is answered with the stored row; anything else
+            // reusing the id is a conflict, never a second copy.
+            if found
+                == (
+                    m.conversation_id.clone(),
+                    who.user_id.clone(),
+                    m.body.clone(),
+                )
+            {
+                ids.push(m.id.clone());
+                continue;
+            }
+            return Err(Error::api(
+                StatusCode::CONFLICT,
+                "23505",
+                "duplicate key value violates unique constraint \"messages_pkey\"",
+            )
+            .with_details(format!("Key (id)=({}) already exists.", m.id)));
+        }
+        let last: Option<String> = tx.query_row(
+            "SELECT max(created_at) FROM messages WHERE conversation_id = ?1",
+            [&m.conversation_id],
+            |r| r.get(0),
+        )?;
+        // Strictly increasing per conversation even if the wall clock steps back.
+        let floor = last
+            .as_deref()
+            .and_then(clock::parse_micros)
+            .map_or(0, |t| t + 1);
+        let at_micros = now_micros().max(floor);
+        let at = format_micros(at_micros);
+        tx.execute(
+            "INSERT INTO messages (id, org_id, conversation_id, sender_id, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![m.id, org_id, m.conversation_id, who.user_id, m.body, at],
+        )?;
+        let preview = preview(&m.body);
+        tx.execute(
+            "UPDATE conversations SET last_message_at = ?1, last_message_preview = ?2 WHERE id = ?3",
+            params![at, preview, m.conversation_id],
+        )?;
+        changes.push(Change {
+            table: "messages",
+            kind: ChangeKind::Insert,
+            record: Some(message_record(
+                &m.id,
+                &org_id,
+                &m.conversation_id,
+                &who.user_id,
+                &m.body,
+                &at,
+            )),
+            old_record: None,
+            commit_micros: at_micros,
+            org_id: org_id.clone(),
+            medic_id: Some(medic_id.clone()),
+            user_id: None,
+        });
+        changes.push(conversation_change(tx, &m.conversation_id, at_micros)?);
+        ids.push(m.id.clone());
+    }
+    Ok(ids)
+}
+
+/// An UPDATE change carrying the conversation row as it is now.
+pub fn conversation_change(tx: &Transaction<'_>, id: &str, at: i64) -> Result<Change> {
+    let (record, org_id, medic_id) = tx.query_row(
+        "SELECT id, org_id, medic_id, created_at, last_message_at, last_message_preview FROM conversations WHERE id = ?1",
+        [id],
+        |r| {
+            let org: String = r.get(1)?;
+            let medic: String = r.get(2)?;
+            Ok((
+                json!({
+                    "id": r.get::<_, String>(0)?, "org_id": org, "medic_id": medic,
+                    "created_at": r.get::<_, String>(3)?, "last_message_at": r.get::<_, Option<String>>(4)?,
+                    "last_message_preview": r.get::<_, Option<String>>(5)?,
+                }),
+                org,
+                medic,
+            ))
+        },
+    )?;
+    Ok(Change {
+        table: "conversations",
+        kind: ChangeKind::Update,
+        record: Some(record),
+        old_record: Some(json!({"id": id})),
+        commit_micros: at,
+        org_id,
+        medic_id: Some(medic_id),
+        user_id: None,
+    })
+}
+
+/// Sets the caller's read marker of a conversation (never moving it backwards).
+pub fn set_read_marker(
+    tx: &Transaction<'_>,
+    who: &Principal,
+    conversation_id: &str,
+    at: Option<i64>,
+    changes: &mut Vec<Change>,
+) -> Result<Option<Value>> {
+    let conv: Option<(String, String, Option<String>)> = tx
+        .query_row(
+            "SELECT org_id, medic_id, (SELECT max(created_at) FROM messages WHERE conversation_id = c.id) FROM conversations c WHERE id = ?1",
+            [conversation_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let visible = conv.as_ref().is_some_and(|(org, medic, _)| {
+        *org == who.org_id && (who.role == AppRole::Dispatcher || *medic == who.user_id)
+    });
+    let Some((org_id, medic_id, newest)) = conv.filter(|_| visible) else {
+        return Ok(None);
+    };
+    let now = now_micros();
+    // "Read up to now" must cover a message stamped a microsecond ahead of the clock.
+    let target = at.unwrap_or_else(|| {
+        newest
+            .as_deref()
+            .and_then(clock::parse_micros)
+            .map_or(now, |n| n.max(now))
+    });
+    let previous: Option<String> = tx
+        .query_row(
+            "SELECT last_read_at FROM read_state WHERE user_id = ?1 AND conversation_id = ?2",
+            [&who.user_id, conversation_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let previous_micros = previous.as_deref().and_then(clock::parse_micros);
+    let value = format_micros(previous_micros.map_or(target, |p| p.max(target)));
+    let record =
+        json!({"user_id": who.user_id, "conversation_id": conversation_id, "last_read_at": value});
+    if previous.as_deref() == Some(value.as_str()) {
+        return Ok(Some(record));
+    }
+    tx.execute(
+        "INSERT INTO read_state (user_id, conversation_id, last_read_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (user_id, conversation_id) DO UPDATE SET last_read_at = excluded.last_read_at",
+        params![who.user_id, conversation_id, value],
+    )?;
+    changes.push(Change {
+        table: "read_state",
+        kind: if previous.is_some() {
+            ChangeKind::Update
+        } else {
+            ChangeKind::Insert
+        },
+        record: Some(record.clone()),
+        old_record: previous
+            .as_ref()
+            .map(|_| json!({"user_id": who.user_id, "conversation_id": conversation_id})),
+        commit_micros: now,
+        org_id,
+        medic_id: Some(medic_id),
+        user_id: Some(who.user_id.clone()),
+    });
+    Ok(Some(record))
+}
