@@ -1,6 +1,6 @@
 //! The change feed: committed row changes, published in commit order.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -49,6 +49,8 @@ pub struct Change {
     pub medic_id: Option<String>,
     /// For per-user rows (read_state), the owning user.
     pub user_id: Option<String>,
+    /// The Realtime `data` JSON, serialised once however many sockets send it.
+    pub wire: OnceLock<String>,
 }
 
 /// The broadcast side of the feed; cheap to clone.

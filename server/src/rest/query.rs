@@ -280,8 +280,8 @@ fn check_ident(name: &str) -> std::result::Result<(), ()> {
     }
 }
 
-/// Splits on commas that are outside parentheses and double quotes.
-fn split_top_level(text: &str) -> Option<Vec<&str>> {
+/// Splits on commas outside parentheses and double quotes (also used for Realtime filters).
+pub fn split_top_level(text: &str) -> Option<Vec<&str>> {
     let mut parts = Vec::new();
     let (mut depth, mut start, mut quoted) = (0i32, 0usize, false);
     for (i, c) in text.char_indices() {

@@ -31,7 +31,7 @@ impl ColType {
 }
 
 /// A to-one foreign key usable for embedding.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Relation {
     /// Column in this table.
     pub fk: &'static str,
@@ -40,7 +40,7 @@ pub struct Relation {
 }
 
 /// An exposed table.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Table {
     /// Table name.
     pub name: &'static str,

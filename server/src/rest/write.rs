@@ -205,6 +205,7 @@ pub fn insert_messages(
             org_id: org_id.clone(),
             medic_id: Some(medic_id.clone()),
             user_id: None,
+            wire: Default::default(),
         });
         changes.push(conversation_change(tx, &m.conversation_id, at_micros)?);
         ids.push(m.id.clone());
@@ -240,6 +241,7 @@ pub fn conversation_change(tx: &Transaction<'_>, id: &str, at: i64) -> Result<Ch
         org_id,
         medic_id: Some(medic_id),
         user_id: None,
+        wire: Default::default(),
     })
 }
 
@@ -306,6 +308,7 @@ pub fn set_read_marker(
         org_id,
         medic_id: Some(medic_id),
         user_id: Some(who.user_id.clone()),
+        wire: Default::default(),
     });
     Ok(Some(record))
 }

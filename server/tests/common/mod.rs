@@ -1,6 +1,8 @@
 //! Shared harness: a real server on a free port over a temp SQLite file, and a REST client.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode};

@@ -1,0 +1,303 @@
+//! postgres_changes bindings: validation at join, stable ids, and matching committed changes.
+
+use serde_json::{json, Map, Value};
+
+use crate::auth::jwt::{AppRole, Principal};
+use crate::db::{Change, ChangeKind};
+use crate::rest::query::{split_top_level, Filter, Op, Operand};
+use crate::rest::select::normalise;
+use crate::rest::tables::{self, Table};
+
+/// Which row events a binding wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFilter {
+    /// Only inserts.
+    Insert,
+    /// Only updates.
+    Update,
+    /// Only deletes.
+    Delete,
+    /// Everything.
+    All,
+}
+
+impl EventFilter {
+    fn matches(self, kind: ChangeKind) -> bool {
+        matches!(
+            (self, kind),
+            (EventFilter::All, _)
+                | (EventFilter::Insert, ChangeKind::Insert)
+                | (EventFilter::Update, ChangeKind::Update)
+                | (EventFilter::Delete, ChangeKind::Delete)
+        )
+    }
+}
+
+/// A validated subscription of one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding {
+    /// Server id echoed in the join reply and in each event's `ids`.
+    pub id: u32,
+    /// The parameters exactly as the client sent them (echoed back in order).
+    pub params: Value,
+    /// Event filter.
+    pub event: EventFilter,
+    /// Table.
+    pub table: &'static Table,
+    /// Row filters, AND-ed; values already normalised to stored form.
+    pub filters: Vec<Filter>,
+}
+
+/// A stable id for identical parameters (FNV-1a over the canonical JSON), kept below 2^27 as
+/// Realtime's phash2 ids are, so any JSON number parser holds it exactly.
+pub fn binding_id(params: &Value) -> u32 {
+    let canonical = json!({
+        "event": params.get("event"), "schema": params.get("schema"),
+        "table": params.get("table"), "filter": params.get("filter"),
+    })
+    .to_string();
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in canonical.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash & 0x07ff_ffff
+}
+
+/// Parses and authorizes one binding; the error is the reason sent back to the client.
+pub fn parse_binding(params: &Value, who: &Principal) -> Result<Binding, String> {
+    let object = params
+        .as_object()
+        .ok_or_else(|| "postgres_changes entries must be objects".to_string())?;
+    let text = |name: &str| object.get(name).and_then(Value::as_str);
+    let event = match text("event").map(str::to_ascii_uppercase).as_deref() {
+        Some("INSERT") => EventFilter::Insert,
+        Some("UPDATE") => EventFilter::Update,
+        Some("DELETE") => EventFilter::Delete,
+        Some("*") => EventFilter::All,
+        other => {
+            return Err(format!(
+                "unknown event {other:?}: use INSERT, UPDATE, DELETE or *"
+            ))
+        }
+    };
+    match text("schema") {
+        None | Some("public") => {}
+        Some(other) => return Err(format!("unknown schema \"{other}\"")),
+    }
+    let table_name = text("table").ok_or_else(|| {
+        "No subscription params provided. Please provide at least a `table` to subscribe to"
+            .to_string()
+    })?;
+    let table =
+        tables::table(table_name).ok_or_else(|| format!("unknown table \"{table_name}\""))?;
+    let mut filters = Vec::new();
+    if let Some(filter_text) = text("filter").filter(|f| !f.is_empty()) {
+        let parts = split_top_level(filter_text)
+            .ok_or_else(|| format!("Error parsing `filter` params: {filter_text}"))?;
+        for part in parts {
+            let (column, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("Error parsing `filter` params: {filter_text}"))?;
+            let mut filter = Filter::parse(column, value)
+                .map_err(|e| format!("Error parsing `filter` params: {e}"))?;
+            if filter.negated || filter.op == Op::Is {
+                return Err(format!(
+                    "unsupported filter {part}: use eq, neq, lt, lte, gt, gte or in"
+                ));
+            }
+            let ty = table
+                .column(column)
+                .ok_or_else(|| format!("unknown column \"{column}\" in table \"{table_name}\""))?;
+            filter.operand = match filter.operand {
+                Operand::Value(v) => Operand::Value(normalise(ty, &v).map_err(|e| e.to_string())?),
+                Operand::List(vs) if vs.len() <= 100 => Operand::List(
+                    vs.iter()
+                        .map(|v| normalise(ty, v).map_err(|e| e.to_string()))
+                        .collect::<Result<_, _>>()?,
+                ),
+                Operand::List(_) => return Err("in accepts at most 100 values".to_string()),
+                other => other,
+            };
+            if reaches_outside(table.name, &filter, who) {
+                return Err(format!(
+                    "Unauthorized: You do not have permissions to read from this Channel topic: filter {part} reaches outside your organisation"
+                ));
+            }
+            filters.push(filter);
+        }
+    }
+    Ok(Binding {
+        id: binding_id(params),
+        params: params.clone(),
+        event,
+        table,
+        filters,
+    })
+}
+
+/// True when a filter on an ownership column can only select rows the caller may never see.
+fn reaches_outside(table: &str, filter: &Filter, who: &Principal) -> bool {
+    let owner = match (table, filter.column.as_str(), who.role) {
+        (_, "org_id", _) => &who.org_id,
+        ("read_state", "user_id", _) => &who.user_id,
+        ("conversations", "medic_id", AppRole::Medic) => &who.user_id,
+        _ => return false,
+    };
+    match (&filter.op, &filter.operand) {
+        (Op::Eq, Operand::Value(v)) => v != owner,
+        (Op::In, Operand::List(vs)) => vs.iter().any(|v| v != owner),
+        // Ranges and negations over an owner column are always wider than one owner.
+        _ => true,
+    }
+}
+
+fn filter_matches(filter: &Filter, row: &Map<String, Value>) -> bool {
+    let Some(actual) = row.get(&filter.column).and_then(Value::as_str) else {
+        return false; // NULL compares as unknown, which filters out.
+    };
+    match (&filter.op, &filter.operand) {
+        (Op::Eq, Operand::Value(v)) => actual == v,
+        (Op::Neq, Operand::Value(v)) => actual != v,
+        (Op::Lt, Operand::Value(v)) => actual < v.as_str(),
+        (Op::Lte, Operand::Value(v)) => actual <= v.as_str(),
+        (Op::Gt, Operand::Value(v)) => actual > v.as_str(),
+        (Op::Gte, Operand::Value(v)) => actual >= v.as_str(),
+        (Op::In, Operand::List(vs)) => vs.iter().any(|v| v == actual),
+        _ => false,
+    }
+}
+
+impl Binding {
+    /// Whether this binding selects the change (RLS is checked separately).
+    pub fn matches(&self, change: &Change) -> bool {
+        if change.table != self.table.name || !self.event.matches(change.kind) {
+            return false;
+        }
+        let row = match change.kind {
+            ChangeKind::Delete => change.old_record.as_ref(),
+            _ => change.record.as_ref(),
+        };
+        match row.and_then(Value::as_object) {
+            Some(row) => self.filters.iter().all(|f| filter_matches(f, row)),
+            None => self.filters.is_empty(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who(role: AppRole) -> Principal {
+        Principal {
+            user_id: "11111111-1111-1111-1111-111111111111".into(),
+            org_id: "22222222-2222-2222-2222-222222222222".into(),
+            role,
+            exp: 0,
+            session_id: "s".into(),
+        }
+    }
+
+    fn change(kind: ChangeKind, record: Value) -> Change {
+        Change {
+            table: "messages",
+            kind,
+            record: Some(record),
+            old_record: None,
+            commit_micros: 0,
+            org_id: "22222222-2222-2222-2222-222222222222".into(),
+            medic_id: None,
+            user_id: None,
+            wire: Default::default(),
+        }
+    }
+
+    #[test]
+    fn ids_are_stable_and_distinct() {
+        let a = json!({"event": "INSERT", "schema": "public", "table": "messages"});
+        let b = json!({"event": "UPDATE", "schema": "public", "table": "messages"});
+        assert_eq!(binding_id(&a), binding_id(&a.clone()));
+        assert_ne!(binding_id(&a), binding_id(&b));
+        assert!(binding_id(&a) < (1 << 27));
+    }
+
+    #[test]
+    fn validates_params() {
+        let d = who(AppRole::Dispatcher);
+        let ok = |p: Value| parse_binding(&p, &d);
+        assert!(ok(json!({"event": "INSERT", "schema": "public", "table": "messages", "filter": "org_id=eq.22222222-2222-2222-2222-222222222222"})).is_ok());
+        assert!(ok(json!({"event": "*", "table": "read_state", "filter": "user_id=eq.11111111-1111-1111-1111-111111111111"})).is_ok());
+        assert!(ok(json!({"event": "SOMETIMES", "table": "messages"})).is_err());
+        assert!(ok(json!({"event": "INSERT", "table": "secrets"})).is_err());
+        assert!(ok(json!({"event": "INSERT", "schema": "auth", "table": "messages"})).is_err());
+        assert!(ok(json!({"event": "INSERT"})).is_err());
+        assert!(
+            ok(json!({"event": "INSERT", "table": "messages", "filter": "nope=eq.1"})).is_err()
+        );
+        assert!(
+            ok(json!({"event": "INSERT", "table": "messages", "filter": "body=like.x"})).is_err()
+        );
+        assert!(
+            ok(json!({"event": "INSERT", "table": "messages", "filter": "id=eq.not-a-uuid"}))
+                .is_err()
+        );
+        assert!(ok(json!({"event": "INSERT", "table": "messages", "filter": "garbage"})).is_err());
+        assert!(ok(json!("INSERT")).is_err());
+    }
+
+    #[test]
+    fn refuses_filters_reaching_other_orgs_or_users() {
+        let d = who(AppRole::Dispatcher);
+        let other = "33333333-3333-3333-3333-333333333333";
+        for filter in [
+            format!("org_id=eq.{other}"),
+            format!("org_id=in.(22222222-2222-2222-2222-222222222222,{other})"),
+            format!("org_id=neq.{other}"),
+        ] {
+            let p = json!({"event": "INSERT", "table": "messages", "filter": filter});
+            assert!(parse_binding(&p, &d).is_err(), "{filter}");
+        }
+        let p =
+            json!({"event": "*", "table": "read_state", "filter": format!("user_id=eq.{other}")});
+        assert!(parse_binding(&p, &d).is_err());
+        let p = json!({"event": "*", "table": "conversations", "filter": format!("medic_id=eq.{other}")});
+        assert!(
+            parse_binding(&p, &d).is_ok(),
+            "dispatchers may follow any medic of their org"
+        );
+        assert!(
+            parse_binding(&p, &who(AppRole::Medic)).is_err(),
+            "medics only themselves"
+        );
+    }
+
+    #[test]
+    fn matches_events_and_every_operator() {
+        let d = who(AppRole::Dispatcher);
+        let row = json!({"id": "a", "conversation_id": "44444444-4444-4444-4444-444444444444", "created_at": "2026-01-01T00:00:00.000000+00:00"});
+        let bind = |event: &str, filter: &str| {
+            parse_binding(
+                &json!({"event": event, "table": "messages", "filter": filter}),
+                &d,
+            )
+            .unwrap()
+        };
+        let insert = change(ChangeKind::Insert, row.clone());
+        let conv = "44444444-4444-4444-4444-444444444444";
+        let other = "55555555-5555-5555-5555-555555555555";
+        assert!(bind("INSERT", &format!("conversation_id=eq.{conv}")).matches(&insert));
+        assert!(!bind("UPDATE", &format!("conversation_id=eq.{conv}")).matches(&insert));
+        assert!(bind("*", "").matches(&insert));
+        assert!(!bind("INSERT", &format!("conversation_id=eq.{other}")).matches(&insert));
+        assert!(bind("INSERT", &format!("conversation_id=neq.{other}")).matches(&insert));
+        assert!(bind("INSERT", &format!("conversation_id=in.({other},{conv})")).matches(&insert));
+        assert!(bind("INSERT", "created_at=lt.2026-01-02T00:00:00Z").matches(&insert));
+        assert!(bind("INSERT", "created_at=lte.2026-01-01T00:00:00Z").matches(&insert));
+        assert!(!bind("INSERT", "created_at=gt.2026-01-01T00:00:00Z").matches(&insert));
+        assert!(bind("INSERT", "created_at=gte.2026-01-01T00:00:00Z").matches(&insert));
+        let mut other_table = insert.clone();
+        other_table.table = "conversations";
+        assert!(!bind("*", "").matches(&other_table));
+    }
+}
