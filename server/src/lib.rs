@@ -20,6 +20,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -183,6 +184,10 @@ pub async fn start(config: Config) -> Result<Running> {
     let (tx, rx) = oneshot::channel::<()>();
     let closing = state.clone();
     let task = tokio::spawn(async move {
+        // Small frames (events, replies) must not wait for Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

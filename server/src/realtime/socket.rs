@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
@@ -325,6 +326,25 @@ impl Connection {
     }
 }
 
+/// Handles changes that are already waiting, so a burst costs one wake-up, not one each.
+fn drain(conn: &mut Connection, feed: &mut broadcast::Receiver<Arc<Change>>) -> Flow {
+    for _ in 0..256 {
+        match feed.try_recv() {
+            Ok(change) => conn.fan_out(&change)?,
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => return lagged(conn, missed),
+            Err(_) => break,
+        }
+    }
+    ControlFlow::Continue(())
+}
+
+fn lagged(conn: &mut Connection, missed: u64) -> Flow {
+    // Never skip silently: the client must reconnect and refetch.
+    tracing::warn!(missed, "realtime subscriber fell behind; closing");
+    conn.fail_all("Too far behind: reconnect and refetch");
+    ControlFlow::Break("too far behind")
+}
+
 fn sub_topic(topic: &str) -> &str {
     topic.strip_prefix("realtime:").unwrap_or(topic)
 }
@@ -339,9 +359,19 @@ pub async fn run(socket: WebSocket, state: AppState, serializer: Serializer) {
     let (mut sink, mut stream) = socket.split();
     let (out, mut queue) = mpsc::channel::<WsMessage>(limits.ws_send_queue);
     let writer = tokio::spawn(async move {
-        while let Some(frame) = queue.recv().await {
-            let closing = matches!(frame, WsMessage::Close(_));
-            if sink.send(frame).await.is_err() || closing {
+        // Everything already queued goes out in one flush: one syscall for a burst instead
+        // of one per frame, which is what keeps a thousand sockets affordable.
+        'frames: while let Some(first) = queue.recv().await {
+            let mut next = Some(first);
+            while let Some(frame) = next.take() {
+                let closing = matches!(frame, WsMessage::Close(_));
+                if sink.feed(frame).await.is_err() || closing {
+                    let _ = sink.flush().await;
+                    break 'frames;
+                }
+                next = queue.try_recv().ok();
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }
@@ -382,13 +412,11 @@ pub async fn run(socket: WebSocket, state: AppState, serializer: Serializer) {
                 Some(Err(_)) => break (1009, "frame too large or invalid"),
             },
             change = feed.recv() => match change {
-                Ok(change) => conn.fan_out(&change),
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    // Never skip silently: the client must reconnect and refetch.
-                    tracing::warn!(missed, "realtime subscriber fell behind; closing");
-                    conn.fail_all("Too far behind: reconnect and refetch");
-                    ControlFlow::Break("too far behind")
-                }
+                Ok(change) => match conn.fan_out(&change) {
+                    ControlFlow::Continue(()) => drain(&mut conn, &mut feed),
+                    stop => stop,
+                },
+                Err(broadcast::error::RecvError::Lagged(missed)) => lagged(&mut conn, missed),
                 Err(broadcast::error::RecvError::Closed) => ControlFlow::Break("server stopping"),
             },
             _ = sleep_until(last_seen + idle) => ControlFlow::Break("heartbeat timeout"),

@@ -4,7 +4,8 @@ use axum::http::StatusCode;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
-use super::tables::table;
+use super::select::normalise;
+use super::tables::{table, ColType};
 use crate::auth::jwt::{AppRole, Principal};
 use crate::clock::{self, format_micros, now_micros};
 use crate::db::seed::preview;
@@ -38,16 +39,7 @@ fn str_field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<Option<&'
 }
 
 fn parse_uuid(name: &str, value: &str) -> Result<String> {
-    uuid::Uuid::parse_str(value)
-        .map(|u| u.to_string())
-        .map_err(|_| {
-            Error::api(
-                StatusCode::BAD_REQUEST,
-                "22P02",
-                format!("invalid input syntax for type uuid: \"{value}\""),
-            )
-            .with_details(format!("column {name}"))
-        })
+    normalise(ColType::Uuid, value).map_err(|e| e.with_details(format!("column {name}")))
 }
 
 /// Validates one message object; server-owned columns must match the caller or be absent.
