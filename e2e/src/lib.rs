@@ -1,0 +1,167 @@
+//! End-to-end harness: the real built app served by the real server, driven in headless
+//! Chromium over WebDriver; plus a TCP proxy the tests can cut, and a REST helper that plays
+//! the medics.
+
+pub mod api;
+pub mod proxy;
+pub mod server;
+pub mod webdriver;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+pub use webdriver::{Element, Session};
+
+/// Everything that can fail while driving a scenario.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The WebDriver server or browser misbehaved.
+    #[error("webdriver: {0}")]
+    Driver(String),
+    /// Something did not happen in time.
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
+    /// A process or file could not be set up.
+    #[error("setup: {0}")]
+    Setup(String),
+    /// The REST API answered unexpectedly.
+    #[error("api: {0}")]
+    Api(String),
+}
+
+/// The repository root (this crate lives in `e2e/`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A port nobody is listening on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// chromedriver plus one headless Chromium session; both end when dropped.
+pub struct Browser {
+    /// The WebDriver session.
+    pub session: Arc<Session>,
+    driver: Child,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless Chromium session.
+    pub async fn start() -> Result<Browser, Error> {
+        let driver_bin =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let port = free_port();
+        let driver = Command::new(&driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                Error::Setup(format!(
+                    "cannot start {driver_bin}: {e} (cargo xtask test installs chromium-driver)"
+                ))
+            })?;
+        let url = format!("http://127.0.0.1:{port}");
+        wait_http(&format!("{url}/status"), Duration::from_secs(20)).await?;
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--no-first-run", "--window-size=1280,900",
+                         // Background tabs must keep running their timers and sockets.
+                         "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+                         "--disable-backgrounding-occluded-windows"],
+            },
+            "goog:loggingPrefs": {"browser": "ALL"},
+        });
+        let session = Session::new(&url, caps).await?;
+        Ok(Browser {
+            session: Arc::new(session),
+            driver,
+        })
+    }
+
+    /// Closes the browser and the driver.
+    pub async fn stop(mut self) {
+        self.session.quit().await;
+        let _ = self.driver.kill().await;
+    }
+}
+
+/// Polls a URL until it answers.
+pub async fn wait_http(url: &str, timeout: Duration) -> Result<(), Error> {
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Ok(r) = http.get(url).send().await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(Error::Timeout(url.to_string()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls a script in the page until it returns something truthy; returns that value.
+pub async fn wait_until(
+    session: &Session,
+    what: &str,
+    script: &str,
+    timeout: Duration,
+) -> Result<Value, Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let v = session.execute(script, vec![]).await?;
+        let truthy =
+            !matches!(v, Value::Null | Value::Bool(false)) && v != json!(0) && v != json!("");
+        if truthy {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(Error::Timeout(what.to_string()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs a scenario; on failure saves a screenshot and the console under `target/e2e/`.
+pub async fn scenario<F, Fut>(name: &str, session: Arc<Session>, body: F)
+where
+    F: FnOnce(Arc<Session>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let outcome = tokio::spawn(body(session.clone())).await;
+    if let Err(e) = outcome {
+        let dir = repo_root().join("target/e2e");
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(png) = session.screenshot().await {
+            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+        }
+        let console = session.console().await.unwrap_or_default().join("\n");
+        let _ = std::fs::write(dir.join(format!("{name}.console.log")), console);
+        eprintln!(
+            "scenario {name} failed; screenshot and console in {}",
+            dir.display()
+        );
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        panic!("scenario {name} was cancelled");
+    }
+}
