@@ -22,6 +22,13 @@ fn number_before(text: &str, word: &str) -> Option<u64> {
     text[..idx].split_whitespace().last()?.parse().ok()
 }
 
+/// The plain `N passed, M failed` line of our own scripts.
+fn plain_line(line: &str) -> Option<(u64, u64)> {
+    let (p, f) = line.split_once(" passed, ")?;
+    let f = f.strip_suffix(" failed")?;
+    Some((p.parse().ok()?, f.parse().ok()?))
+}
+
 /// Sums cargo's `test result: … N passed; M failed` lines and node's `# pass N` / `# fail N`.
 pub fn parse(output: &str) -> Tally {
     let mut tally = Tally::default();
@@ -34,6 +41,9 @@ pub fn parse(output: &str) -> Tally {
             tally.passed += n.trim().parse().unwrap_or(0);
         } else if let Some(n) = line.strip_prefix("# fail ") {
             tally.failed += n.trim().parse().unwrap_or(0);
+        } else if let Some((p, f)) = plain_line(line) {
+            tally.passed += p;
+            tally.failed += f;
         }
     }
     tally
@@ -55,5 +65,12 @@ mod tests {
             }
         );
         assert_eq!(parse("nothing here"), Tally::default());
+        assert_eq!(
+            parse("12 passed, 1 failed\n"),
+            Tally {
+                passed: 12,
+                failed: 1
+            }
+        );
     }
 }
