@@ -237,6 +237,12 @@ fn test() -> Result<(), String> {
         steps.push(peer);
     }
     steps.push(step(
+        "Supabase migration on a local PostgreSQL",
+        "bash",
+        &["supabase/verify.sh"],
+        false,
+    ));
+    steps.push(step(
         "app build (trunk --release)",
         "trunk",
         &["build", "--release", "--offline"],
