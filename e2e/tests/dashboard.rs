@@ -1,0 +1,479 @@
+//! The dashboard as a dispatcher lives it: the real built app, the real server, Chromium.
+//!
+//! Needs `dist/` (trunk build --release) and target/debug/switchboard-server; `cargo xtask
+//! test` prepares both and runs this with --test-threads=1 (one browser at a time).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use switchboard_e2e::api::Api;
+use switchboard_e2e::proxy::Proxy;
+use switchboard_e2e::server::ServerProcess;
+use switchboard_e2e::{scenario, wait_until, Browser, Session};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn login(s: &Session, base: &str, email: &str) {
+    s.goto(&format!("{base}/login")).await.unwrap();
+    s.wait_for("[data-testid=login-form]", WAIT).await.unwrap();
+    let email_input = s
+        .wait_for("[data-testid=login-form] input[type=email]", WAIT)
+        .await
+        .unwrap();
+    s.send_keys(&email_input, email).await.unwrap();
+    let password = s
+        .wait_for("[data-testid=login-form] input[type=password]", WAIT)
+        .await
+        .unwrap();
+    s.send_keys(&password, "switchboard-demo").await.unwrap();
+    let submit = s
+        .wait_for("[data-testid=login-form] button[type=submit]", WAIT)
+        .await
+        .unwrap();
+    s.click(&submit).await.unwrap();
+    s.wait_for("[data-testid=conversation-item]", WAIT)
+        .await
+        .unwrap();
+}
+
+/// The badge's number (empty or hidden means 0).
+const BADGE: &str = "const b = document.querySelector('[data-testid=unread-badge]');
+    if (!b || b.offsetParent === null) return 0;
+    const n = parseInt(b.textContent.trim(), 10); return isNaN(n) ? 0 : n;";
+
+const ITEMS: &str =
+    "return Array.from(document.querySelectorAll('[data-testid=conversation-item]'))
+    .map(e => ({id: e.dataset.conversationId, unread: parseInt(e.dataset.unread || '0', 10)}));";
+
+const MESSAGE_IDS: &str = "return Array.from(document.querySelectorAll('[data-testid=message-thread] [data-testid=message]'))
+    .map(e => e.dataset.messageId);";
+
+async fn badge(s: &Session) -> i64 {
+    s.execute(BADGE, vec![])
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap_or(0)
+}
+
+async fn items(s: &Session) -> Vec<Value> {
+    s.execute(ITEMS, vec![])
+        .await
+        .unwrap()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn message_ids(s: &Session) -> Vec<String> {
+    s.execute(MESSAGE_IDS, vec![])
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap_or(&vec![])
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+async fn wait_badge(s: &Session, expected: i64) {
+    wait_until(
+        s,
+        &format!("badge = {expected}"),
+        &format!("{{ const n = (() => {{ {BADGE} }})(); return n === {expected}; }}"),
+        WAIT,
+    )
+    .await
+    .unwrap_or_else(|_| panic!("badge never became {expected}"));
+}
+
+async fn wait_message(s: &Session, id: &str) {
+    wait_until(
+        s,
+        &format!("message {id}"),
+        &format!(
+            "return !!document.querySelector('[data-testid=message][data-message-id=\"{id}\"]');"
+        ),
+        WAIT,
+    )
+    .await
+    .unwrap_or_else(|_| panic!("message {id} never appeared"));
+}
+
+async fn open_conversation(s: &Session, id: &str) {
+    let item = s
+        .wait_for(
+            &format!("[data-testid=conversation-item][data-conversation-id=\"{id}\"]"),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    s.click(&item).await.unwrap();
+    s.wait_for("[data-testid=message-thread] [data-testid=message]", WAIT)
+        .await
+        .unwrap();
+}
+
+/// The medic and conversation of Ana's list that a medic account can post into.
+async fn medic_for(base: &str, conv: &Value) -> Api {
+    for n in 1..=12 {
+        let api = Api::login(base, &format!("medic{n:02}@northside.test"))
+            .await
+            .unwrap();
+        if api.user["id"] == conv["medic_id"] {
+            return api;
+        }
+    }
+    panic!("no medic for {conv}");
+}
+
+async fn setup(ttl: Option<u64>) -> (ServerProcess, Browser, Api) {
+    let server = ServerProcess::start(ttl).await.expect("server");
+    let browser = Browser::start().await.expect("browser");
+    let ana = Api::login(&server.url(), "ana@northside.test")
+        .await
+        .unwrap();
+    (server, browser, ana)
+}
+
+#[tokio::test]
+async fn login_shows_list_counts_and_badge_and_rejects_a_wrong_password() {
+    let (server, browser, ana) = setup(None).await;
+    let base = server.url();
+    scenario("login", browser.session.clone(), move |s: Arc<Session>| async move {
+        s.goto(&format!("{base}/login")).await.unwrap();
+        let email = s.wait_for("[data-testid=login-form] input[type=email]", WAIT).await.unwrap();
+        s.send_keys(&email, "ana@northside.test").await.unwrap();
+        let password = s.wait_for("[data-testid=login-form] input[type=password]", WAIT).await.unwrap();
+        s.send_keys(&password, "wrong-password").await.unwrap();
+        s.click(&s.wait_for("[data-testid=login-form] button[type=submit]", WAIT).await.unwrap()).await.unwrap();
+        let alert = s.wait_for("[data-testid=login-form] [role=alert]", WAIT).await.unwrap();
+        assert!(s.text(&alert).await.unwrap().contains("Invalid login credentials"));
+
+        login(&s, &base, "ana@northside.test").await;
+        let expected = ana.conversations().await.unwrap();
+        wait_until(&s, "40 conversations", "return document.querySelectorAll('[data-testid=conversation-item]').length === 40;", WAIT).await.unwrap();
+        let shown = items(&s).await;
+        let shown_ids: Vec<&str> = shown.iter().map(|i| i["id"].as_str().unwrap()).collect();
+        let expected_ids: Vec<&str> = expected.iter().map(|c| c["id"].as_str().unwrap()).collect();
+        assert_eq!(shown_ids, expected_ids, "newest first, as the server orders them");
+        for (item, conv) in shown.iter().zip(&expected) {
+            assert_eq!(item["unread"], conv["unread_count"]);
+        }
+        let total = ana.rpc("unread_total", json!({})).await.unwrap().as_i64().unwrap();
+        assert!(total > 0);
+        wait_badge(&s, total).await;
+    })
+    .await;
+    browser.stop().await;
+}
+
+#[tokio::test]
+async fn a_medic_message_appears_live_reorders_the_list_and_updates_another_tab() {
+    let (server, browser, ana) = setup(None).await;
+    let base = server.url();
+    scenario("live-message", browser.session.clone(), move |s: Arc<Session>| async move {
+        login(&s, &base, "ana@northside.test").await;
+        let convs = ana.conversations().await.unwrap();
+        let open = convs[3].clone();
+        let other = convs[5].clone();
+        let first_tab = s.current_tab().await.unwrap();
+        let second_tab = s.new_tab().await.unwrap();
+        s.switch_to(&second_tab).await.unwrap();
+        s.goto(&format!("{base}/messages")).await.unwrap();
+        s.wait_for("[data-testid=conversation-item]", WAIT).await.unwrap();
+        let badge_before = badge(&s).await;
+        s.switch_to(&first_tab).await.unwrap();
+        open_conversation(&s, open["id"].as_str().unwrap()).await;
+
+        let medic = medic_for(&base, &open).await;
+        let row = medic.post(open["id"].as_str().unwrap(), "Patient conscious, BP 120/80").await.unwrap();
+        wait_message(&s, row["id"].as_str().unwrap()).await;
+        wait_until(&s, "list reordered", &format!("return document.querySelector('[data-testid=conversation-item]').dataset.conversationId === '{}';", open["id"].as_str().unwrap()), WAIT)
+            .await
+            .unwrap();
+
+        let other_medic = medic_for(&base, &other).await;
+        other_medic.post(other["id"].as_str().unwrap(), "Requesting ALS intercept").await.unwrap();
+        wait_until(&s, "other conversation on top", &format!("return document.querySelector('[data-testid=conversation-item]').dataset.conversationId === '{}';", other["id"].as_str().unwrap()), WAIT)
+            .await
+            .unwrap();
+        s.switch_to(&second_tab).await.unwrap();
+        wait_badge(&s, badge_before + 1).await;
+    })
+    .await;
+    browser.stop().await;
+}
+
+#[tokio::test]
+async fn scrolled_up_reader_keeps_position_and_near_bottom_reader_follows() {
+    let (server, browser, ana) = setup(None).await;
+    let base = server.url();
+    scenario("scroll-rule", browser.session.clone(), move |s: Arc<Session>| async move {
+        login(&s, &base, "ana@northside.test").await;
+        let conv = ana.conversations().await.unwrap()[0].clone();
+        let id = conv["id"].as_str().unwrap().to_string();
+        open_conversation(&s, &id).await;
+        let medic = medic_for(&base, &conv).await;
+        let distance = "const t = document.querySelector('[data-testid=message-thread]'); return t.scrollHeight - t.scrollTop - t.clientHeight;";
+        // Let the thread settle at the bottom first.
+        wait_until(&s, "thread at bottom", &format!("return ((() => {{ {distance} }})()) <= 2;"), WAIT).await.unwrap();
+
+        s.execute("const t = document.querySelector('[data-testid=message-thread]'); t.scrollTop = t.scrollHeight - t.clientHeight - 300; return t.scrollTop;", vec![]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let top_before = s.execute("return document.querySelector('[data-testid=message-thread]').scrollTop;", vec![]).await.unwrap();
+        let row = medic.post(&id, "First update while you read").await.unwrap();
+        wait_message(&s, row["id"].as_str().unwrap()).await;
+        s.wait_for("[data-testid=new-messages-pill]", WAIT).await.unwrap();
+        let top_after = s.execute("return document.querySelector('[data-testid=message-thread]').scrollTop;", vec![]).await.unwrap();
+        assert_eq!(top_before, top_after, "the view did not move");
+
+        s.execute("const t = document.querySelector('[data-testid=message-thread]'); t.scrollTop = t.scrollHeight - t.clientHeight - 50; return 0;", vec![]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let row = medic.post(&id, "Second update, you are near the bottom").await.unwrap();
+        wait_message(&s, row["id"].as_str().unwrap()).await;
+        wait_until(&s, "followed to bottom", &format!("return ((() => {{ {distance} }})()) <= 2;"), WAIT).await.unwrap();
+    })
+    .await;
+    browser.stop().await;
+}
+
+#[tokio::test]
+async fn reading_clears_unread_in_both_tabs_and_the_badge() {
+    let (server, browser, ana) = setup(None).await;
+    let base = server.url();
+    scenario("read-clears", browser.session.clone(), move |s: Arc<Session>| async move {
+        login(&s, &base, "ana@northside.test").await;
+        let convs = ana.conversations().await.unwrap();
+        let unread = convs.iter().find(|c| c["unread_count"].as_i64().unwrap() > 0).unwrap().clone();
+        let n = unread["unread_count"].as_i64().unwrap();
+        let total = ana.rpc("unread_total", json!({})).await.unwrap().as_i64().unwrap();
+        let id = unread["id"].as_str().unwrap().to_string();
+        let first_tab = s.current_tab().await.unwrap();
+        wait_badge(&s, total).await;
+        let second_tab = s.new_tab().await.unwrap();
+        s.switch_to(&second_tab).await.unwrap();
+        s.goto(&format!("{base}/messages")).await.unwrap();
+        open_conversation(&s, &id).await;
+        let unread_zero = format!("const e = document.querySelector('[data-testid=conversation-item][data-conversation-id=\"{id}\"]'); return !!e && e.dataset.unread === '0';");
+        wait_until(&s, "cleared in this tab", &unread_zero, WAIT).await.unwrap();
+        wait_badge(&s, total - n).await;
+        s.switch_to(&first_tab).await.unwrap();
+        wait_until(&s, "cleared in the other tab", &unread_zero, WAIT).await.unwrap();
+        wait_badge(&s, total - n).await;
+    })
+    .await;
+    browser.stop().await;
+}
+
+#[tokio::test]
+async fn network_loss_and_server_crash_lose_nothing_and_duplicate_nothing() {
+    let (mut server, browser, ana) = setup(None).await;
+    let proxy = Proxy::start(server.port).await.unwrap();
+    let base = proxy.url();
+    let direct = server.url();
+    let session = browser.session.clone();
+    let conv = ana.conversations().await.unwrap()[0].clone();
+    let id = conv["id"].as_str().unwrap().to_string();
+    let medic = medic_for(&direct, &conv).await;
+    let state = "const e = document.querySelector('[data-testid=connection-state]'); return e ? e.textContent.trim() : '';";
+    let wait_state = |s: Arc<Session>, want: &'static str| async move {
+        wait_until(
+            &s,
+            want,
+            &format!("return ((() => {{ {state} }})()) === '{want}';"),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("never {want}"));
+    };
+    let check_once = |s: Arc<Session>, expected: Vec<String>| async move {
+        for id in &expected {
+            wait_until(
+                &s,
+                id,
+                &format!("return !!document.querySelector('[data-message-id=\"{id}\"]');"),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        }
+        let ids = message_ids(&s).await;
+        for id in &expected {
+            assert_eq!(
+                ids.iter().filter(|x| *x == id).count(),
+                1,
+                "{id} exactly once"
+            );
+        }
+        let mut all = ids.clone();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), ids.len(), "no message twice");
+    };
+
+    login(&session, &base, "ana@northside.test").await;
+    open_conversation(&session, &id).await;
+    wait_state(session.clone(), "Live").await;
+
+    proxy.cut().await;
+    wait_state(session.clone(), "Reconnecting…").await;
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        sent.push(
+            medic
+                .post(&id, &format!("while offline {i}"))
+                .await
+                .unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    proxy.restore().await.unwrap();
+    wait_state(session.clone(), "Live").await;
+    check_once(session.clone(), sent.clone()).await;
+
+    server.kill().await;
+    wait_state(session.clone(), "Reconnecting…").await;
+    server.restart().await.unwrap();
+    let medic = Api::login(&direct, medic.user["email"].as_str().unwrap())
+        .await
+        .unwrap();
+    wait_state(session.clone(), "Live").await;
+    let mut more = Vec::new();
+    for i in 0..5 {
+        more.push(
+            medic
+                .post(&id, &format!("after restart {i}"))
+                .await
+                .unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    sent.extend(more);
+    scenario("network-loss", session.clone(), move |s| async move {
+        check_once(s, sent).await
+    })
+    .await;
+    browser.stop().await;
+}
+
+#[tokio::test]
+async fn short_lived_tokens_refresh_without_losing_events() {
+    // 70 s tokens: the client must refresh ahead of expiry, keep REST and realtime working.
+    let (server, browser, ana) = setup(Some(70)).await;
+    let base = server.url();
+    scenario("token-refresh", browser.session.clone(), move |s: Arc<Session>| async move {
+        login(&s, &base, "ana@northside.test").await;
+        let conv = ana.conversations().await.unwrap()[1].clone();
+        let id = conv["id"].as_str().unwrap().to_string();
+        open_conversation(&s, &id).await;
+        let medic = medic_for(&base, &conv).await;
+        let mut sent = Vec::new();
+        // Post across the first token's expiry (70 s + the server's 30 s leeway).
+        for i in 0..12 {
+            sent.push(medic.post(&id, &format!("tick {i}")).await.unwrap()["id"].as_str().unwrap().to_string());
+            tokio::time::sleep(Duration::from_secs(9)).await;
+        }
+        for m in &sent {
+            wait_message(&s, m).await;
+        }
+        let state = s.execute("return document.querySelector('[data-testid=connection-state]').textContent.trim();", vec![]).await.unwrap();
+        assert_eq!(state, "Live");
+    })
+    .await;
+    browser.stop().await;
+}
+
+#[tokio::test]
+async fn lakeside_never_sees_northside() {
+    let (server, browser, ana) = setup(None).await;
+    let base = server.url();
+    scenario(
+        "isolation",
+        browser.session.clone(),
+        move |s: Arc<Session>| async move {
+            let lee = Api::login(&base, "lee@lakeside.test").await.unwrap();
+            let lake_ids: Vec<String> = lee
+                .conversations()
+                .await
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_string())
+                .collect();
+            let north = ana.conversations().await.unwrap();
+            login(&s, &base, "lee@lakeside.test").await;
+            let lake_total = lee
+                .rpc("unread_total", json!({}))
+                .await
+                .unwrap()
+                .as_i64()
+                .unwrap();
+            wait_badge(&s, lake_total).await;
+            let medic = medic_for(&base, &north[0]).await;
+            let row = medic
+                .post(north[0]["id"].as_str().unwrap(), "NORTHSIDE-SECRET")
+                .await
+                .unwrap();
+            // Give a leaked event every chance to arrive, then look.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let shown: Vec<String> = items(&s)
+                .await
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(shown.len(), lake_ids.len());
+            assert!(shown.iter().all(|i| lake_ids.contains(i)));
+            let html: String = s
+                .execute("return document.body.innerHTML;", vec![])
+                .await
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(
+                !html.contains("NORTHSIDE-SECRET") && !html.contains(row["id"].as_str().unwrap())
+            );
+            for c in &north {
+                assert!(!html.contains(c["id"].as_str().unwrap()));
+            }
+            assert_eq!(badge(&s).await, lake_total);
+        },
+    )
+    .await;
+    browser.stop().await;
+}
+
+#[tokio::test]
+async fn an_xss_payload_renders_as_text() {
+    let (server, browser, ana) = setup(None).await;
+    let base = server.url();
+    scenario("xss", browser.session.clone(), move |s: Arc<Session>| async move {
+        login(&s, &base, "ana@northside.test").await;
+        let conv = ana.conversations().await.unwrap()[0].clone();
+        let id = conv["id"].as_str().unwrap().to_string();
+        open_conversation(&s, &id).await;
+        let payload = "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script>";
+        let medic = medic_for(&base, &conv).await;
+        let row = medic.post(&id, payload).await.unwrap();
+        let mid = row["id"].as_str().unwrap();
+        wait_message(&s, mid).await;
+        let check = s
+            .execute(
+                "const m = document.querySelector(`[data-message-id=\"${arguments[0]}\"]`);
+                 return {text: m.textContent, imgs: m.querySelectorAll('img,script').length, xss: window.__xss === undefined ? null : window.__xss};",
+                vec![json!(mid)],
+            )
+            .await
+            .unwrap();
+        assert!(check["text"].as_str().unwrap().contains(payload), "{check}");
+        assert_eq!(check["imgs"], 0);
+        assert!(check["xss"].is_null());
+    })
+    .await;
+    browser.stop().await;
+}
