@@ -6,5 +6,67 @@
 pub mod api;
 pub mod cache;
 pub mod components;
+pub mod config;
 pub mod pages;
 pub mod realtime;
+pub mod scroll;
+pub mod session;
+pub mod timefmt;
+
+use leptos::prelude::*;
+use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::path;
+
+use api::Backend;
+use cache::QueryClient;
+use config::{page_origin, AppConfig};
+use pages::{Dashboard, LoginPage, NoThread, ThreadPage};
+use session::SessionService;
+
+/// The whole app: loads `/config.json`, then provides the services and routes.
+#[component]
+pub fn App() -> impl IntoView {
+    let config = LocalResource::new(config::load);
+    view! {
+        <Suspense fallback=|| view! { <p class="booting">"Loading Switchboard…"</p> }>
+            {move || config.get().map(|loaded| match loaded {
+                Ok(cfg) => view! { <Shell config=cfg /> }.into_any(),
+                Err(e) => view! {
+                    <p class="fatal" role="alert">{format!("Cannot load the configuration: {e}. Reload to try again.")}</p>
+                }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+/// Services (session, cache) as context, focus refetching, and the routes.
+#[component]
+pub fn Shell(config: AppConfig) -> impl IntoView {
+    let session = SessionService::new(Backend::new(&config, &page_origin()));
+    let cache = QueryClient::default();
+    provide_context(config);
+    provide_context(session);
+    provide_context(cache);
+    let focus = window_event_listener(leptos::ev::focus, move |_| cache.on_focus());
+    let visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
+        if document().visibility_state() == web_sys::VisibilityState::Visible {
+            cache.on_focus();
+        }
+    });
+    on_cleanup(move || {
+        focus.remove();
+        visible.remove();
+    });
+    view! {
+        <Router>
+            <Routes fallback=|| view! { <p class="not-found">"Not found"</p> }>
+                <Route path=path!("/login") view=LoginPage />
+                <Route path=path!("/") view=|| view! { <Redirect path="/messages" /> } />
+                <ParentRoute path=path!("/messages") view=Dashboard>
+                    <Route path=path!("") view=NoThread />
+                    <Route path=path!(":id") view=ThreadPage />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

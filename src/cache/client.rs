@@ -1,0 +1,340 @@
+//! `QueryClient`: drives the pure cache with real fetches and timers and exposes entries to
+//! components as signals.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Duration;
+
+use leptos::prelude::*;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::core::{Cache, CacheConfig, Effect as CacheEffect, EntryState};
+use super::key::QueryKey;
+
+/// A fetch failure as the cache sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError {
+    /// Shown to the user once retries run out.
+    pub message: String,
+    /// Network-type failures are retried with backoff.
+    pub retryable: bool,
+}
+
+type FetchFuture = Pin<Box<dyn Future<Output = Result<Value, FetchError>>>>;
+type Fetcher = Rc<dyn Fn() -> FetchFuture>;
+
+struct EntrySignals {
+    data: ArcRwSignal<Option<Value>>,
+    error: ArcRwSignal<Option<String>>,
+    fetching: ArcRwSignal<bool>,
+}
+
+struct Inner {
+    cache: Cache,
+    fetchers: HashMap<QueryKey, Fetcher>,
+    signals: HashMap<QueryKey, EntrySignals>,
+}
+
+/// The app-wide query cache (provided as context). Copy, like a signal.
+#[derive(Clone, Copy)]
+pub struct QueryClient {
+    inner: StoredValue<Inner, LocalStorage>,
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+impl Default for QueryClient {
+    fn default() -> Self {
+        Self::new(CacheConfig::default())
+    }
+}
+
+impl QueryClient {
+    /// A client with the given tunables.
+    pub fn new(config: CacheConfig) -> Self {
+        let client = QueryClient {
+            inner: StoredValue::new_local(Inner {
+                cache: Cache::new(config),
+                fetchers: HashMap::new(),
+                signals: HashMap::new(),
+            }),
+        };
+        client.schedule_gc();
+        client
+    }
+
+    fn schedule_gc(self) {
+        set_timeout(
+            move || {
+                if self.inner.is_disposed() {
+                    return;
+                }
+                self.inner.update_value(|i| {
+                    for key in i.cache.collect_garbage(now_ms()) {
+                        i.signals.remove(&key);
+                        i.fetchers.remove(&key);
+                    }
+                });
+                self.schedule_gc();
+            },
+            Duration::from_secs(30),
+        );
+    }
+
+    fn signals_of(
+        self,
+        key: &QueryKey,
+    ) -> (
+        ArcRwSignal<Option<Value>>,
+        ArcRwSignal<Option<String>>,
+        ArcRwSignal<bool>,
+    ) {
+        self.inner.update_value(|i| {
+            let state = i.cache.state(key);
+            i.signals
+                .entry(key.clone())
+                .or_insert_with(|| EntrySignals {
+                    data: ArcRwSignal::new(state.data.clone()),
+                    error: ArcRwSignal::new(state.error.clone()),
+                    fetching: ArcRwSignal::new(state.fetching),
+                });
+        });
+        self.inner.with_value(|i| {
+            let s = &i.signals[key];
+            (s.data.clone(), s.error.clone(), s.fetching.clone())
+        })
+    }
+
+    fn run(self, effects: Vec<CacheEffect>) {
+        for effect in effects {
+            match effect {
+                CacheEffect::Notify(key) => self.publish(&key),
+                CacheEffect::RetryAt { key, at_ms } => {
+                    let wait = (at_ms - now_ms()).max(0.0);
+                    set_timeout(
+                        move || {
+                            if !self.inner.is_disposed() {
+                                let fx = self
+                                    .inner
+                                    .try_update_value(|i| i.cache.retry_due(&key))
+                                    .unwrap_or_default();
+                                self.run(fx);
+                            }
+                        },
+                        Duration::from_millis(wait as u64),
+                    );
+                }
+                CacheEffect::Fetch { key, generation } => {
+                    let fetcher = self.inner.with_value(|i| i.fetchers.get(&key).cloned());
+                    let Some(fetcher) = fetcher else {
+                        // Nothing registered yet: the next observer will fetch.
+                        let fx = self.inner.try_update_value(|i| {
+                            i.cache.fetch_failed(
+                                &key,
+                                generation,
+                                "no fetcher".into(),
+                                false,
+                                now_ms(),
+                                0.0,
+                            )
+                        });
+                        self.run(fx.unwrap_or_default());
+                        continue;
+                    };
+                    leptos::task::spawn_local(async move {
+                        let result = fetcher().await;
+                        if self.inner.is_disposed() {
+                            return;
+                        }
+                        let fx = self
+                            .inner
+                            .try_update_value(|i| match result {
+                                Ok(v) => i.cache.fetch_succeeded(&key, generation, v, now_ms()),
+                                Err(e) => i.cache.fetch_failed(
+                                    &key,
+                                    generation,
+                                    e.message,
+                                    e.retryable,
+                                    now_ms(),
+                                    js_sys::Math::random(),
+                                ),
+                            })
+                            .unwrap_or_default();
+                        self.run(fx);
+                    });
+                }
+            }
+        }
+    }
+
+    /// Copies an entry's state into its signals, touching only what changed.
+    fn publish(self, key: &QueryKey) {
+        let (state, signals) = self.inner.with_value(|i| {
+            let s = i
+                .signals
+                .get(key)
+                .map(|s| (s.data.clone(), s.error.clone(), s.fetching.clone()));
+            (i.cache.state(key), s)
+        });
+        let Some((data, error, fetching)) = signals else {
+            return;
+        };
+        let EntryState {
+            data: new_data,
+            error: new_error,
+            fetching: new_fetching,
+        } = state;
+        if data.with_untracked(|d| *d != new_data) {
+            data.set(new_data);
+        }
+        if error.with_untracked(|e| *e != new_error) {
+            error.set(new_error);
+        }
+        if fetching.get_untracked() != new_fetching {
+            fetching.set(new_fetching);
+        }
+    }
+
+    /// Marks entries under `prefix` stale; those on screen refetch.
+    pub fn invalidate(self, prefix: &QueryKey) {
+        let fx = self
+            .inner
+            .try_update_value(|i| i.cache.invalidate(prefix))
+            .unwrap_or_default();
+        self.run(fx);
+    }
+
+    /// Invalidates everything (after a realtime reconnect).
+    pub fn invalidate_all(self) {
+        let fx = self
+            .inner
+            .try_update_value(|i| i.cache.invalidate_all())
+            .unwrap_or_default();
+        self.run(fx);
+    }
+
+    /// Refetches stale entries on screen (window focus or tab visible again).
+    pub fn on_focus(self) {
+        let fx = self
+            .inner
+            .try_update_value(|i| i.cache.on_focus(now_ms()))
+            .unwrap_or_default();
+        self.run(fx);
+    }
+
+    /// Retries a query that ended in an error.
+    pub fn retry(self, key: &QueryKey) {
+        let fx = self
+            .inner
+            .try_update_value(|i| i.cache.retry(key))
+            .unwrap_or_default();
+        self.run(fx);
+    }
+
+    /// Fetches started for a key so far (benchmarks count requests with this).
+    pub fn fetch_count(self, key: &QueryKey) -> u64 {
+        self.inner.with_value(|i| i.cache.fetch_count(key))
+    }
+
+    fn observe(self, key: &QueryKey, fetcher: Fetcher) {
+        self.inner.update_value(|i| {
+            i.fetchers.insert(key.clone(), fetcher);
+        });
+        self.signals_of(key);
+        let fx = self
+            .inner
+            .try_update_value(|i| i.cache.observe(key, now_ms()))
+            .unwrap_or_default();
+        self.run(fx);
+    }
+
+    fn unobserve(self, key: &QueryKey) {
+        if !self.inner.is_disposed() {
+            self.inner
+                .update_value(|i| i.cache.unobserve(key, now_ms()));
+        }
+    }
+}
+
+/// What a component reads from a query.
+pub struct Query<T: Send + Sync + 'static> {
+    /// The data, kept while refetching; `None` until the first answer.
+    pub data: Memo<Option<T>>,
+    /// The error shown after retries ran out.
+    pub error: Signal<Option<String>>,
+    /// Whether a fetch is in flight.
+    pub fetching: Signal<bool>,
+    key: Memo<Option<QueryKey>>,
+    client: QueryClient,
+}
+
+impl<T: Send + Sync + 'static> Clone for Query<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T: Send + Sync + 'static> Copy for Query<T> {}
+
+impl<T: Send + Sync + 'static> Query<T> {
+    /// Asks for the query again after an error.
+    pub fn retry(&self) {
+        if let Some(key) = self.key.get_untracked() {
+            self.client.retry(&key);
+        }
+    }
+}
+
+/// Observes a query while the calling component lives. `key` is reactive (return `None` to
+/// observe nothing); `fetch` produces the JSON for a key.
+pub fn use_query<T, K, F, Fut>(client: QueryClient, key: K, fetch: F) -> Query<T>
+where
+    T: DeserializeOwned + Clone + PartialEq + Send + Sync + 'static,
+    K: Fn() -> Option<QueryKey> + Send + Sync + 'static,
+    F: Fn(QueryKey) -> Fut + 'static,
+    Fut: Future<Output = Result<Value, FetchError>> + 'static,
+{
+    let key = Memo::new(move |_| key());
+    let fetch = Rc::new(fetch);
+    let observed: StoredValue<Option<QueryKey>, LocalStorage> = StoredValue::new_local(None);
+    Effect::new(move |_| {
+        let next = key.get();
+        let previous = observed.get_value();
+        if previous == next {
+            return;
+        }
+        if let Some(old) = &previous {
+            client.unobserve(old);
+        }
+        if let Some(k) = &next {
+            let f = fetch.clone();
+            let k2 = k.clone();
+            let fetcher: Fetcher = Rc::new(move || Box::pin(f(k2.clone())));
+            client.observe(k, fetcher);
+        }
+        observed.set_value(next);
+    });
+    on_cleanup(move || {
+        if let Some(Some(k)) = observed.try_get_value() {
+            client.unobserve(&k);
+        }
+    });
+    let data = Memo::new(move |_| {
+        let k = key.get()?;
+        let (data, _, _) = client.signals_of(&k);
+        data.with(|v| v.clone().and_then(|v| serde_json::from_value::<T>(v).ok()))
+    });
+    let error = Signal::derive(move || key.get().and_then(|k| client.signals_of(&k).1.get()));
+    let fetching = Signal::derive(move || key.get().is_some_and(|k| client.signals_of(&k).2.get()));
+    Query {
+        data,
+        error,
+        fetching,
+        key,
+        client,
+    }
+}

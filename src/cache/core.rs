@@ -1,0 +1,597 @@
+//! The cache's rules as a pure state machine: events in, effects out, time injected.
+//!
+//! No async and no Leptos here, so every rule is unit-tested with a fake clock.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::key::QueryKey;
+
+/// Tunables of the cache.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    /// How long fetched data counts as fresh (no refetch on mount or focus).
+    pub stale_ms: f64,
+    /// How long an unobserved entry is kept.
+    pub gc_ms: f64,
+    /// Automatic retries of a retryable failure before showing the error.
+    pub max_retries: u32,
+    /// First retry delay.
+    pub retry_base_ms: f64,
+    /// Longest retry delay.
+    pub retry_cap_ms: f64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            stale_ms: 60_000.0,
+            gc_ms: 300_000.0,
+            max_retries: 4,
+            retry_base_ms: 500.0,
+            retry_cap_ms: 8_000.0,
+        }
+    }
+}
+
+/// What the driver must do after an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Start the fetcher of `key`; report back with `generation`.
+    Fetch {
+        /// Which query.
+        key: QueryKey,
+        /// Identifies this fetch in the answer.
+        generation: u64,
+    },
+    /// Call [`Cache::retry_due`] for `key` at time `at_ms`.
+    RetryAt {
+        /// Which query.
+        key: QueryKey,
+        /// When.
+        at_ms: f64,
+    },
+    /// Data or status of `key` changed: update its observers.
+    Notify(QueryKey),
+}
+
+/// Observable state of one entry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EntryState {
+    /// Last good data (kept while refetching and after errors).
+    pub data: Option<Value>,
+    /// Error shown after retries ran out.
+    pub error: Option<String>,
+    /// A fetch is in flight.
+    pub fetching: bool,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    view: EntryState,
+    observers: usize,
+    queued: bool,
+    stale: bool,
+    updated_at: Option<f64>,
+    unobserved_since: Option<f64>,
+    attempt: u32,
+    retry_pending: bool,
+    generation: u64,
+    fetch_count: u64,
+}
+
+/// All entries and the rules between them.
+#[derive(Debug, Default)]
+pub struct Cache {
+    config: CacheConfig,
+    entries: HashMap<QueryKey, Entry>,
+}
+
+impl Cache {
+    /// An empty cache.
+    pub fn new(config: CacheConfig) -> Self {
+        Cache {
+            config,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// The observable state of a key.
+    pub fn state(&self, key: &QueryKey) -> EntryState {
+        self.entries
+            .get(key)
+            .map(|e| e.view.clone())
+            .unwrap_or_default()
+    }
+
+    /// How many fetches were started for a key (for benchmarks and tests).
+    pub fn fetch_count(&self, key: &QueryKey) -> u64 {
+        self.entries.get(key).map_or(0, |e| e.fetch_count)
+    }
+
+    /// Whether a key is cached at all.
+    pub fn contains(&self, key: &QueryKey) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    fn request_fetch(&mut self, key: &QueryKey, out: &mut Vec<Effect>) {
+        let entry = self.entries.entry(key.clone()).or_default();
+        if entry.view.fetching {
+            // However many requests pile up, one fetch is queued behind the running one.
+            entry.queued = true;
+            return;
+        }
+        entry.view.fetching = true;
+        entry.retry_pending = false;
+        entry.generation += 1;
+        entry.fetch_count += 1;
+        out.push(Effect::Fetch {
+            key: key.clone(),
+            generation: entry.generation,
+        });
+        out.push(Effect::Notify(key.clone()));
+    }
+
+    fn needs_fetch(&self, e: &Entry, now: f64) -> bool {
+        e.view.data.is_none()
+            || e.stale
+            || e.updated_at.is_none_or(|t| now - t >= self.config.stale_ms)
+    }
+
+    /// A component starts reading `key`.
+    pub fn observe(&mut self, key: &QueryKey, now: f64) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let entry = self.entries.entry(key.clone()).or_default();
+        entry.observers += 1;
+        entry.unobserved_since = None;
+        let wants = {
+            let e = &self.entries[key];
+            self.needs_fetch(e, now)
+                && !e.view.fetching
+                && !e.retry_pending
+                && e.view.error.is_none()
+        };
+        if wants {
+            self.request_fetch(key, &mut out);
+        }
+        out
+    }
+
+    /// A component stops reading `key`.
+    pub fn unobserve(&mut self, key: &QueryKey, now: f64) {
+        if let Some(e) = self.entries.get_mut(key) {
+            e.observers = e.observers.saturating_sub(1);
+            if e.observers == 0 {
+                e.unobserved_since = Some(now);
+            }
+        }
+    }
+
+    /// Marks every entry under `prefix` stale; observed ones refetch now.
+    pub fn invalidate(&mut self, prefix: &QueryKey) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let keys: Vec<QueryKey> = self
+            .entries
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        for key in keys {
+            let observed = {
+                let e = self.entries.get_mut(&key).expect("listed key");
+                e.stale = true;
+                e.observers > 0
+            };
+            if observed {
+                self.request_fetch(&key, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Invalidates everything (after a reconnect, events may have been missed).
+    pub fn invalidate_all(&mut self) -> Vec<Effect> {
+        self.invalidate(&QueryKey(Vec::new()))
+    }
+
+    /// The window regained focus: refetch observed entries that are stale.
+    pub fn on_focus(&mut self, now: f64) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let keys: Vec<QueryKey> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.observers > 0 && !e.view.fetching && self.needs_fetch(e, now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            self.request_fetch(&key, &mut out);
+        }
+        out
+    }
+
+    fn finish(&mut self, key: &QueryKey, out: &mut Vec<Effect>) {
+        let queued = self
+            .entries
+            .get_mut(key)
+            .is_some_and(|e| std::mem::take(&mut e.queued));
+        if queued {
+            self.request_fetch(key, out);
+        }
+    }
+
+    /// A fetch answered with data.
+    pub fn fetch_succeeded(
+        &mut self,
+        key: &QueryKey,
+        generation: u64,
+        data: Value,
+        now: f64,
+    ) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let Some(e) = self.entries.get_mut(key) else {
+            return out;
+        };
+        if e.generation != generation {
+            return out;
+        }
+        e.view.fetching = false;
+        e.attempt = 0;
+        e.updated_at = Some(now);
+        e.stale = e.queued;
+        // Identical data keeps the old value, so observers comparing it see no change.
+        if e.view.data.as_ref() != Some(&data) {
+            e.view.data = Some(data);
+        }
+        e.view.error = None;
+        out.push(Effect::Notify(key.clone()));
+        self.finish(key, &mut out);
+        out
+    }
+
+    /// A fetch failed; `jitter` in [0, 1) spreads retries of many clients.
+    pub fn fetch_failed(
+        &mut self,
+        key: &QueryKey,
+        generation: u64,
+        error: String,
+        retryable: bool,
+        now: f64,
+        jitter: f64,
+    ) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let config = self.config.clone();
+        let Some(e) = self.entries.get_mut(key) else {
+            return out;
+        };
+        if e.generation != generation {
+            return out;
+        }
+        e.view.fetching = false;
+        if e.queued {
+            // A newer invalidation is waiting: that fetch is the retry.
+            self.finish(key, &mut out);
+            return out;
+        }
+        if retryable && e.attempt < config.max_retries {
+            let delay = backoff_ms(&config, e.attempt, jitter);
+            e.attempt += 1;
+            e.retry_pending = true;
+            out.push(Effect::RetryAt {
+                key: key.clone(),
+                at_ms: now + delay,
+            });
+        } else {
+            e.view.error = Some(error);
+            e.attempt = 0;
+        }
+        out.push(Effect::Notify(key.clone()));
+        out
+    }
+
+    /// A scheduled retry is due.
+    pub fn retry_due(&mut self, key: &QueryKey) -> Vec<Effect> {
+        let mut out = Vec::new();
+        if self
+            .entries
+            .get(key)
+            .is_some_and(|e| e.retry_pending && !e.view.fetching)
+        {
+            self.request_fetch(key, &mut out);
+        }
+        out
+    }
+
+    /// The user pressed "retry" on an error.
+    pub fn retry(&mut self, key: &QueryKey) -> Vec<Effect> {
+        let mut out = Vec::new();
+        if let Some(e) = self.entries.get_mut(key) {
+            e.view.error = None;
+            e.attempt = 0;
+        }
+        self.request_fetch(key, &mut out);
+        out
+    }
+
+    /// Drops entries nobody has observed for longer than the gc time.
+    pub fn collect_garbage(&mut self, now: f64) -> Vec<QueryKey> {
+        let gc = self.config.gc_ms;
+        let dead: Vec<QueryKey> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                e.observers == 0
+                    && !e.view.fetching
+                    && e.unobserved_since.is_some_and(|t| now - t >= gc)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &dead {
+            self.entries.remove(k);
+        }
+        dead
+    }
+}
+
+/// Exponential backoff with jitter: base·2^attempt, capped, scaled into [50%, 100%).
+pub fn backoff_ms(config: &CacheConfig, attempt: u32, jitter: f64) -> f64 {
+    let raw = config.retry_base_ms * 2f64.powi(attempt.min(20) as i32);
+    raw.min(config.retry_cap_ms) * (0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key() -> QueryKey {
+        QueryKey::conversations()
+    }
+
+    fn fetches(effects: &[Effect]) -> Vec<u64> {
+        effects
+            .iter()
+            .filter_map(|e| {
+                if let Effect::Fetch { generation, .. } = e {
+                    Some(*generation)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn cache() -> Cache {
+        Cache::new(CacheConfig::default())
+    }
+
+    #[test]
+    fn first_observer_fetches_and_data_arrives() {
+        let mut c = cache();
+        let fx = c.observe(&key(), 0.0);
+        assert_eq!(fetches(&fx), vec![1]);
+        assert!(c.state(&key()).fetching);
+        let fx = c.fetch_succeeded(&key(), 1, json!([1]), 10.0);
+        assert!(fx.contains(&Effect::Notify(key())));
+        assert_eq!(
+            c.state(&key()),
+            EntryState {
+                data: Some(json!([1])),
+                error: None,
+                fetching: false
+            }
+        );
+    }
+
+    #[test]
+    fn fresh_data_is_not_refetched_on_mount_until_stale_time() {
+        let mut c = cache();
+        c.observe(&key(), 0.0);
+        c.fetch_succeeded(&key(), 1, json!(1), 0.0);
+        c.unobserve(&key(), 1.0);
+        assert!(fetches(&c.observe(&key(), 1_000.0)).is_empty());
+        c.unobserve(&key(), 1_000.0);
+        assert_eq!(fetches(&c.observe(&key(), 60_000.0)).len(), 1);
+    }
+
+    #[test]
+    fn invalidation_refetches_observed_and_defers_unobserved() {
+        let mut c = cache();
+        let other = QueryKey::messages("c1");
+        c.observe(&key(), 0.0);
+        c.fetch_succeeded(&key(), 1, json!(1), 0.0);
+        c.observe(&other, 0.0);
+        c.fetch_succeeded(&other, 1, json!(2), 0.0);
+        c.unobserve(&other, 1.0);
+        let fx = c.invalidate(&QueryKey::new(Vec::<String>::new()));
+        assert_eq!(
+            fx.iter()
+                .filter(|e| matches!(e, Effect::Fetch { key: k, .. } if *k == key()))
+                .count(),
+            1
+        );
+        assert!(
+            !fx.iter()
+                .any(|e| matches!(e, Effect::Fetch { key: k, .. } if *k == other)),
+            "unobserved waits"
+        );
+        assert_eq!(
+            fetches(&c.observe(&other, 2.0)).len(),
+            1,
+            "…and refetches when next observed"
+        );
+    }
+
+    #[test]
+    fn a_burst_of_invalidations_costs_one_queued_fetch() {
+        let mut c = cache();
+        c.observe(&key(), 0.0);
+        for _ in 0..100 {
+            assert!(
+                fetches(&c.invalidate(&key())).is_empty(),
+                "no second fetch while one is in flight"
+            );
+        }
+        let fx = c.fetch_succeeded(&key(), 1, json!(1), 5.0);
+        assert_eq!(
+            fetches(&fx),
+            vec![2],
+            "exactly one more, started after the invalidations"
+        );
+        assert!(c.state(&key()).fetching);
+        let fx = c.fetch_succeeded(&key(), 2, json!(2), 6.0);
+        assert!(fetches(&fx).is_empty());
+        assert_eq!(c.fetch_count(&key()), 2);
+    }
+
+    #[test]
+    fn invalidation_during_a_fetch_yields_a_fetch_that_starts_after_it() {
+        let mut c = cache();
+        c.observe(&key(), 0.0);
+        c.invalidate(&key());
+        // The in-flight answer predates the invalidation: it is shown but not final.
+        let fx = c.fetch_succeeded(&key(), 1, json!("old"), 1.0);
+        assert_eq!(fetches(&fx), vec![2]);
+        assert_eq!(
+            c.state(&key()).data,
+            Some(json!("old")),
+            "previous data stays while refetching"
+        );
+    }
+
+    #[test]
+    fn keeps_previous_data_while_refetching() {
+        let mut c = cache();
+        c.observe(&key(), 0.0);
+        c.fetch_succeeded(&key(), 1, json!("v1"), 0.0);
+        c.invalidate(&key());
+        let s = c.state(&key());
+        assert!(s.fetching);
+        assert_eq!(s.data, Some(json!("v1")));
+    }
+
+    #[test]
+    fn unchanged_data_keeps_the_value_identical() {
+        let mut c = cache();
+        c.observe(&key(), 0.0);
+        c.fetch_succeeded(&key(), 1, json!({"a": 1}), 0.0);
+        let before = c.state(&key()).data;
+        c.invalidate(&key());
+        c.fetch_succeeded(&key(), 2, json!({"a": 1}), 1.0);
+        assert_eq!(c.state(&key()).data, before);
+    }
+
+    #[test]
+    fn retries_with_backoff_then_shows_an_error_and_keeps_data() {
+        let mut c = cache();
+        c.observe(&key(), 0.0);
+        c.fetch_succeeded(&key(), 1, json!("good"), 0.0);
+        c.invalidate(&key());
+        let mut generation = 2;
+        let mut delays = Vec::new();
+        let mut now = 10.0;
+        for _ in 0..4 {
+            let fx = c.fetch_failed(&key(), generation, "offline".into(), true, now, 0.0);
+            let at = fx
+                .iter()
+                .find_map(|e| {
+                    if let Effect::RetryAt { at_ms, .. } = e {
+                        Some(*at_ms)
+                    } else {
+                        None
+                    }
+                })
+                .expect("retry scheduled");
+            delays.push(at - now);
+            assert!(c.state(&key()).error.is_none());
+            now = at;
+            let fx = c.retry_due(&key());
+            generation = fetches(&fx)[0];
+        }
+        assert_eq!(
+            delays,
+            vec![250.0, 500.0, 1000.0, 2000.0],
+            "doubling, jitter 0 halves"
+        );
+        let fx = c.fetch_failed(&key(), generation, "offline".into(), true, now, 0.0);
+        assert!(!fx.iter().any(|e| matches!(e, Effect::RetryAt { .. })));
+        let s = c.state(&key());
+        assert_eq!(s.error.as_deref(), Some("offline"));
+        assert_eq!(s.data, Some(json!("good")));
+        let fx = c.retry(&key());
+        assert_eq!(fetches(&fx).len(), 1);
+        assert!(c.state(&key()).error.is_none());
+    }
+
+    #[test]
+    fn non_retryable_errors_show_at_once() {
+        let mut c = cache();
+        c.observe(&key(), 0.0);
+        let fx = c.fetch_failed(&key(), 1, "forbidden".into(), false, 1.0, 0.5);
+        assert!(!fx.iter().any(|e| matches!(e, Effect::RetryAt { .. })));
+        assert_eq!(c.state(&key()).error.as_deref(), Some("forbidden"));
+    }
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        let cfg = CacheConfig::default();
+        assert_eq!(backoff_ms(&cfg, 0, 1.0), 500.0);
+        assert_eq!(backoff_ms(&cfg, 10, 1.0), 8_000.0);
+        assert_eq!(backoff_ms(&cfg, 10, 0.0), 4_000.0);
+        assert!(backoff_ms(&cfg, 3, 0.3) < backoff_ms(&cfg, 3, 0.9));
+    }
+
+    #[test]
+    fn focus_refetches_only_stale_observed_entries() {
+        let mut c = cache();
+        c.observe(&key(), 0.0);
+        c.fetch_succeeded(&key(), 1, json!(1), 0.0);
+        assert!(fetches(&c.on_focus(1_000.0)).is_empty(), "fresh");
+        assert_eq!(
+            fetches(&c.on_focus(61_000.0)).len(),
+            1,
+            "older than stale time"
+        );
+        let mut c = cache();
+        let k = QueryKey::unread_total();
+        c.observe(&k, 0.0);
+        c.fetch_succeeded(&k, 1, json!(1), 0.0);
+        c.unobserve(&k, 0.0);
+        assert!(
+            fetches(&c.on_focus(100_000.0)).is_empty(),
+            "unobserved entries wait"
+        );
+    }
+
+    #[test]
+    fn garbage_collects_unobserved_entries_after_gc_time() {
+        let mut c = cache();
+        c.observe(&key(), 0.0);
+        c.fetch_succeeded(&key(), 1, json!(1), 0.0);
+        c.unobserve(&key(), 10.0);
+        assert!(c.collect_garbage(100_000.0).is_empty());
+        assert_eq!(c.collect_garbage(300_010.0), vec![key()]);
+        assert!(!c.contains(&key()));
+        let observed = QueryKey::unread_total();
+        c.observe(&observed, 0.0);
+        assert!(c.collect_garbage(1e9).is_empty(), "observed entries stay");
+    }
+
+    #[test]
+    fn reconnect_invalidates_everything_observed() {
+        let mut c = cache();
+        for k in [key(), QueryKey::unread_total(), QueryKey::messages("c1")] {
+            c.observe(&k, 0.0);
+            c.fetch_succeeded(&k, 1, json!(0), 0.0);
+        }
+        assert_eq!(fetches(&c.invalidate_all()).len(), 3);
+    }
+
+    #[test]
+    fn stale_answers_of_an_old_generation_are_ignored() {
+        let mut c = cache();
+        c.observe(&key(), 0.0);
+        assert!(c.fetch_succeeded(&key(), 7, json!("ghost"), 1.0).is_empty());
+        assert!(c.state(&key()).fetching);
+    }
+}

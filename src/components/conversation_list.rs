@@ -1,0 +1,90 @@
+//! The conversation list: newest first, unread counts, keyboard navigable.
+
+use leptos::prelude::*;
+
+use crate::api::ConversationSummary;
+use crate::timefmt::relative;
+
+fn focus_sibling(ev: &leptos::ev::KeyboardEvent, forward: bool) {
+    use wasm_bindgen::JsCast;
+    let Some(current) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+    else {
+        return;
+    };
+    let next = if forward {
+        current.next_element_sibling()
+    } else {
+        current.previous_element_sibling()
+    };
+    if let Some(el) = next.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+        let _ = el.focus();
+        ev.prevent_default();
+    }
+}
+
+fn on_key(ev: &leptos::ev::KeyboardEvent, id: &str, on_select: UnsyncCallback<String>) {
+    match ev.key().as_str() {
+        "Enter" | " " => {
+            ev.prevent_default();
+            on_select.run(id.to_string());
+        }
+        "ArrowDown" => focus_sibling(ev, true),
+        "ArrowUp" => focus_sibling(ev, false),
+        _ => {}
+    }
+}
+
+/// The org's conversations; `on_select` gets the chosen conversation id.
+#[component]
+pub fn ConversationList(
+    #[prop(into)] conversations: Signal<Vec<ConversationSummary>>,
+    #[prop(into)] selected: Signal<Option<String>>,
+    #[prop(into)] on_select: UnsyncCallback<String>,
+) -> impl IntoView {
+    let now = RwSignal::new(js_sys::Date::now());
+    // Relative times age while the list sits on screen all shift.
+    let tick = set_interval_with_handle(
+        move || now.set(js_sys::Date::now()),
+        std::time::Duration::from_secs(30),
+    );
+    on_cleanup(move || {
+        if let Ok(h) = tick {
+            h.clear();
+        }
+    });
+    view! {
+        <ul class="conversation-list" data-testid="conversation-list" role="listbox" aria-label="Conversations">
+            <For each=move || conversations.get() key=|c| (c.id.clone(), c.unread_count, c.last_message_at.clone(), c.last_message_preview.clone()) let:c>
+                {
+                    let id = c.id.clone();
+                    let id_for_selected = id.clone();
+                    let is_selected = move || selected.get().as_deref() == Some(id_for_selected.as_str());
+                    let id_click = id.clone();
+                    let id_key = id.clone();
+                    let when = c.last_message_at.as_deref().map(js_sys::Date::parse);
+                    let unread = c.unread_count;
+                    view! {
+                        <li class="conversation-item" class:selected=is_selected.clone() class:unread={unread > 0}
+                            data-testid="conversation-item" data-conversation-id=id.clone() data-unread=unread.to_string()
+                            role="option" tabindex="0" aria-selected=move || is_selected().to_string()
+                            on:click=move |_| on_select.run(id_click.clone())
+                            on:keydown=move |ev: leptos::ev::KeyboardEvent| on_key(&ev, &id_key, on_select)>
+                            <div class="conversation-top">
+                                <span class="medic-name">{c.medic_name.clone()}</span>
+                                <span class="conversation-time">{move || when.map(|t| relative(now.get(), t)).unwrap_or_default()}</span>
+                            </div>
+                            <div class="conversation-bottom">
+                                <span class="preview">{c.last_message_preview.clone().unwrap_or_default()}</span>
+                                <Show when=move || { unread > 0 }>
+                                    <span class="unread-count" aria-label="unread">{unread}</span>
+                                </Show>
+                            </div>
+                        </li>
+                    }
+                }
+            </For>
+        </ul>
+    }
+}

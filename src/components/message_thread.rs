@@ -1,0 +1,126 @@
+//! One conversation's messages, with the 100 px auto-scroll rule.
+
+use leptos::html::Div;
+use leptos::prelude::*;
+
+use crate::api::Message;
+use crate::scroll::{appended_rows, distance_from_bottom, follows, on_new_rows, Decision};
+
+fn local_day(ms: f64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
+    d.to_locale_date_string("default", &wasm_bindgen::JsValue::UNDEFINED)
+        .into()
+}
+
+fn local_time(ms: f64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
+    format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+}
+
+/// The scrolling thread. `follow_next` is set by the composer before an own send: those
+/// rows always scroll into view.
+#[component]
+pub fn MessageThread(
+    #[prop(into)] messages: Signal<Vec<Message>>,
+    #[prop(into)] me: String,
+    follow_next: StoredValue<bool>,
+) -> impl IntoView {
+    let container = NodeRef::<Div>::new();
+    // Measured on every scroll, i.e. before any new rows render.
+    let distance = StoredValue::new(0.0_f64);
+    let shown: StoredValue<Vec<String>> = StoredValue::new(Vec::new());
+    let unseen = RwSignal::new(0_usize);
+
+    let measure = move || {
+        container.get_untracked().map(|el| {
+            distance_from_bottom(
+                el.scroll_height() as f64,
+                el.scroll_top() as f64,
+                el.client_height() as f64,
+            )
+        })
+    };
+    let to_bottom = move || {
+        if let Some(el) = container.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+        distance.set_value(0.0);
+        unseen.set(0);
+    };
+
+    Effect::new(move |_| {
+        let ids: Vec<String> = messages.with(|m| m.iter().map(|m| m.id.clone()).collect());
+        let before = shown.get_value();
+        shown.set_value(ids.clone());
+        let first_render = before.is_empty() && !ids.is_empty();
+        let added = appended_rows(&before, &ids);
+        let own = follow_next.get_value();
+        if first_render {
+            request_animation_frame(to_bottom);
+            return;
+        }
+        if added == 0 {
+            return;
+        }
+        match on_new_rows(distance.get_value(), own, added, unseen.get_untracked()) {
+            Decision::FollowToBottom => {
+                follow_next.set_value(false);
+                request_animation_frame(to_bottom);
+            }
+            Decision::KeepPosition { unseen: n } => unseen.set(n),
+        }
+    });
+
+    let on_scroll = move |_| {
+        if let Some(d) = measure() {
+            distance.set_value(d);
+            if follows(d) && unseen.get_untracked() > 0 {
+                unseen.set(0);
+            }
+        }
+    };
+
+    let me_for_rows = me.clone();
+    let rows = move || {
+        let mut last_day = String::new();
+        messages
+            .get()
+            .into_iter()
+            .map(|m| {
+                let at = js_sys::Date::parse(&m.created_at);
+                let day = local_day(at);
+                let separator = (day != last_day).then(|| {
+                    last_day = day.clone();
+                    view! { <div class="day-separator" role="separator"><span>{day.clone()}</span></div> }
+                });
+                let own = m.sender_id == me_for_rows;
+                let (name, role) = m.sender.as_ref().map(|s| (s.display_name.clone(), s.role.clone())).unwrap_or_default();
+                view! {
+                    {separator}
+                    <article class="message" class:own=own class:from-medic={role == "medic"}
+                        data-testid="message" data-message-id=m.id.clone()>
+                        <header>
+                            <span class="sender">{if own { "You".to_string() } else { name }}</span>
+                            <time datetime=m.created_at.clone()>{local_time(at)}</time>
+                        </header>
+                        <p class="body">{m.body.clone()}</p>
+                    </article>
+                }
+            })
+            .collect_view()
+    };
+
+    view! {
+        <div class="thread-wrap">
+            <div class="message-thread" data-testid="message-thread" node_ref=container on:scroll=on_scroll
+                role="log" aria-live="polite">
+                {rows}
+            </div>
+            <Show when=move || { unseen.get() > 0 }>
+                <button class="new-messages-pill" data-testid="new-messages-pill" on:click=move |_| to_bottom()>
+                    {move || format!("{} new message{} ↓", unseen.get(), if unseen.get() == 1 { "" } else { "s" })}
+                </button>
+            </Show>
+        </div>
+    }
+}

@@ -1,0 +1,120 @@
+//! The signed-in layout: header (org, user, connection, unread badge) beside the list and
+//! the routed thread. The realtime connection lives exactly as long as this layout.
+
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, Redirect};
+use leptos_router::hooks::{use_location, use_navigate};
+use leptos_router::NavigateOptions;
+use serde_json::json;
+
+use super::fetch_error;
+use crate::api::ConversationSummary;
+use crate::cache::{use_query, QueryClient, QueryKey};
+use crate::components::{ConnectionState, ConversationList, UnreadBadge};
+use crate::config::{page_origin, AppConfig};
+use crate::realtime::RealtimeClient;
+use crate::session::SessionService;
+
+/// `/messages` and below; sends signed-out visitors to `/login`.
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    let session = expect_context::<SessionService>();
+    move || {
+        if session.session.with(Option::is_some) {
+            view! { <SignedIn/> }.into_any()
+        } else {
+            view! { <Redirect path="/login"/> }.into_any()
+        }
+    }
+}
+
+#[component]
+fn SignedIn() -> impl IntoView {
+    let session = expect_context::<SessionService>();
+    let cache = expect_context::<QueryClient>();
+    let config = expect_context::<AppConfig>();
+    let user = session.session.get_untracked().map(|s| s.user);
+    let (org_id, user_id, name, org_name) = user
+        .map(|u| {
+            (
+                u.app_metadata.org_id,
+                u.id,
+                u.user_metadata.display_name,
+                u.app_metadata.org_name,
+            )
+        })
+        .unwrap_or_default();
+    let realtime = RealtimeClient::start(
+        config.realtime_url(&page_origin()),
+        &org_id,
+        &user_id,
+        session.token(),
+        cache,
+    );
+    provide_context(realtime);
+
+    let unread = use_query::<i64, _, _, _>(
+        cache,
+        || Some(QueryKey::unread_total()),
+        move |_| async move {
+            session
+                .call(|b, t| async move { b.rpc(&t, "unread_total", json!({})).await })
+                .await
+                .map_err(fetch_error)
+        },
+    );
+    let conversations = use_query::<Vec<ConversationSummary>, _, _, _>(
+        cache,
+        || Some(QueryKey::conversations()),
+        move |_| async move {
+            session
+                .call(|b, t| async move { b.rpc(&t, "conversations_with_unread", json!({})).await })
+                .await
+                .map_err(fetch_error)
+        },
+    );
+    let location = use_location();
+    let selected = Signal::derive(move || {
+        location.pathname.with(|p| {
+            p.strip_prefix("/messages/")
+                .filter(|id| !id.is_empty())
+                .map(str::to_string)
+        })
+    });
+    let navigate = use_navigate();
+    let on_select = UnsyncCallback::new(move |id: String| {
+        navigate(&format!("/messages/{id}"), NavigateOptions::default())
+    });
+    let list = Signal::derive(move || conversations.data.get().unwrap_or_default());
+
+    view! {
+        <div class="dashboard">
+            <header class="topbar">
+                <div class="brand">"Switchboard"</div>
+                <div class="org">{org_name}</div>
+                <div class="spacer"></div>
+                <ConnectionState status=realtime.status />
+                <span class="unread-label">"Unread" <UnreadBadge count=unread.data /></span>
+                <span class="user">{name}</span>
+                <button class="signout" on:click=move |_| session.sign_out()>"Sign out"</button>
+            </header>
+            <div class="panes">
+                <nav class="list-pane">
+                    <Show when=move || conversations.error.get().is_some()>
+                        <div class="load-error" role="alert">
+                            {move || conversations.error.get().unwrap_or_default()}
+                            <button on:click=move |_| conversations.retry()>"Retry"</button>
+                        </div>
+                    </Show>
+                    <Show when=move || conversations.data.with(Option::is_none) && conversations.error.get().is_none()>
+                        <p class="loading">"Loading conversations…"</p>
+                    </Show>
+                    <ConversationList conversations=list selected=selected on_select=on_select />
+                </nav>
+                <section class="thread-pane">
+                    <Outlet/>
+                </section>
+            </div>
+        </div>
+    }
+}

@@ -1,0 +1,176 @@
+//! The browser side: a WebSocket, timers and page events feeding the pure [`Machine`].
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{MessageEvent, WebSocket};
+
+use super::machine::{Action, ConnectionStatus, Input, Machine, HEARTBEAT_MS};
+use crate::cache::QueryClient;
+
+struct Handlers {
+    _open: Closure<dyn FnMut()>,
+    _close: Closure<dyn FnMut()>,
+    _message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+struct Glue {
+    machine: Machine,
+    url: String,
+    socket: Option<(WebSocket, Handlers)>,
+    heartbeat: Option<gloo_timers::callback::Interval>,
+    cache: QueryClient,
+}
+
+/// The realtime connection of the signed-in user (provided as context).
+#[derive(Clone, Copy)]
+pub struct RealtimeClient {
+    /// What the header shows.
+    pub status: RwSignal<ConnectionStatus>,
+    inner: StoredValue<Glue, LocalStorage>,
+}
+
+impl RealtimeClient {
+    /// Connects to `url`, joins the org channel and keeps it joined while the owner lives.
+    pub fn start(
+        url: String,
+        org_id: &str,
+        user_id: &str,
+        token: Signal<Option<String>>,
+        cache: QueryClient,
+    ) -> Self {
+        let client = RealtimeClient {
+            status: RwSignal::new(ConnectionStatus::Connecting),
+            inner: StoredValue::new_local(Glue {
+                machine: Machine::new(org_id, user_id, token.get_untracked()),
+                url,
+                socket: None,
+                heartbeat: None,
+                cache,
+            }),
+        };
+        let heartbeat = gloo_timers::callback::Interval::new(HEARTBEAT_MS, move || {
+            client.feed(Input::HeartbeatTick)
+        });
+        client.inner.update_value(|g| g.heartbeat = Some(heartbeat));
+        client.feed(Input::Start);
+        // Refreshed tokens go to the joined channel; a cleared one stops the connection.
+        Effect::new(move |previous: Option<Option<String>>| {
+            let current = token.get();
+            if previous.is_some_and(|p| p != current) {
+                client.feed(Input::Token(current.clone()));
+            }
+            current
+        });
+        let wake = move || client.feed(Input::Wake);
+        let online = window_event_listener(leptos::ev::online, move |_| wake());
+        let visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
+            if document().visibility_state() == web_sys::VisibilityState::Visible {
+                wake();
+            }
+        });
+        let pageshow = window_event_listener(leptos::ev::pageshow, move |_| wake());
+        on_cleanup(move || {
+            online.remove();
+            visible.remove();
+            pageshow.remove();
+            client.feed(Input::Stop);
+        });
+        client
+    }
+
+    /// Feeds one input and carries out the resulting actions.
+    fn feed(self, input: Input) {
+        let jitter = js_sys::Math::random();
+        let Some(actions) = self
+            .inner
+            .try_update_value(|g| g.machine.step(input, jitter))
+        else {
+            return;
+        };
+        for action in actions {
+            self.perform(action);
+        }
+    }
+
+    fn perform(self, action: Action) {
+        match action {
+            Action::Open => self.open(),
+            Action::Close => self.close(),
+            Action::Send(text) => {
+                self.inner.with_value(|g| {
+                    if let Some((ws, _)) = &g.socket {
+                        let _ = ws.send_with_str(&text);
+                    }
+                });
+            }
+            Action::ScheduleRetry(ms) => {
+                set_timeout(
+                    move || self.feed(Input::RetryDue),
+                    Duration::from_millis(u64::from(ms)),
+                );
+            }
+            Action::Invalidate(keys) => {
+                let cache = self.inner.with_value(|g| g.cache);
+                for key in keys {
+                    cache.invalidate(&key);
+                }
+            }
+            Action::InvalidateAll => self.inner.with_value(|g| g.cache).invalidate_all(),
+            Action::Status(s) => {
+                if self.status.get_untracked() != s {
+                    self.status.set(s);
+                }
+            }
+        }
+    }
+
+    fn close(self) {
+        if let Some(Some((ws, _handlers))) = self.inner.try_update_value(|g| g.socket.take()) {
+            ws.set_onopen(None);
+            ws.set_onclose(None);
+            ws.set_onerror(None);
+            ws.set_onmessage(None);
+            let _ = ws.close();
+        }
+    }
+
+    fn open(self) {
+        self.close();
+        let url = self.inner.with_value(|g| g.url.clone());
+        let ws = match WebSocket::new(&url) {
+            Ok(ws) => ws,
+            Err(_) => {
+                // Could not even start (bad URL, browser limit): treat as a lost connection.
+                set_timeout(move || self.feed(Input::Closed), Duration::from_millis(0));
+                return;
+            }
+        };
+        let opened = Closure::<dyn FnMut()>::new(move || self.feed(Input::Opened));
+        let closed = Closure::<dyn FnMut()>::new(move || {
+            // Only the current socket's close matters; `close()` detached the old ones.
+            self.inner.update_value(|g| g.socket = None);
+            self.feed(Input::Closed);
+        });
+        let message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(text) = e.data().as_string() {
+                self.feed(Input::Frame(text));
+            }
+        });
+        ws.set_onopen(Some(opened.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(closed.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
+        self.inner.update_value(|g| {
+            g.socket = Some((
+                ws,
+                Handlers {
+                    _open: opened,
+                    _close: closed,
+                    _message: message,
+                },
+            ));
+        });
+    }
+}

@@ -1,0 +1,112 @@
+//! The thread's scroll rule, as pure arithmetic: follow new rows only when the reader is
+//! already within 100 px of the bottom.
+
+/// Readers this close to the bottom are following the conversation.
+pub const FOLLOW_THRESHOLD_PX: f64 = 100.0;
+
+/// Pixels between the bottom of the viewport and the bottom of the content.
+pub fn distance_from_bottom(scroll_height: f64, scroll_top: f64, client_height: f64) -> f64 {
+    (scroll_height - scroll_top - client_height).max(0.0)
+}
+
+/// Whether a reader at `distance` px from the bottom follows new rows.
+pub fn follows(distance: f64) -> bool {
+    distance <= FOLLOW_THRESHOLD_PX
+}
+
+/// What to do when rows arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Scroll to the bottom after the rows render.
+    FollowToBottom,
+    /// Leave the view where it is; show "N new messages ↓".
+    KeepPosition {
+        /// Unseen rows below the view.
+        unseen: usize,
+    },
+}
+
+/// Decides from the distance measured before the rows rendered. Own sends always follow.
+pub fn on_new_rows(
+    distance_before: f64,
+    own_send: bool,
+    new_rows: usize,
+    unseen_before: usize,
+) -> Decision {
+    if own_send || follows(distance_before) {
+        Decision::FollowToBottom
+    } else {
+        Decision::KeepPosition {
+            unseen: unseen_before + new_rows,
+        }
+    }
+}
+
+/// New `scrollTop` after older rows were inserted above, keeping the anchor row in place.
+pub fn keep_anchor(old_scroll_top: f64, old_scroll_height: f64, new_scroll_height: f64) -> f64 {
+    old_scroll_top + (new_scroll_height - old_scroll_height)
+}
+
+/// How many rows of `new_ids` are appended after the last row of `old_ids`.
+pub fn appended_rows(old_ids: &[String], new_ids: &[String]) -> usize {
+    match old_ids.last() {
+        None => 0,
+        Some(last) => match new_ids.iter().position(|id| id == last) {
+            Some(at) => new_ids.len() - at - 1,
+            // The old tail is gone (another page): everything is new.
+            None => new_ids.len(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_boundary_is_100_px() {
+        assert!(follows(100.0));
+        assert!(!follows(101.0));
+        assert_eq!(on_new_rows(100.0, false, 1, 0), Decision::FollowToBottom);
+        assert_eq!(
+            on_new_rows(101.0, false, 1, 0),
+            Decision::KeepPosition { unseen: 1 }
+        );
+    }
+
+    #[test]
+    fn own_sends_always_follow_and_unseen_accumulates() {
+        assert_eq!(on_new_rows(5_000.0, true, 1, 3), Decision::FollowToBottom);
+        assert_eq!(
+            on_new_rows(300.0, false, 2, 3),
+            Decision::KeepPosition { unseen: 5 }
+        );
+    }
+
+    #[test]
+    fn distance_and_anchor_arithmetic() {
+        assert_eq!(distance_from_bottom(2_000.0, 1_500.0, 400.0), 100.0);
+        assert_eq!(
+            distance_from_bottom(300.0, 0.0, 400.0),
+            0.0,
+            "short content is at the bottom"
+        );
+        assert_eq!(keep_anchor(0.0, 2_000.0, 3_200.0), 1_200.0);
+    }
+
+    #[test]
+    fn counts_appended_rows() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            appended_rows(&ids(&["a", "b"]), &ids(&["a", "b", "c", "d"])),
+            2
+        );
+        assert_eq!(appended_rows(&ids(&["a", "b"]), &ids(&["a", "b"])), 0);
+        assert_eq!(
+            appended_rows(&[], &ids(&["a"])),
+            0,
+            "the first load is not 'new'"
+        );
+        assert_eq!(appended_rows(&ids(&["x"]), &ids(&["a", "b"])), 2);
+    }
+}
