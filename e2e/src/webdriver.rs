@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::Error;
 
 /// The W3C element-reference key.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// One browser session on a WebDriver server.
 pub struct Session {

@@ -17,9 +17,14 @@ pub fn cargo_bin_dir() -> PathBuf {
         .join("bin")
 }
 
-/// PATH with cargo's bin directory first, for every child process.
+/// The project's npm-installed build tools (wasm-opt).
+pub fn node_tools_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/node_modules/.bin")
+}
+
+/// PATH with the project's tools and cargo's bin directory first, for every child process.
 pub fn path_env() -> std::ffi::OsString {
-    let mut parts = vec![cargo_bin_dir()];
+    let mut parts = vec![node_tools_bin(), cargo_bin_dir()];
     if let Some(p) = std::env::var_os("PATH") {
         parts.extend(std::env::split_paths(&p));
     }
@@ -126,12 +131,35 @@ pub fn wasm_bindgen(root: &Path) -> Result<(), String> {
     )
 }
 
-/// wasm-opt from Debian's binaryen (trunk cannot download it here).
-pub fn wasm_opt() -> Result<(), String> {
-    if output("wasm-opt", &["--version"]).is_some() {
+/// wasm-opt from npm's binaryen, pinned in tools/package-lock.json. Debian's binaryen 108
+/// breaks the reference-types tables that rustc 1.95 and wasm-bindgen 0.2.130 emit, and
+/// trunk cannot download its own here.
+pub fn wasm_opt(root: &Path) -> Result<(), String> {
+    if node_tools_bin().join("wasm-opt").exists() {
         return Ok(());
     }
-    apt_install(&["binaryen"], "wasm-opt")
+    npm_ci(&root.join("tools"), "wasm-opt (npm binaryen)")
+}
+
+fn npm_ci(dir: &Path, what: &str) -> Result<(), String> {
+    if output("npm", &["--version"]).is_none() {
+        return Err(format!(
+            "npm is missing: {what} needs Node.js and npm (Debian: apt-get install nodejs npm)"
+        ));
+    }
+    println!(
+        "installing {what} with npm ci in {} (from its package-lock.json)…",
+        dir.display()
+    );
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .status()
+        .map_err(|e| format!("npm: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("npm ci failed in {}", dir.display()))
 }
 
 /// Debian's Chromium and its WebDriver.
@@ -148,30 +176,12 @@ pub fn chromium() -> Result<(), String> {
 /// Node packages of the supabase-js peer test, from its lock file.
 pub fn peer_node_modules(root: &Path) -> Result<(), String> {
     let dir = root.join("tests/peer");
-    if !dir.join("package-lock.json").exists() {
-        return Ok(());
-    }
-    let marker = dir.join("node_modules/.package-lock.json");
-    let lock = std::fs::read(dir.join("package-lock.json")).unwrap_or_default();
-    if marker.exists()
-        && dir.join("node_modules/@supabase/supabase-js").exists()
-        && !lock.is_empty()
+    if !dir.join("package-lock.json").exists()
+        || dir.join("node_modules/@supabase/supabase-js").exists()
     {
         return Ok(());
     }
-    if output("npm", &["--version"]).is_none() {
-        return Err("npm is missing: the supabase-js peer test needs Node.js and npm".into());
-    }
-    println!("installing the peer test's npm packages (tests/peer, from package-lock.json)…");
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .status()
-        .map_err(|e| format!("npm: {e}"))?;
-    status
-        .success()
-        .then_some(())
-        .ok_or_else(|| "npm ci failed in tests/peer".to_string())
+    npm_ci(&dir, "the supabase-js peer test's packages")
 }
 
 /// Everything `serve` needs.
@@ -179,7 +189,7 @@ pub fn for_serve(root: &Path) -> Result<(), String> {
     wasm_target()?;
     trunk()?;
     wasm_bindgen(root)?;
-    wasm_opt()
+    wasm_opt(root)
 }
 
 /// Everything `test` needs.
