@@ -38,7 +38,7 @@ impl Proxy {
 
     /// Drops every connection and refuses new ones, like a lost network.
     pub async fn cut(&self) {
-        let _ = self.up.send(false);
+        self.up.send_replace(false);
         if let Some(task) = self.acceptor.lock().await.take() {
             task.abort();
             let _ = task.await;
@@ -47,7 +47,7 @@ impl Proxy {
 
     /// Accepts connections again on the same port.
     pub async fn restore(&self) -> Result<(), Error> {
-        let _ = self.up.send(true);
+        self.up.send_replace(true);
         let listener = TcpListener::bind(("127.0.0.1", self.port))
             .await
             .map_err(|e| Error::Setup(format!("proxy bind: {e}")))?;

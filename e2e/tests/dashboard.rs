@@ -267,97 +267,94 @@ async fn reading_clears_unread_in_both_tabs_and_the_badge() {
     browser.stop().await;
 }
 
+const STATE: &str = "const e = document.querySelector('[data-testid=connection-state]'); return e ? e.textContent.trim() : '';";
+
+async fn wait_state(s: &Session, want: &str) {
+    let script = format!("return ((() => {{ {STATE} }})()) === '{want}';");
+    if wait_until(s, want, &script, Duration::from_secs(60))
+        .await
+        .is_err()
+    {
+        let now = s.execute(STATE, vec![]).await.unwrap_or_default();
+        panic!("connection state never became {want}; it is {now}");
+    }
+}
+
+/// Every expected message is on screen exactly once, and nothing is shown twice.
+async fn on_screen_once(s: &Session, expected: &[String]) {
+    for id in expected {
+        wait_message(s, id).await;
+    }
+    let ids = message_ids(s).await;
+    for id in expected {
+        assert_eq!(
+            ids.iter().filter(|x| *x == id).count(),
+            1,
+            "{id} exactly once"
+        );
+    }
+    let mut all = ids.clone();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), ids.len(), "no message twice");
+}
+
 #[tokio::test]
 async fn network_loss_and_server_crash_lose_nothing_and_duplicate_nothing() {
     let (mut server, browser, ana) = setup(None).await;
     let proxy = Proxy::start(server.port).await.unwrap();
     let base = proxy.url();
     let direct = server.url();
-    let session = browser.session.clone();
     let conv = ana.conversations().await.unwrap()[0].clone();
     let id = conv["id"].as_str().unwrap().to_string();
     let medic = medic_for(&direct, &conv).await;
-    let state = "const e = document.querySelector('[data-testid=connection-state]'); return e ? e.textContent.trim() : '';";
-    let wait_state = |s: Arc<Session>, want: &'static str| async move {
-        wait_until(
-            &s,
-            want,
-            &format!("return ((() => {{ {state} }})()) === '{want}';"),
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("never {want}"));
-    };
-    let check_once = |s: Arc<Session>, expected: Vec<String>| async move {
-        for id in &expected {
-            wait_until(
-                &s,
-                id,
-                &format!("return !!document.querySelector('[data-message-id=\"{id}\"]');"),
-                Duration::from_secs(60),
-            )
-            .await
-            .unwrap();
-        }
-        let ids = message_ids(&s).await;
-        for id in &expected {
-            assert_eq!(
-                ids.iter().filter(|x| *x == id).count(),
-                1,
-                "{id} exactly once"
-            );
-        }
-        let mut all = ids.clone();
-        all.sort();
-        all.dedup();
-        assert_eq!(all.len(), ids.len(), "no message twice");
-    };
+    scenario(
+        "network-loss",
+        browser.session.clone(),
+        move |s: Arc<Session>| async move {
+            login(&s, &base, "ana@northside.test").await;
+            open_conversation(&s, &id).await;
+            wait_state(&s, "Live").await;
 
-    login(&session, &base, "ana@northside.test").await;
-    open_conversation(&session, &id).await;
-    wait_state(session.clone(), "Live").await;
+            proxy.cut().await;
+            wait_state(&s, "Reconnecting…").await;
+            let mut sent = Vec::new();
+            for i in 0..20 {
+                sent.push(
+                    medic
+                        .post(&id, &format!("while offline {i}"))
+                        .await
+                        .unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+            proxy.restore().await.unwrap();
+            wait_state(&s, "Live").await;
+            on_screen_once(&s, &sent).await;
 
-    proxy.cut().await;
-    wait_state(session.clone(), "Reconnecting…").await;
-    let mut sent = Vec::new();
-    for i in 0..20 {
-        sent.push(
-            medic
-                .post(&id, &format!("while offline {i}"))
+            server.kill().await;
+            wait_state(&s, "Reconnecting…").await;
+            server.restart().await.unwrap();
+            let medic = Api::login(&direct, medic.user["email"].as_str().unwrap())
                 .await
-                .unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
-    proxy.restore().await.unwrap();
-    wait_state(session.clone(), "Live").await;
-    check_once(session.clone(), sent.clone()).await;
-
-    server.kill().await;
-    wait_state(session.clone(), "Reconnecting…").await;
-    server.restart().await.unwrap();
-    let medic = Api::login(&direct, medic.user["email"].as_str().unwrap())
-        .await
-        .unwrap();
-    wait_state(session.clone(), "Live").await;
-    let mut more = Vec::new();
-    for i in 0..5 {
-        more.push(
-            medic
-                .post(&id, &format!("after restart {i}"))
-                .await
-                .unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
-    sent.extend(more);
-    scenario("network-loss", session.clone(), move |s| async move {
-        check_once(s, sent).await
-    })
+                .unwrap();
+            wait_state(&s, "Live").await;
+            for i in 0..5 {
+                sent.push(
+                    medic
+                        .post(&id, &format!("after restart {i}"))
+                        .await
+                        .unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+            on_screen_once(&s, &sent).await;
+        },
+    )
     .await;
     browser.stop().await;
 }

@@ -24,6 +24,12 @@ struct Glue {
     cache: QueryClient,
 }
 
+/// Drops a socket's callbacks on a later tick: this may run inside one of them, and a
+/// wasm-bindgen closure must not be freed while it executes.
+fn retire(handlers: Handlers) {
+    set_timeout(move || drop(handlers), Duration::from_millis(0));
+}
+
 /// The realtime connection of the signed-in user (provided as context).
 #[derive(Clone, Copy)]
 pub struct RealtimeClient {
@@ -128,12 +134,13 @@ impl RealtimeClient {
     }
 
     fn close(self) {
-        if let Some(Some((ws, _handlers))) = self.inner.try_update_value(|g| g.socket.take()) {
+        if let Some(Some((ws, handlers))) = self.inner.try_update_value(|g| g.socket.take()) {
             ws.set_onopen(None);
             ws.set_onclose(None);
             ws.set_onerror(None);
             ws.set_onmessage(None);
             let _ = ws.close();
+            retire(handlers);
         }
     }
 
@@ -151,7 +158,9 @@ impl RealtimeClient {
         let opened = Closure::<dyn FnMut()>::new(move || self.feed(Input::Opened));
         let closed = Closure::<dyn FnMut()>::new(move || {
             // Only the current socket's close matters; `close()` detached the old ones.
-            self.inner.update_value(|g| g.socket = None);
+            if let Some(Some((_, handlers))) = self.inner.try_update_value(|g| g.socket.take()) {
+                retire(handlers);
+            }
             self.feed(Input::Closed);
         });
         let message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
