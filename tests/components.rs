@@ -1,0 +1,435 @@
+//! Components in headless Chromium (wasm-bindgen-test): real DOM, real scroll containers,
+//! fake fetchers and a fake realtime source.
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use serde_json::{json, Value};
+use switchboard::api::models::Sender;
+use switchboard::api::{ConversationSummary, Message};
+use switchboard::cache::{use_query, FetchError, QueryClient, QueryKey};
+use switchboard::components::{ConversationList, LoginForm, MessageThread, UnreadBadge};
+use switchboard::realtime::machine::{Action, Input, Machine};
+use switchboard::realtime::protocol::{self, Frame};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn fresh_root() -> web_sys::HtmlElement {
+    let doc = document();
+    if doc.get_element_by_id("test-style").is_none() {
+        let style = doc.create_element("style").unwrap();
+        style.set_id("test-style");
+        style.set_text_content(Some(
+            ".message-thread{height:200px;overflow-y:auto;display:block} .message{height:40px;margin:0;overflow:hidden} .day-separator{height:20px}",
+        ));
+        doc.head().unwrap().append_child(&style).unwrap();
+    }
+    let root = doc
+        .create_element("div")
+        .unwrap()
+        .unchecked_into::<web_sys::HtmlElement>();
+    doc.body().unwrap().append_child(&root).unwrap();
+    root
+}
+
+async fn settle() {
+    gloo_timers::future::TimeoutFuture::new(60).await;
+}
+
+fn q(root: &web_sys::HtmlElement, css: &str) -> web_sys::Element {
+    root.query_selector(css)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {css}"))
+}
+
+fn all(root: &web_sys::HtmlElement, css: &str) -> Vec<web_sys::Element> {
+    let list = root.query_selector_all(css).unwrap();
+    (0..list.length())
+        .map(|i| list.item(i).unwrap().unchecked_into())
+        .collect()
+}
+
+fn conv(id: &str, name: &str, unread: i64) -> ConversationSummary {
+    ConversationSummary {
+        id: id.into(),
+        medic_id: format!("m-{id}"),
+        medic_name: name.into(),
+        last_message_at: Some("2026-11-25T02:00:00.000000+00:00".into()),
+        last_message_preview: Some(format!("hello from {name}")),
+        unread_count: unread,
+    }
+}
+
+fn msg(i: usize, sender: &str) -> Message {
+    Message {
+        id: format!("msg-{i}"),
+        conversation_id: "c1".into(),
+        sender_id: sender.into(),
+        body: format!("message {i}"),
+        created_at: format!("2026-11-25T02:{:02}:{:02}.000000+00:00", i / 60, i % 60),
+        sender: Some(Sender {
+            display_name: "Jordan Reyes".into(),
+            role: "medic".into(),
+        }),
+    }
+}
+
+fn set_input(el: &web_sys::Element, value: &str) {
+    let input: web_sys::HtmlInputElement = el.clone().unchecked_into();
+    input.set_value(value);
+    input
+        .dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn login_form_submits_and_shows_the_servers_error() {
+    let root = fresh_root();
+    let seen = Rc::new(std::cell::RefCell::new(None::<(String, String)>));
+    let seen2 = seen.clone();
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        let submit = move |email: String, password: String| {
+            *seen2.borrow_mut() = Some((email, password));
+            async move { Err::<(), String>("Invalid login credentials".into()) }
+        };
+        view! { <LoginForm submit=submit /> }
+    });
+    settle().await;
+    assert!(
+        root.query_selector("[role=alert]").unwrap().is_none(),
+        "no error before submitting"
+    );
+    set_input(&q(&root, "input[type=email]"), "ana@northside.test");
+    set_input(&q(&root, "input[type=password]"), "wrong");
+    let form: web_sys::HtmlFormElement = q(&root, "[data-testid=login-form]").unchecked_into();
+    form.request_submit().unwrap();
+    settle().await;
+    assert_eq!(
+        seen.borrow().clone(),
+        Some(("ana@northside.test".to_string(), "wrong".to_string()))
+    );
+    assert_eq!(
+        q(&root, "[role=alert]").text_content().unwrap(),
+        "Invalid login credentials"
+    );
+    let button: web_sys::HtmlButtonElement = q(&root, "button[type=submit]").unchecked_into();
+    assert!(!button.disabled(), "usable again after the failure");
+}
+
+#[wasm_bindgen_test]
+async fn conversation_list_renders_items_and_follows_its_data() {
+    let root = fresh_root();
+    let data = RwSignal::new(vec![
+        conv("a", "Jordan Reyes", 2),
+        conv("b", "Priya Natarajan", 0),
+    ]);
+    let chosen = Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let chosen2 = chosen.clone();
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        let on_select = UnsyncCallback::new(move |id: String| chosen2.borrow_mut().push(id));
+        view! { <ConversationList conversations=data selected=Signal::derive(|| Some("b".to_string())) on_select=on_select /> }
+    });
+    settle().await;
+    let items = all(&root, "[data-testid=conversation-item]");
+    let attrs: Vec<(String, String)> = items
+        .iter()
+        .map(|e| {
+            (
+                e.get_attribute("data-conversation-id").unwrap(),
+                e.get_attribute("data-unread").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attrs,
+        vec![("a".into(), "2".into()), ("b".into(), "0".into())]
+    );
+    assert!(items[0].text_content().unwrap().contains("Jordan Reyes"));
+    assert!(items[0]
+        .text_content()
+        .unwrap()
+        .contains("hello from Jordan Reyes"));
+    assert_eq!(
+        items[1].get_attribute("aria-selected").as_deref(),
+        Some("true")
+    );
+    items[0].unchecked_ref::<web_sys::HtmlElement>().click();
+    let enter: web_sys::Event = js_sys::Reflect::construct(
+        &js_sys::Reflect::get(&window(), &"KeyboardEvent".into())
+            .unwrap()
+            .unchecked_into::<js_sys::Function>(),
+        &js_sys::Array::of2(
+            &"keydown".into(),
+            &js_sys::JSON::parse(r#"{"key":"Enter","bubbles":true}"#).unwrap(),
+        ),
+    )
+    .unwrap()
+    .unchecked_into();
+    items[1].dispatch_event(&enter).unwrap();
+    assert_eq!(*chosen.borrow(), vec!["a".to_string(), "b".to_string()]);
+
+    // New data (b got a message, moved to the top with 1 unread) re-renders in order.
+    data.set(vec![
+        conv("b", "Priya Natarajan", 1),
+        conv("a", "Jordan Reyes", 2),
+    ]);
+    settle().await;
+    let attrs: Vec<String> = all(&root, "[data-testid=conversation-item]")
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e.get_attribute("data-conversation-id").unwrap(),
+                e.get_attribute("data-unread").unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(attrs, vec!["b:1", "a:2"]);
+}
+
+fn distance(el: &web_sys::Element) -> i32 {
+    el.scroll_height() - el.scroll_top() - el.client_height()
+}
+
+#[wasm_bindgen_test]
+async fn thread_follows_within_100px_and_keeps_position_beyond() {
+    let root = fresh_root();
+    let messages = RwSignal::new((0..30).map(|i| msg(i, "medic")).collect::<Vec<_>>());
+    let follow = StoredValue::new(false);
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        view! { <MessageThread messages=Signal::from(messages) me="me".to_string() follow_next=follow /> }
+    });
+    settle().await;
+    let thread = q(&root, "[data-testid=message-thread]");
+    assert!(thread.scroll_height() > 600, "a real scrolling container");
+    assert!(distance(&thread) <= 1, "opens at the bottom");
+
+    // Exactly 100 px from the bottom: follows.
+    thread.set_scroll_top(thread.scroll_height() - thread.client_height() - 100);
+    thread
+        .dispatch_event(&web_sys::Event::new("scroll").unwrap())
+        .unwrap();
+    messages.update(|m| m.push(msg(30, "medic")));
+    settle().await;
+    assert!(distance(&thread) <= 1, "followed to the bottom");
+    assert!(root
+        .query_selector("[data-testid=new-messages-pill]")
+        .unwrap()
+        .is_none());
+
+    // 101 px: stays put and counts what arrived below.
+    let top = thread.scroll_height() - thread.client_height() - 101;
+    thread.set_scroll_top(top);
+    thread
+        .dispatch_event(&web_sys::Event::new("scroll").unwrap())
+        .unwrap();
+    messages.update(|m| m.push(msg(31, "medic")));
+    settle().await;
+    assert_eq!(thread.scroll_top(), top, "view did not move");
+    assert_eq!(
+        q(&root, "[data-testid=new-messages-pill]")
+            .text_content()
+            .unwrap(),
+        "1 new message ↓"
+    );
+    messages.update(|m| m.push(msg(32, "medic")));
+    settle().await;
+    assert_eq!(
+        q(&root, "[data-testid=new-messages-pill]")
+            .text_content()
+            .unwrap(),
+        "2 new messages ↓"
+    );
+
+    // Own sends always scroll.
+    follow.set_value(true);
+    messages.update(|m| m.push(msg(33, "me")));
+    settle().await;
+    assert!(distance(&thread) <= 1);
+    assert!(root
+        .query_selector("[data-testid=new-messages-pill]")
+        .unwrap()
+        .is_none());
+    // Bodies are text, never markup.
+    messages.update(|m| {
+        m.push(Message {
+            body: "<img src=x onerror=alert(1)>".into(),
+            ..msg(34, "medic")
+        })
+    });
+    settle().await;
+    let last = all(&root, "[data-testid=message]").pop().unwrap();
+    assert!(last.query_selector("img").unwrap().is_none());
+    assert!(last
+        .text_content()
+        .unwrap()
+        .contains("<img src=x onerror=alert(1)>"));
+}
+
+/// A fake backend: each fetch of a key returns its current value and counts the call.
+#[derive(Clone)]
+struct FakeBackend {
+    total: Rc<Cell<i64>>,
+    fetches: Rc<Cell<u32>>,
+}
+
+impl FakeBackend {
+    fn fetcher(
+        &self,
+    ) -> impl Fn(
+        QueryKey,
+    )
+        -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, FetchError>>>>
+           + 'static {
+        let me = self.clone();
+        move |_key| {
+            let me = me.clone();
+            Box::pin(async move {
+                me.fetches.set(me.fetches.get() + 1);
+                gloo_timers::future::TimeoutFuture::new(5).await;
+                Ok(json!(me.total.get()))
+            })
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn badge_stays_live_while_another_page_is_shown_and_bursts_coalesce() {
+    let root = fresh_root();
+    let backend = FakeBackend {
+        total: Rc::new(Cell::new(3)),
+        fetches: Rc::new(Cell::new(0)),
+    };
+    let page = RwSignal::new("list");
+    let client = QueryClient::default();
+    let b2 = backend.clone();
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        let badge =
+            use_query::<i64, _, _, _>(client, || Some(QueryKey::unread_total()), b2.fetcher());
+        view! {
+            <header><UnreadBadge count=badge.data /></header>
+            <main>{move || if page.get() == "list" { "the list" } else { "a thread" }}</main>
+        }
+    });
+    settle().await;
+    let badge = || {
+        q(&root, "[data-testid=unread-badge]")
+            .text_content()
+            .unwrap()
+    };
+    assert_eq!(badge(), "3");
+    page.set("thread");
+    backend.total.set(4);
+    client.invalidate(&QueryKey::unread_total());
+    settle().await;
+    assert_eq!(badge(), "4", "updated while another page is shown");
+
+    // A burst of 100 invalidations costs at most 2 fetches.
+    let before = backend.fetches.get();
+    backend.total.set(9);
+    for _ in 0..100 {
+        client.invalidate(&QueryKey::new(Vec::<String>::new()));
+    }
+    settle().await;
+    assert!(
+        backend.fetches.get() - before <= 2,
+        "{} fetches",
+        backend.fetches.get() - before
+    );
+    assert_eq!(badge(), "9");
+    backend.total.set(0);
+    client.invalidate(&QueryKey::unread_total());
+    settle().await;
+    assert_eq!(badge(), "", "empty at zero");
+    assert!(q(&root, "[data-testid=unread-badge]").has_attribute("hidden"));
+}
+
+#[wasm_bindgen_test]
+async fn a_realtime_event_rerenders_list_thread_and_badge_through_invalidation() {
+    let root = fresh_root();
+    let client = QueryClient::default();
+    let store = Rc::new(std::cell::RefCell::new(
+        json!({"total": 1, "list": [], "thread": []}),
+    ));
+    let mk = |field: &'static str, s: Rc<std::cell::RefCell<Value>>| {
+        move |_k: QueryKey| {
+            let v = s.borrow()[field].clone();
+            async move { Ok::<Value, FetchError>(v) }
+        }
+    };
+    let (s1, s2, s3) = (store.clone(), store.clone(), store.clone());
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        let total =
+            use_query::<i64, _, _, _>(client, || Some(QueryKey::unread_total()), mk("total", s1));
+        let list = use_query::<Vec<ConversationSummary>, _, _, _>(
+            client,
+            || Some(QueryKey::conversations()),
+            mk("list", s2),
+        );
+        let thread = use_query::<Vec<Message>, _, _, _>(
+            client,
+            || Some(QueryKey::messages("c1")),
+            mk("thread", s3),
+        );
+        view! {
+            <UnreadBadge count=total.data />
+            <ConversationList conversations=Signal::derive(move || list.data.get().unwrap_or_default())
+                selected=Signal::derive(|| None::<String>) on_select=UnsyncCallback::new(|_: String| {}) />
+            <MessageThread messages=Signal::derive(move || thread.data.get().unwrap_or_default()) me="me".to_string() follow_next=StoredValue::new(false) />
+        }
+    });
+    settle().await;
+    assert_eq!(all(&root, "[data-testid=message]").len(), 0);
+
+    // The server state changes; the fake realtime source delivers one INSERT event.
+    *store.borrow_mut() = json!({
+        "total": 2,
+        "list": [serde_json::to_value(conv("c1", "Jordan Reyes", 1)).unwrap()],
+        "thread": [serde_json::to_value(msg(1, "medic")).unwrap()],
+    });
+    let mut machine = Machine::new("o1", "u1", Some("t".into()));
+    machine.step(Input::Start, 0.0);
+    let Action::Send(join) = &machine.step(Input::Opened, 0.0)[0] else {
+        panic!("no join")
+    };
+    let r = Frame::decode(join).unwrap().reference;
+    let mut bindings = protocol::org_bindings("o1", "u1");
+    for (i, b) in bindings.as_array_mut().unwrap().iter_mut().enumerate() {
+        b["id"] = json!(i + 1);
+    }
+    let reply = Frame {
+        join_ref: r.clone(),
+        reference: r,
+        topic: protocol::org_topic("o1"),
+        event: "phx_reply".into(),
+        payload: json!({"status": "ok", "response": {"postgres_changes": bindings}}),
+    };
+    machine.step(Input::Frame(reply.encode()), 0.0);
+    let event = Frame {
+        join_ref: None,
+        reference: None,
+        topic: protocol::org_topic("o1"),
+        event: "postgres_changes".into(),
+        payload: json!({"ids": [1], "data": {"table": "messages", "type": "INSERT", "record": {"conversation_id": "c1"}}}),
+    };
+    for action in machine.step(Input::Frame(event.encode()), 0.0) {
+        if let Action::Invalidate(keys) = action {
+            for k in keys {
+                client.invalidate(&k);
+            }
+        }
+    }
+    settle().await;
+    assert_eq!(
+        q(&root, "[data-testid=unread-badge]")
+            .text_content()
+            .unwrap(),
+        "2"
+    );
+    assert_eq!(all(&root, "[data-testid=conversation-item]").len(), 1);
+    assert_eq!(all(&root, "[data-testid=message]").len(), 1);
+}
