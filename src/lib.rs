@@ -39,11 +39,30 @@ pub fn App() -> impl IntoView {
     }
 }
 
+fn page_query() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default()
+}
+
+/// `?cache=naive` switches the cache to one refetch per event, so benchmarks can compare
+/// both strategies on the same build; anything else gets the coalescing cache.
+pub fn cache_config_for(query: &str) -> cache::CacheConfig {
+    let naive = query
+        .trim_start_matches('?')
+        .split('&')
+        .any(|p| p == "cache=naive");
+    cache::CacheConfig {
+        coalesce: !naive,
+        ..cache::CacheConfig::default()
+    }
+}
+
 /// Services (session, cache) as context, focus refetching, and the routes.
 #[component]
 pub fn Shell(config: AppConfig) -> impl IntoView {
     let session = SessionService::new(Backend::new(&config, &page_origin()));
-    let cache = QueryClient::default();
+    let cache = QueryClient::new(cache_config_for(&page_query()));
     provide_context(config);
     provide_context(session);
     provide_context(cache);

@@ -3,8 +3,10 @@
 //! the medics.
 
 pub mod api;
+pub mod page;
 pub mod proxy;
 pub mod server;
+pub mod stats;
 pub mod webdriver;
 
 use std::future::Future;

@@ -8,112 +8,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use switchboard_e2e::api::Api;
+use switchboard_e2e::page::{
+    badge, items, login, message_ids, open_conversation, wait_badge, wait_message, WAIT,
+};
 use switchboard_e2e::proxy::Proxy;
 use switchboard_e2e::server::ServerProcess;
 use switchboard_e2e::{scenario, wait_until, Browser, Session};
-
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn login(s: &Session, base: &str, email: &str) {
-    s.goto(&format!("{base}/login")).await.unwrap();
-    s.wait_for("[data-testid=login-form]", WAIT).await.unwrap();
-    let email_input = s
-        .wait_for("[data-testid=login-form] input[type=email]", WAIT)
-        .await
-        .unwrap();
-    s.send_keys(&email_input, email).await.unwrap();
-    let password = s
-        .wait_for("[data-testid=login-form] input[type=password]", WAIT)
-        .await
-        .unwrap();
-    s.send_keys(&password, "switchboard-demo").await.unwrap();
-    let submit = s
-        .wait_for("[data-testid=login-form] button[type=submit]", WAIT)
-        .await
-        .unwrap();
-    s.click(&submit).await.unwrap();
-    s.wait_for("[data-testid=conversation-item]", WAIT)
-        .await
-        .unwrap();
-}
-
-/// The badge's number (empty or hidden means 0).
-const BADGE: &str = "const b = document.querySelector('[data-testid=unread-badge]');
-    if (!b || b.offsetParent === null) return 0;
-    const n = parseInt(b.textContent.trim(), 10); return isNaN(n) ? 0 : n;";
-
-const ITEMS: &str =
-    "return Array.from(document.querySelectorAll('[data-testid=conversation-item]'))
-    .map(e => ({id: e.dataset.conversationId, unread: parseInt(e.dataset.unread || '0', 10)}));";
-
-const MESSAGE_IDS: &str = "return Array.from(document.querySelectorAll('[data-testid=message-thread] [data-testid=message]'))
-    .map(e => e.dataset.messageId);";
-
-async fn badge(s: &Session) -> i64 {
-    s.execute(BADGE, vec![])
-        .await
-        .unwrap()
-        .as_i64()
-        .unwrap_or(0)
-}
-
-async fn items(s: &Session) -> Vec<Value> {
-    s.execute(ITEMS, vec![])
-        .await
-        .unwrap()
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-async fn message_ids(s: &Session) -> Vec<String> {
-    s.execute(MESSAGE_IDS, vec![])
-        .await
-        .unwrap()
-        .as_array()
-        .unwrap_or(&vec![])
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect()
-}
-
-async fn wait_badge(s: &Session, expected: i64) {
-    wait_until(
-        s,
-        &format!("badge = {expected}"),
-        &format!("{{ const n = (() => {{ {BADGE} }})(); return n === {expected}; }}"),
-        WAIT,
-    )
-    .await
-    .unwrap_or_else(|_| panic!("badge never became {expected}"));
-}
-
-async fn wait_message(s: &Session, id: &str) {
-    wait_until(
-        s,
-        &format!("message {id}"),
-        &format!(
-            "return !!document.querySelector('[data-testid=message][data-message-id=\"{id}\"]');"
-        ),
-        WAIT,
-    )
-    .await
-    .unwrap_or_else(|_| panic!("message {id} never appeared"));
-}
-
-async fn open_conversation(s: &Session, id: &str) {
-    let item = s
-        .wait_for(
-            &format!("[data-testid=conversation-item][data-conversation-id=\"{id}\"]"),
-            WAIT,
-        )
-        .await
-        .unwrap();
-    s.click(&item).await.unwrap();
-    s.wait_for("[data-testid=message-thread] [data-testid=message]", WAIT)
-        .await
-        .unwrap();
-}
 
 /// The medic and conversation of Ana's list that a medic account can post into.
 async fn medic_for(base: &str, conv: &Value) -> Api {

@@ -21,6 +21,10 @@ pub struct CacheConfig {
     pub retry_base_ms: f64,
     /// Longest retry delay.
     pub retry_cap_ms: f64,
+    /// Queue at most one fetch behind the running one (false: refetch on every
+    /// invalidation and drop the older answer, as TanStack Query does by default; only
+    /// for comparison benchmarks).
+    pub coalesce: bool,
 }
 
 impl Default for CacheConfig {
@@ -31,6 +35,7 @@ impl Default for CacheConfig {
             max_retries: 4,
             retry_base_ms: 500.0,
             retry_cap_ms: 8_000.0,
+            coalesce: true,
         }
     }
 }
@@ -116,8 +121,9 @@ impl Cache {
     }
 
     fn request_fetch(&mut self, key: &QueryKey, out: &mut Vec<Effect>) {
+        let coalesce = self.config.coalesce;
         let entry = self.entries.entry(key.clone()).or_default();
-        if entry.view.fetching {
+        if entry.view.fetching && coalesce {
             // However many requests pile up, one fetch is queued behind the running one.
             entry.queued = true;
             return;
@@ -442,6 +448,26 @@ mod tests {
         let fx = c.fetch_succeeded(&key(), 2, json!(2), 6.0);
         assert!(fetches(&fx).is_empty());
         assert_eq!(c.fetch_count(&key()), 2);
+    }
+
+    #[test]
+    fn the_naive_strategy_refetches_on_every_invalidation() {
+        let mut c = Cache::new(CacheConfig {
+            coalesce: false,
+            ..CacheConfig::default()
+        });
+        c.observe(&key(), 0.0);
+        for _ in 0..10 {
+            assert_eq!(fetches(&c.invalidate(&key())).len(), 1);
+        }
+        assert_eq!(c.fetch_count(&key()), 11);
+        assert!(
+            c.fetch_succeeded(&key(), 3, json!("superseded"), 1.0)
+                .is_empty(),
+            "older answers are dropped"
+        );
+        c.fetch_succeeded(&key(), 11, json!("latest"), 2.0);
+        assert_eq!(c.state(&key()).data, Some(json!("latest")));
     }
 
     #[test]

@@ -80,41 +80,47 @@ pub fn MessageThread(
         }
     };
 
-    let me_for_rows = me.clone();
-    let rows = move || {
-        let mut last_day = String::new();
-        messages
-            .get()
-            .into_iter()
-            .map(|m| {
-                let at = js_sys::Date::parse(&m.created_at);
-                let day = local_day(at);
-                let separator = (day != last_day).then(|| {
-                    last_day = day.clone();
-                    view! { <div class="day-separator" role="separator"><span>{day.clone()}</span></div> }
-                });
-                let own = m.sender_id == me_for_rows;
-                let (name, role) = m.sender.as_ref().map(|s| (s.display_name.clone(), s.role.clone())).unwrap_or_default();
-                view! {
-                    {separator}
-                    <article class="message" class:own=own class:from-medic={role == "medic"}
-                        data-testid="message" data-message-id=m.id.clone()>
-                        <header>
-                            <span class="sender">{if own { "You".to_string() } else { name }}</span>
-                            <time datetime=m.created_at.clone()>{local_time(at)}</time>
-                        </header>
-                        <p class="body">{m.body.clone()}</p>
-                    </article>
-                }
-            })
-            .collect_view()
+    // Each row carries its day separator (if it starts a day), so rows are keyed and only
+    // new rows are created when the thread grows.
+    let rows = Memo::new(move |_| {
+        messages.with(|list| {
+            let mut last_day = String::new();
+            list.iter()
+                .map(|m| {
+                    let at = js_sys::Date::parse(&m.created_at);
+                    let day = local_day(at);
+                    let separator = (day != last_day).then(|| day.clone());
+                    last_day = day;
+                    (m.clone(), separator, at)
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    let row_view = move |(m, separator, at): (Message, Option<String>, f64)| {
+        let own = m.sender_id == me;
+        let (name, role) = m
+            .sender
+            .as_ref()
+            .map(|s| (s.display_name.clone(), s.role.clone()))
+            .unwrap_or_default();
+        view! {
+            {separator.map(|day| view! { <div class="day-separator" role="separator"><span>{day}</span></div> })}
+            <article class="message" class:own=own class:from-medic={role == "medic"}
+                data-testid="message" data-message-id=m.id.clone()>
+                <header>
+                    <span class="sender">{if own { "You".to_string() } else { name }}</span>
+                    <time datetime=m.created_at.clone()>{local_time(at)}</time>
+                </header>
+                <p class="body">{m.body.clone()}</p>
+            </article>
+        }
     };
 
     view! {
         <div class="thread-wrap">
             <div class="message-thread" data-testid="message-thread" node_ref=container on:scroll=on_scroll
                 role="log" aria-live="polite">
-                {rows}
+                <For each=move || rows.get() key=|(m, separator, _)| (m.id.clone(), separator.clone()) children=row_view />
             </div>
             <Show when=move || { unseen.get() > 0 }>
                 <button class="new-messages-pill" data-testid="new-messages-pill" on:click=move |_| to_bottom()>

@@ -305,7 +305,16 @@ fn bench(args: &[String]) -> Result<(), String> {
                 build_app()?;
                 let mut a = vec!["bench", "-p", "switchboard-e2e", "--bench", other, "--"];
                 a.extend(&extra);
-                run_plain("cargo", &a)?;
+                println!("+ cargo {}", a.join(" "));
+                let server = root().join("target/release/switchboard-server");
+                let status = cmd("cargo", &a)
+                    .env("SWITCHBOARD_SERVER_BIN", server)
+                    .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+                    .status()
+                    .map_err(|e| format!("cannot run cargo: {e}"))?;
+                if !status.success() {
+                    return Err(format!("benchmark {other} failed"));
+                }
             }
         }
     }

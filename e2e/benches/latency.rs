@@ -1,0 +1,145 @@
+//! `cargo xtask bench latency`: medic messages at a steady rate into the open thread; for each,
+//! commit (server `created_at`) to the row being in the DOM (an in-page MutationObserver with
+//! `performance.timeOrigin`-aligned time; same machine, same clock).
+
+use std::time::Duration;
+
+use serde_json::json;
+use switchboard_e2e::api::Api;
+use switchboard_e2e::page::{login, open_conversation};
+use switchboard_e2e::server::ServerProcess;
+use switchboard_e2e::{stats, Browser};
+
+const OBSERVER: &str = "
+  window.__seen = {};
+  const thread = document.querySelector('[data-testid=message-thread]');
+  new MutationObserver((records) => {
+    const t = performance.timeOrigin + performance.now();
+    for (const r of records) for (const n of r.addedNodes) {
+      if (n.nodeType !== 1) continue;
+      const rows = n.matches('[data-testid=message]') ? [n] : n.querySelectorAll('[data-testid=message]');
+      for (const row of rows) { const id = row.dataset.messageId; if (!(id in window.__seen)) window.__seen[id] = t; }
+    }
+  }).observe(thread, {childList: true, subtree: true});
+  return true;";
+
+fn arg(args: &[String], flag: &str, default: u64) -> u64 {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Epoch ms of the server's "2026-11-25T02:23:15.123456+00:00" (always UTC).
+fn time_parse(ts: &str) -> Option<f64> {
+    let (date, rest) = ts.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
+    let clock = rest.get(..15)?;
+    let h: i64 = clock.get(0..2)?.parse().ok()?;
+    let mi: i64 = clock.get(3..5)?.parse().ok()?;
+    let sec: f64 = clock.get(6..15)?.parse().ok()?;
+    // Days from civil (Howard Hinnant's algorithm), UTC.
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + da - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3_600 + mi * 60) as f64 + sec) * 1000.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let count = arg(&args, "--count", 1000);
+    let rate = arg(&args, "--rate", 20).max(1);
+    let server = ServerProcess::start(None)
+        .await
+        .expect("server (set SWITCHBOARD_SERVER_BIN for a release build)");
+    let browser = Browser::start().await.expect("browser");
+    let s = browser.session.clone();
+    let base = server.url();
+    let ana = Api::login(&base, "ana@northside.test")
+        .await
+        .expect("login");
+    let conv = ana.conversations().await.expect("list")[0].clone();
+    let id = conv["id"].as_str().unwrap_or_default().to_string();
+    let mut medic = None;
+    for n in 1..=12 {
+        let m = Api::login(&base, &format!("medic{n:02}@northside.test"))
+            .await
+            .expect("medic login");
+        if m.user["id"] == conv["medic_id"] {
+            medic = Some(m);
+            break;
+        }
+    }
+    let medic = medic.expect("the conversation's medic");
+    login(&s, &base, "ana@northside.test").await;
+    open_conversation(&s, &id).await;
+    s.execute(OBSERVER, vec![]).await.expect("observer");
+
+    println!("posting {count} messages at {rate}/s into one open thread…");
+    let mut created = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    for i in 0..count {
+        tick.tick().await;
+        let row = medic
+            .post(&id, &format!("latency probe {i}"))
+            .await
+            .expect("post");
+        created.push((
+            row["id"].as_str().unwrap_or_default().to_string(),
+            time_parse(row["created_at"].as_str().unwrap_or_default()).unwrap_or(f64::NAN),
+        ));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let seen = s
+        .execute("return window.__seen;", vec![])
+        .await
+        .expect("read observer");
+    let mut samples = Vec::new();
+    let mut missing = 0;
+    for (mid, at) in &created {
+        match seen.get(mid).and_then(|v| v.as_f64()) {
+            Some(t) => samples.push(t - at),
+            None => missing += 1,
+        }
+    }
+    let mut out = stats::summary(&mut samples);
+    out.insert("missing".into(), json!(missing));
+    out.insert("rate_per_s".into(), json!(rate));
+    println!(
+        "{:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "samples", "p50 ms", "p95 ms", "p99 ms", "max ms", "missing"
+    );
+    println!(
+        "{:>9} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8}",
+        out["samples"],
+        out["p50_ms"].as_f64().unwrap_or(f64::NAN),
+        out["p95_ms"].as_f64().unwrap_or(f64::NAN),
+        out["p99_ms"].as_f64().unwrap_or(f64::NAN),
+        out["max_ms"].as_f64().unwrap_or(f64::NAN),
+        missing
+    );
+    println!("wrote {}", stats::write("latency", out).display());
+    browser.stop().await;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_server_timestamps() {
+        assert_eq!(
+            super::time_parse("1970-01-01T00:00:01.500000+00:00"),
+            Some(1500.0)
+        );
+        assert_eq!(
+            super::time_parse("2026-11-25T00:00:00.000000+00:00"),
+            Some(1_795_564_800_000.0)
+        );
+    }
+}
