@@ -115,19 +115,10 @@ impl QueryClient {
             match effect {
                 CacheEffect::Notify(key) => self.publish(&key),
                 CacheEffect::RetryAt { key, at_ms } => {
-                    let wait = (at_ms - now_ms()).max(0.0);
-                    set_timeout(
-                        move || {
-                            if !self.inner.is_disposed() {
-                                let fx = self
-                                    .inner
-                                    .try_update_value(|i| i.cache.retry_due(&key))
-                                    .unwrap_or_default();
-                                self.run(fx);
-                            }
-                        },
-                        Duration::from_millis(wait as u64),
-                    );
+                    self.at(at_ms, move |c, now| c.retry_due(&key, now));
+                }
+                CacheEffect::QueueAt { key, at_ms } => {
+                    self.at(at_ms, move |c, now| c.queue_due(&key, now));
                 }
                 CacheEffect::Fetch { key, generation } => {
                     let fetcher = self.inner.with_value(|i| i.fetchers.get(&key).cloned());
@@ -172,6 +163,23 @@ impl QueryClient {
         }
     }
 
+    /// Runs a cache step at `at_ms` (a timer) and carries out its effects.
+    fn at(self, at_ms: f64, step: impl FnOnce(&mut Cache, f64) -> Vec<CacheEffect> + 'static) {
+        let wait = (at_ms - now_ms()).max(0.0);
+        set_timeout(
+            move || {
+                if !self.inner.is_disposed() {
+                    let fx = self
+                        .inner
+                        .try_update_value(|i| step(&mut i.cache, now_ms()))
+                        .unwrap_or_default();
+                    self.run(fx);
+                }
+            },
+            Duration::from_millis(wait.ceil() as u64),
+        );
+    }
+
     /// Copies an entry's state into its signals, touching only what changed.
     fn publish(self, key: &QueryKey) {
         let (state, signals) = self.inner.with_value(|i| {
@@ -204,7 +212,7 @@ impl QueryClient {
     pub fn invalidate(self, prefix: &QueryKey) {
         let fx = self
             .inner
-            .try_update_value(|i| i.cache.invalidate(prefix))
+            .try_update_value(|i| i.cache.invalidate(prefix, now_ms()))
             .unwrap_or_default();
         self.run(fx);
     }
@@ -213,7 +221,7 @@ impl QueryClient {
     pub fn invalidate_all(self) {
         let fx = self
             .inner
-            .try_update_value(|i| i.cache.invalidate_all())
+            .try_update_value(|i| i.cache.invalidate_all(now_ms()))
             .unwrap_or_default();
         self.run(fx);
     }
@@ -231,7 +239,7 @@ impl QueryClient {
     pub fn retry(self, key: &QueryKey) {
         let fx = self
             .inner
-            .try_update_value(|i| i.cache.retry(key))
+            .try_update_value(|i| i.cache.retry(key, now_ms()))
             .unwrap_or_default();
         self.run(fx);
     }

@@ -25,6 +25,11 @@ pub struct CacheConfig {
     /// invalidation and drop the older answer, as TanStack Query does by default; only
     /// for comparison benchmarks).
     pub coalesce: bool,
+    /// A queued refetch waits until invalidations have been quiet this long, so a burst of
+    /// events spread over a few hundred milliseconds still costs one more request.
+    pub queue_quiet_ms: f64,
+    /// …but never waits longer than this after it was queued.
+    pub queue_max_wait_ms: f64,
 }
 
 impl Default for CacheConfig {
@@ -36,6 +41,8 @@ impl Default for CacheConfig {
             retry_base_ms: 500.0,
             retry_cap_ms: 8_000.0,
             coalesce: true,
+            queue_quiet_ms: 25.0,
+            queue_max_wait_ms: 200.0,
         }
     }
 }
@@ -49,6 +56,13 @@ pub enum Effect {
         key: QueryKey,
         /// Identifies this fetch in the answer.
         generation: u64,
+    },
+    /// Call [`Cache::queue_due`] for `key` at time `at_ms`.
+    QueueAt {
+        /// Which query.
+        key: QueryKey,
+        /// When.
+        at_ms: f64,
     },
     /// Call [`Cache::retry_due`] for `key` at time `at_ms`.
     RetryAt {
@@ -77,6 +91,8 @@ struct Entry {
     view: EntryState,
     observers: usize,
     queued: bool,
+    queued_since: f64,
+    last_invalidated: f64,
     stale: bool,
     updated_at: Option<f64>,
     unobserved_since: Option<f64>,
@@ -120,12 +136,16 @@ impl Cache {
         self.entries.contains_key(key)
     }
 
-    fn request_fetch(&mut self, key: &QueryKey, out: &mut Vec<Effect>) {
+    fn request_fetch(&mut self, key: &QueryKey, now: f64, out: &mut Vec<Effect>) {
         let coalesce = self.config.coalesce;
         let entry = self.entries.entry(key.clone()).or_default();
-        if entry.view.fetching && coalesce {
+        if (entry.view.fetching || entry.queued) && coalesce {
             // However many requests pile up, one fetch is queued behind the running one.
-            entry.queued = true;
+            if !entry.queued {
+                entry.queued = true;
+                entry.queued_since = now;
+            }
+            entry.last_invalidated = now;
             return;
         }
         entry.view.fetching = true;
@@ -159,7 +179,7 @@ impl Cache {
                 && e.view.error.is_none()
         };
         if wants {
-            self.request_fetch(key, &mut out);
+            self.request_fetch(key, now, &mut out);
         }
         out
     }
@@ -175,7 +195,7 @@ impl Cache {
     }
 
     /// Marks every entry under `prefix` stale; observed ones refetch now.
-    pub fn invalidate(&mut self, prefix: &QueryKey) -> Vec<Effect> {
+    pub fn invalidate(&mut self, prefix: &QueryKey, now: f64) -> Vec<Effect> {
         let mut out = Vec::new();
         let keys: Vec<QueryKey> = self
             .entries
@@ -190,15 +210,15 @@ impl Cache {
                 e.observers > 0
             };
             if observed {
-                self.request_fetch(&key, &mut out);
+                self.request_fetch(&key, now, &mut out);
             }
         }
         out
     }
 
     /// Invalidates everything (after a reconnect, events may have been missed).
-    pub fn invalidate_all(&mut self) -> Vec<Effect> {
-        self.invalidate(&QueryKey(Vec::new()))
+    pub fn invalidate_all(&mut self, now: f64) -> Vec<Effect> {
+        self.invalidate(&QueryKey(Vec::new()), now)
     }
 
     /// The window regained focus: refetch observed entries that are stale.
@@ -211,19 +231,44 @@ impl Cache {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            self.request_fetch(&key, &mut out);
+            self.request_fetch(&key, now, &mut out);
         }
         out
     }
 
-    fn finish(&mut self, key: &QueryKey, out: &mut Vec<Effect>) {
-        let queued = self
-            .entries
-            .get_mut(key)
-            .is_some_and(|e| std::mem::take(&mut e.queued));
-        if queued {
-            self.request_fetch(key, out);
+    fn finish(&mut self, key: &QueryKey, now: f64, out: &mut Vec<Effect>) {
+        let (quiet, max_wait) = (self.config.queue_quiet_ms, self.config.queue_max_wait_ms);
+        let Some(e) = self.entries.get_mut(key) else {
+            return;
+        };
+        if !e.queued {
+            return;
         }
+        let due = (e.last_invalidated + quiet).min(e.queued_since + max_wait);
+        if due <= now {
+            e.queued = false;
+            if !e.view.fetching {
+                self.request_fetch(key, now, out);
+            }
+        } else {
+            out.push(Effect::QueueAt {
+                key: key.clone(),
+                at_ms: due,
+            });
+        }
+    }
+
+    /// The quiet period of a queued refetch may be over.
+    pub fn queue_due(&mut self, key: &QueryKey, now: f64) -> Vec<Effect> {
+        let mut out = Vec::new();
+        if self
+            .entries
+            .get(key)
+            .is_some_and(|e| e.queued && !e.view.fetching)
+        {
+            self.finish(key, now, &mut out);
+        }
+        out
     }
 
     /// A fetch answered with data.
@@ -251,7 +296,7 @@ impl Cache {
         }
         e.view.error = None;
         out.push(Effect::Notify(key.clone()));
-        self.finish(key, &mut out);
+        self.finish(key, now, &mut out);
         out
     }
 
@@ -276,7 +321,7 @@ impl Cache {
         e.view.fetching = false;
         if e.queued {
             // A newer invalidation is waiting: that fetch is the retry.
-            self.finish(key, &mut out);
+            self.finish(key, now, &mut out);
             return out;
         }
         if retryable && e.attempt < config.max_retries {
@@ -296,26 +341,26 @@ impl Cache {
     }
 
     /// A scheduled retry is due.
-    pub fn retry_due(&mut self, key: &QueryKey) -> Vec<Effect> {
+    pub fn retry_due(&mut self, key: &QueryKey, now: f64) -> Vec<Effect> {
         let mut out = Vec::new();
         if self
             .entries
             .get(key)
             .is_some_and(|e| e.retry_pending && !e.view.fetching)
         {
-            self.request_fetch(key, &mut out);
+            self.request_fetch(key, now, &mut out);
         }
         out
     }
 
     /// The user pressed "retry" on an error.
-    pub fn retry(&mut self, key: &QueryKey) -> Vec<Effect> {
+    pub fn retry(&mut self, key: &QueryKey, now: f64) -> Vec<Effect> {
         let mut out = Vec::new();
         if let Some(e) = self.entries.get_mut(key) {
             e.view.error = None;
             e.attempt = 0;
         }
-        self.request_fetch(key, &mut out);
+        self.request_fetch(key, now, &mut out);
         out
     }
 
@@ -409,7 +454,7 @@ mod tests {
         c.observe(&other, 0.0);
         c.fetch_succeeded(&other, 1, json!(2), 0.0);
         c.unobserve(&other, 1.0);
-        let fx = c.invalidate(&QueryKey::new(Vec::<String>::new()));
+        let fx = c.invalidate(&QueryKey::new(Vec::<String>::new()), 0.0);
         assert_eq!(
             fx.iter()
                 .filter(|e| matches!(e, Effect::Fetch { key: k, .. } if *k == key()))
@@ -428,26 +473,66 @@ mod tests {
         );
     }
 
+    fn queue_at(effects: &[Effect]) -> Option<f64> {
+        effects.iter().find_map(|e| match e {
+            Effect::QueueAt { at_ms, .. } => Some(*at_ms),
+            _ => None,
+        })
+    }
+
     #[test]
     fn a_burst_of_invalidations_costs_one_queued_fetch() {
         let mut c = cache();
         c.observe(&key(), 0.0);
-        for _ in 0..100 {
+        // 100 events spread over 150 ms while the first fetch runs and after it returns.
+        for i in 0..50 {
+            let fx = c.invalidate(&key(), f64::from(i));
             assert!(
-                fetches(&c.invalidate(&key())).is_empty(),
+                fetches(&fx).is_empty(),
                 "no second fetch while one is in flight"
             );
         }
-        let fx = c.fetch_succeeded(&key(), 1, json!(1), 5.0);
+        let fx = c.fetch_succeeded(&key(), 1, json!(1), 60.0);
+        assert!(
+            fetches(&fx).is_empty(),
+            "the queued fetch waits for a quiet moment"
+        );
+        for i in 50..100 {
+            assert!(fetches(&c.invalidate(&key(), 60.0 + f64::from(i))).is_empty());
+        }
+        let last = 60.0 + 99.0;
+        let fx = c.queue_due(&key(), queue_at(&fx).unwrap());
+        assert!(fetches(&fx).is_empty(), "events kept coming: not quiet yet");
+        let due = queue_at(&fx).unwrap();
+        assert_eq!(due, last + 25.0);
+        let fx = c.queue_due(&key(), due);
         assert_eq!(
             fetches(&fx),
             vec![2],
-            "exactly one more, started after the invalidations"
+            "exactly one more, started after the last event"
         );
         assert!(c.state(&key()).fetching);
-        let fx = c.fetch_succeeded(&key(), 2, json!(2), 6.0);
-        assert!(fetches(&fx).is_empty());
+        let fx = c.fetch_succeeded(&key(), 2, json!(2), due + 5.0);
+        assert!(fetches(&fx).is_empty() && queue_at(&fx).is_none());
         assert_eq!(c.fetch_count(&key()), 2);
+    }
+
+    #[test]
+    fn a_queued_fetch_never_waits_longer_than_the_cap() {
+        let mut c = cache();
+        c.observe(&key(), 0.0);
+        c.invalidate(&key(), 0.0);
+        c.fetch_succeeded(&key(), 1, json!(1), 10.0);
+        // An endless trickle of events: the cap (200 ms after queueing) still fetches.
+        let mut now = 10.0;
+        let mut started = Vec::new();
+        while now < 300.0 && started.is_empty() {
+            c.invalidate(&key(), now);
+            started = fetches(&c.queue_due(&key(), now));
+            now += 10.0;
+        }
+        assert_eq!(started, vec![2]);
+        assert!(now - 10.0 <= 200.0 + 10.0, "started by the cap at {now}");
     }
 
     #[test]
@@ -458,7 +543,7 @@ mod tests {
         });
         c.observe(&key(), 0.0);
         for _ in 0..10 {
-            assert_eq!(fetches(&c.invalidate(&key())).len(), 1);
+            assert_eq!(fetches(&c.invalidate(&key(), 0.0)).len(), 1);
         }
         assert_eq!(c.fetch_count(&key()), 11);
         assert!(
@@ -474,10 +559,11 @@ mod tests {
     fn invalidation_during_a_fetch_yields_a_fetch_that_starts_after_it() {
         let mut c = cache();
         c.observe(&key(), 0.0);
-        c.invalidate(&key());
+        c.invalidate(&key(), 0.0);
         // The in-flight answer predates the invalidation: it is shown but not final.
         let fx = c.fetch_succeeded(&key(), 1, json!("old"), 1.0);
-        assert_eq!(fetches(&fx), vec![2]);
+        let due = queue_at(&fx).expect("a refetch is queued");
+        assert_eq!(fetches(&c.queue_due(&key(), due)), vec![2]);
         assert_eq!(
             c.state(&key()).data,
             Some(json!("old")),
@@ -490,7 +576,7 @@ mod tests {
         let mut c = cache();
         c.observe(&key(), 0.0);
         c.fetch_succeeded(&key(), 1, json!("v1"), 0.0);
-        c.invalidate(&key());
+        c.invalidate(&key(), 0.0);
         let s = c.state(&key());
         assert!(s.fetching);
         assert_eq!(s.data, Some(json!("v1")));
@@ -502,7 +588,7 @@ mod tests {
         c.observe(&key(), 0.0);
         c.fetch_succeeded(&key(), 1, json!({"a": 1}), 0.0);
         let before = c.state(&key()).data;
-        c.invalidate(&key());
+        c.invalidate(&key(), 0.0);
         c.fetch_succeeded(&key(), 2, json!({"a": 1}), 1.0);
         assert_eq!(c.state(&key()).data, before);
     }
@@ -512,7 +598,7 @@ mod tests {
         let mut c = cache();
         c.observe(&key(), 0.0);
         c.fetch_succeeded(&key(), 1, json!("good"), 0.0);
-        c.invalidate(&key());
+        c.invalidate(&key(), 0.0);
         let mut generation = 2;
         let mut delays = Vec::new();
         let mut now = 10.0;
@@ -531,7 +617,7 @@ mod tests {
             delays.push(at - now);
             assert!(c.state(&key()).error.is_none());
             now = at;
-            let fx = c.retry_due(&key());
+            let fx = c.retry_due(&key(), now);
             generation = fetches(&fx)[0];
         }
         assert_eq!(
@@ -544,7 +630,7 @@ mod tests {
         let s = c.state(&key());
         assert_eq!(s.error.as_deref(), Some("offline"));
         assert_eq!(s.data, Some(json!("good")));
-        let fx = c.retry(&key());
+        let fx = c.retry(&key(), now);
         assert_eq!(fetches(&fx).len(), 1);
         assert!(c.state(&key()).error.is_none());
     }
@@ -610,7 +696,7 @@ mod tests {
             c.observe(&k, 0.0);
             c.fetch_succeeded(&k, 1, json!(0), 0.0);
         }
-        assert_eq!(fetches(&c.invalidate_all()).len(), 3);
+        assert_eq!(fetches(&c.invalidate_all(0.0)).len(), 3);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod schema;
 pub mod seed;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -18,10 +19,21 @@ pub struct Db {
     inner: Arc<Inner>,
 }
 
+/// Read connections: WAL lets them run beside the writer and each other.
+const READERS: usize = 4;
+
 struct Inner {
     // One connection serialises writers, which is also what gives the feed its commit order.
     conn: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
     feed: Feed,
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
 }
 
 impl Db {
@@ -35,12 +47,21 @@ impl Db {
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        configure(&conn)?;
         migrate(&mut conn)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = Connection::open(path)?;
+            configure(&reader)?;
+            // Readers must never write: a bug there should fail loudly, not race the writer.
+            reader.pragma_update(None, "query_only", "ON")?;
+            readers.push(Mutex::new(reader));
+        }
         Ok(Db {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
+                readers,
+                next_reader: AtomicUsize::new(0),
                 feed: Feed::new(),
             }),
         })
@@ -60,14 +81,28 @@ impl Db {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs a read on a blocking thread.
+    fn lock_reader(&self) -> MutexGuard<'_, Connection> {
+        let readers = &self.inner.readers;
+        let start = self.inner.next_reader.fetch_add(1, Ordering::Relaxed);
+        // Take the first idle reader, else wait for the one whose turn it is.
+        for i in 0..readers.len() {
+            if let Ok(guard) = readers[(start + i) % readers.len()].try_lock() {
+                return guard;
+            }
+        }
+        readers[start % readers.len()]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs a read on a blocking thread, on one of the read connections.
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || f(&db.lock()))
+        tokio::task::spawn_blocking(move || f(&db.lock_reader()))
             .await
             .map_err(|e| Error::Task(e.to_string()))?
     }
