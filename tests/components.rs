@@ -433,3 +433,50 @@ async fn a_realtime_event_rerenders_list_thread_and_badge_through_invalidation()
     assert_eq!(all(&root, "[data-testid=conversation-item]").len(), 1);
     assert_eq!(all(&root, "[data-testid=message]").len(), 1);
 }
+
+#[wasm_bindgen_test]
+async fn loading_older_history_keeps_the_reader_anchored() {
+    let root = fresh_root();
+    let messages = RwSignal::new((100..130).map(|i| msg(i, "medic")).collect::<Vec<_>>());
+    let has_older = RwSignal::new(true);
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        let load = UnsyncCallback::new(move |()| {
+            messages.update(|m| {
+                let older: Vec<Message> = (80..100).map(|i| msg(i, "medic")).collect();
+                m.splice(0..0, older);
+            });
+            has_older.set(false);
+        });
+        view! {
+            <MessageThread messages=Signal::from(messages) me="me".to_string()
+                follow_next=StoredValue::new(false) has_older=has_older on_load_older=load />
+        }
+    });
+    settle().await;
+    let thread = q(&root, "[data-testid=message-thread]");
+    thread.set_scroll_top(0);
+    thread
+        .dispatch_event(&web_sys::Event::new("scroll").unwrap())
+        .unwrap();
+    settle().await;
+    let anchor = || q(&root, "[data-message-id=msg-100]").unchecked_into::<web_sys::HtmlElement>();
+    let offset_before = anchor().offset_top() - thread.scroll_top();
+    q(&root, "[data-testid=load-older]")
+        .unchecked_into::<web_sys::HtmlElement>()
+        .click();
+    settle().await;
+    assert_eq!(
+        all(&root, "[data-testid=message]").len(),
+        50,
+        "older rows are in"
+    );
+    assert_eq!(
+        anchor().offset_top() - thread.scroll_top(),
+        offset_before,
+        "the row being read did not move"
+    );
+    assert!(root
+        .query_selector("[data-testid=load-older]")
+        .unwrap()
+        .is_none());
+}

@@ -10,7 +10,7 @@ use crate::config::AppConfig;
 pub use error::ApiError;
 pub use models::{ConversationSummary, Message, Session, User};
 
-/// How many of a thread's newest messages are loaded.
+/// How many of a thread's newest messages are loaded at first, and per "load older".
 pub const THREAD_PAGE: usize = 200;
 
 /// The columns of a thread message, with its sender embedded.
@@ -145,10 +145,15 @@ impl Backend {
         self.send(b, Some(&body)).await
     }
 
-    /// A thread's newest messages, newest first.
-    pub async fn messages(&self, token: &str, conversation_id: &str) -> Result<Value, ApiError> {
+    /// A thread's newest `limit` messages, newest first.
+    pub async fn messages(
+        &self,
+        token: &str,
+        conversation_id: &str,
+        limit: usize,
+    ) -> Result<Value, ApiError> {
         let b = self.with_keys(
-            Request::get(&self.url(&messages_path(conversation_id, THREAD_PAGE))),
+            Request::get(&self.url(&messages_path(conversation_id, limit))),
             Some(token),
         );
         self.send(b, None).await

@@ -4,7 +4,9 @@ use leptos::html::Div;
 use leptos::prelude::*;
 
 use crate::api::Message;
-use crate::scroll::{appended_rows, distance_from_bottom, follows, on_new_rows, Decision};
+use crate::scroll::{
+    appended_rows, distance_from_bottom, follows, keep_anchor, on_new_rows, Decision,
+};
 
 fn local_day(ms: f64) -> String {
     let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
@@ -18,14 +20,19 @@ fn local_time(ms: f64) -> String {
 }
 
 /// The scrolling thread. `follow_next` is set by the composer before an own send: those
-/// rows always scroll into view.
+/// rows always scroll into view. When `has_older` is true a button at the top asks for
+/// older history through `on_load_older`; the row the reader was looking at stays put.
 #[component]
 pub fn MessageThread(
     #[prop(into)] messages: Signal<Vec<Message>>,
     #[prop(into)] me: String,
     follow_next: StoredValue<bool>,
+    #[prop(into, optional)] has_older: Signal<bool>,
+    #[prop(into, optional)] on_load_older: Option<UnsyncCallback<()>>,
 ) -> impl IntoView {
     let container = NodeRef::<Div>::new();
+    // (scrollTop, scrollHeight) when older rows were asked for.
+    let anchor: StoredValue<Option<(f64, f64)>> = StoredValue::new(None);
     // Measured on every scroll, i.e. before any new rows render.
     let distance = StoredValue::new(0.0_f64);
     let shown: StoredValue<Vec<String>> = StoredValue::new(Vec::new());
@@ -58,6 +65,19 @@ pub fn MessageThread(
         if first_render {
             request_animation_frame(to_bottom);
             return;
+        }
+        let prepended =
+            before.first().is_some_and(|f| ids.first() != Some(f)) && ids.len() > before.len();
+        if prepended {
+            if let Some((top, height)) = anchor.get_value() {
+                anchor.set_value(None);
+                request_animation_frame(move || {
+                    if let Some(el) = container.get_untracked() {
+                        let target = keep_anchor(top, height, el.scroll_height() as f64);
+                        el.set_scroll_top(target as i32);
+                    }
+                });
+            }
         }
         if added == 0 {
             return;
@@ -120,6 +140,16 @@ pub fn MessageThread(
         <div class="thread-wrap">
             <div class="message-thread" data-testid="message-thread" node_ref=container on:scroll=on_scroll
                 role="log" aria-live="polite">
+                <Show when=move || has_older.get()>
+                    <button class="load-older" data-testid="load-older" on:click=move |_| {
+                        if let Some(el) = container.get_untracked() {
+                            anchor.set_value(Some((el.scroll_top() as f64, el.scroll_height() as f64)));
+                        }
+                        if let Some(cb) = on_load_older {
+                            cb.run(());
+                        }
+                    }>"Load older messages"</button>
+                </Show>
                 <For each=move || rows.get() key=|(m, separator, _)| (m.id.clone(), separator.clone()) children=row_view />
             </div>
             <Show when=move || { unseen.get() > 0 }>

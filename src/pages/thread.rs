@@ -5,7 +5,7 @@ use leptos_router::hooks::use_params_map;
 use serde_json::json;
 
 use super::fetch_error;
-use crate::api::Message;
+use crate::api::{Message, THREAD_PAGE};
 use crate::cache::{use_query, QueryClient, QueryKey};
 use crate::components::{Composer, MessageThread};
 use crate::session::SessionService;
@@ -23,26 +23,56 @@ pub fn ThreadPage() -> impl IntoView {
     let cache = expect_context::<QueryClient>();
     let params = use_params_map();
     let id = Memo::new(move |_| params.with(|p| p.get("id")));
+    // How much history is loaded; part of the key, so ["messages", id] still matches it.
+    let limit = RwSignal::new(THREAD_PAGE);
+    Effect::new(move |_| {
+        id.track();
+        limit.set(THREAD_PAGE);
+    });
     let query = use_query::<Vec<Message>, _, _, _>(
         cache,
-        move || id.get().map(|i| QueryKey::messages(&i)),
+        move || {
+            id.get()
+                .map(|i| QueryKey::new(["messages".to_string(), i, limit.get().to_string()]))
+        },
         move |key| async move {
             let conv = key.0.get(1).cloned().unwrap_or_default();
+            let limit = key
+                .0
+                .get(2)
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(THREAD_PAGE);
             session
                 .call(move |b, t| {
                     let conv = conv.clone();
-                    async move { b.messages(&t, &conv).await }
+                    async move { b.messages(&t, &conv, limit).await }
                 })
                 .await
                 .map_err(fetch_error)
         },
     );
     // The server answers newest first (so the limit keeps the newest); show oldest first.
-    let messages = Signal::derive(move || {
-        let mut list = query.data.get().unwrap_or_default();
-        list.reverse();
-        list
+    // While a larger page loads, keep showing what this conversation already had.
+    let messages = Memo::new(move |previous: Option<&(Option<String>, Vec<Message>)>| {
+        let conv = id.get();
+        match query.data.get() {
+            Some(mut list) => {
+                list.reverse();
+                (conv, list)
+            }
+            None => match previous {
+                Some((c, list)) if *c == conv => (conv, list.clone()),
+                _ => (conv, Vec::new()),
+            },
+        }
     });
+    let messages = Signal::derive(move || messages.with(|(_, list)| list.clone()));
+    let has_older = Signal::derive(move || {
+        query
+            .data
+            .with(|d| d.as_ref().is_some_and(|l| l.len() >= limit.get()))
+    });
+    let load_older = UnsyncCallback::new(move |()| limit.update(|l| *l += THREAD_PAGE));
     let me = session
         .session
         .get_untracked()
@@ -103,7 +133,8 @@ pub fn ThreadPage() -> impl IntoView {
                     <button on:click=move |_| query.retry()>"Retry"</button>
                 </div>
             </Show>
-            <MessageThread messages=messages me=me follow_next=follow_next />
+            <MessageThread messages=messages me=me follow_next=follow_next
+                has_older=has_older on_load_older=load_older />
             <Composer send=send />
         </div>
     }
