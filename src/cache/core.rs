@@ -41,7 +41,7 @@ impl Default for CacheConfig {
             retry_base_ms: 500.0,
             retry_cap_ms: 8_000.0,
             coalesce: true,
-            queue_quiet_ms: 25.0,
+            queue_quiet_ms: 12.0,
             queue_max_wait_ms: 200.0,
         }
     }
@@ -504,7 +504,7 @@ mod tests {
         let fx = c.queue_due(&key(), queue_at(&fx).unwrap());
         assert!(fetches(&fx).is_empty(), "events kept coming: not quiet yet");
         let due = queue_at(&fx).unwrap();
-        assert_eq!(due, last + 25.0);
+        assert_eq!(due, last + 12.0);
         let fx = c.queue_due(&key(), due);
         assert_eq!(
             fetches(&fx),

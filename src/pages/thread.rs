@@ -10,6 +10,9 @@ use crate::cache::{use_query, QueryClient, QueryKey};
 use crate::components::{Composer, MessageThread};
 use crate::session::SessionService;
 
+/// Shortest gap between two read-marker updates of the open thread.
+const READ_MARK_MS: u64 = 400;
+
 /// Shown at `/messages` before a conversation is chosen.
 #[component]
 pub fn NoThread() -> impl IntoView {
@@ -80,17 +83,23 @@ pub fn ThreadPage() -> impl IntoView {
         .unwrap_or_default();
     let follow_next = StoredValue::new(false);
 
-    // Read marking: whenever the newest message changes while the tab is visible.
+    // Read marking: whenever the newest message changes while the tab is visible, about once
+    // per READ_MARK_MS at most (a steady stream must not cost an extra request per message).
     let visibility = leptos_use::use_document_visibility();
     let last_marked = StoredValue::new(None::<String>);
-    Effect::new(move |_| {
-        let visible = visibility.get() == web_sys::VisibilityState::Visible;
-        let newest = messages.with(|m| m.last().map(|m| m.id.clone()));
-        let Some(conv) = id.get() else { return };
-        if !visible || newest.is_none() || last_marked.get_value() == newest {
+    let cooling = StoredValue::new(false);
+    let mark = move || {
+        let visible = visibility.get_untracked() == web_sys::VisibilityState::Visible;
+        let newest = messages.with_untracked(|m| m.last().map(|m| m.id.clone()));
+        let Some(conv) = id.get_untracked() else {
+            return;
+        };
+        if !visible || newest.is_none() || last_marked.get_value() == newest || cooling.get_value()
+        {
             return;
         }
         last_marked.set_value(newest);
+        cooling.set_value(true);
         leptos::task::spawn_local(async move {
             let body = json!({"conversation_id": conv});
             let _ = session
@@ -100,6 +109,30 @@ pub fn ThreadPage() -> impl IntoView {
                 })
                 .await;
         });
+    };
+    Effect::new(move |previous: Option<Option<String>>| {
+        visibility.track();
+        messages.track();
+        let conv = id.get();
+        // Opening another conversation marks it at once, whatever the last one cost.
+        if previous.as_ref() != Some(&conv) {
+            cooling.set_value(false);
+        }
+        mark();
+        conv
+    });
+    // The trailing edge: whatever arrived while cooling down is marked afterwards.
+    let tick = set_interval_with_handle(
+        move || {
+            cooling.set_value(false);
+            mark();
+        },
+        std::time::Duration::from_millis(READ_MARK_MS),
+    );
+    on_cleanup(move || {
+        if let Ok(h) = tick {
+            h.clear();
+        }
     });
 
     let send = move |text: String| async move {
