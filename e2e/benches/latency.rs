@@ -21,6 +21,13 @@ const OBSERVER: &str = "
       for (const row of rows) { const id = row.dataset.messageId; if (!(id in window.__seen)) window.__seen[id] = t; }
     }
   }).observe(thread, {childList: true, subtree: true});
+  // Where the time goes: each thread refetch's start and end, on the same clock.
+  window.__fetches = [];
+  performance.setResourceTimingBufferSize(100000);
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (e.name.includes('/rest/v1/messages'))
+      window.__fetches.push([performance.timeOrigin + e.startTime, performance.timeOrigin + e.responseEnd]);
+  }).observe({type: 'resource'});
   return true;";
 
 fn arg(args: &[String], flag: &str, default: u64) -> u64 {
@@ -101,15 +108,51 @@ async fn main() {
         .execute("return window.__seen;", vec![])
         .await
         .expect("read observer");
+    let fetches: Vec<(f64, f64)> = s
+        .execute("return window.__fetches;", vec![])
+        .await
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
     let mut samples = Vec::new();
+    let (mut to_fetch, mut in_fetch, mut to_dom) = (Vec::new(), Vec::new(), Vec::new());
     let mut missing = 0;
     for (mid, at) in &created {
         match seen.get(mid).and_then(|v| v.as_f64()) {
-            Some(t) => samples.push(t - at),
+            Some(t) => {
+                samples.push(t - at);
+                // The first refetch that started after the commit and ended before the row
+                // showed: commit→request start, the request itself, response→DOM.
+                if let Some((start, end)) = fetches
+                    .iter()
+                    .find(|(start, end)| *start >= *at && *end <= t)
+                {
+                    to_fetch.push(start - at);
+                    in_fetch.push(end - start);
+                    to_dom.push(t - end);
+                }
+            }
             None => missing += 1,
         }
     }
     let mut out = stats::summary(&mut samples);
+    let parts = [
+        ("commit_to_request", &mut to_fetch),
+        ("request", &mut in_fetch),
+        ("response_to_dom", &mut to_dom),
+    ];
+    let mut breakdown = serde_json::Map::new();
+    for (name, values) in parts {
+        let part = stats::summary(values);
+        println!(
+            "  {name:<18} p50 {:>6.1}  p95 {:>6.1}  p99 {:>6.1} ms",
+            part["p50_ms"].as_f64().unwrap_or(f64::NAN),
+            part["p95_ms"].as_f64().unwrap_or(f64::NAN),
+            part["p99_ms"].as_f64().unwrap_or(f64::NAN)
+        );
+        breakdown.insert(name.into(), serde_json::Value::Object(part));
+    }
+    out.insert("breakdown".into(), serde_json::Value::Object(breakdown));
     out.insert("missing".into(), json!(missing));
     out.insert("rate_per_s".into(), json!(rate));
     println!(

@@ -334,7 +334,8 @@ where
     let data = Memo::new(move |_| {
         let k = key.get()?;
         let (data, _, _) = client.signals_of(&k);
-        data.with(|v| v.clone().and_then(|v| serde_json::from_value::<T>(v).ok()))
+        // Decoded straight from the shared JSON: no copy of the whole answer per reader.
+        data.with(|v| v.as_ref().and_then(|v| T::deserialize(v).ok()))
     });
     let error = Signal::derive(move || key.get().and_then(|k| client.signals_of(&k).1.get()));
     let fetching = Signal::derive(move || key.get().is_some_and(|k| client.signals_of(&k).2.get()));

@@ -8,8 +8,13 @@ use crate::scroll::{
     appended_rows, distance_from_bottom, follows, keep_anchor, on_new_rows, Decision,
 };
 
-fn local_day(ms: f64) -> String {
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
+/// The local calendar day of a time, cheap enough to compute for every row on every update
+/// (the formatted label, which goes through Intl, is only made for separators).
+fn local_day(d: &js_sys::Date) -> (u32, u32, u32) {
+    (d.get_full_year(), d.get_month(), d.get_date())
+}
+
+fn day_label(d: &js_sys::Date) -> String {
     d.to_locale_date_string("default", &wasm_bindgen::JsValue::UNDEFINED)
         .into()
 }
@@ -104,12 +109,13 @@ pub fn MessageThread(
     // new rows are created when the thread grows.
     let rows = Memo::new(move |_| {
         messages.with(|list| {
-            let mut last_day = String::new();
+            let mut last_day = None;
             list.iter()
                 .map(|m| {
                     let at = js_sys::Date::parse(&m.created_at);
-                    let day = local_day(at);
-                    let separator = (day != last_day).then(|| day.clone());
+                    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at));
+                    let day = Some(local_day(&date));
+                    let separator = (day != last_day).then(|| day_label(&date));
                     last_day = day;
                     (m.clone(), separator, at)
                 })

@@ -69,7 +69,8 @@ pub fn ThreadPage() -> impl IntoView {
             },
         }
     });
-    let messages = Signal::derive(move || messages.with(|(_, list)| list.clone()));
+    // One copy per change; readers borrow it.
+    let messages = Memo::new(move |_| messages.with(|(_, list)| list.clone()));
     let has_older = Signal::derive(move || {
         query
             .data
