@@ -26,26 +26,23 @@ fn query_of(url: &str) -> Option<String> {
     }
 }
 
-async fn requests_per_query(s: &Session) -> HashMap<String, u64> {
-    let urls = s
+/// Per query, when each of its requests started (ms on the page clock, which begins at the
+/// burst because timings are cleared just before it).
+async fn requests_per_query(s: &Session) -> HashMap<String, Vec<f64>> {
+    let entries = s
         .execute(
-            "return performance.getEntriesByType('resource').map(e => e.name);",
+            "return performance.getEntriesByType('resource').map(e => [e.name, e.startTime]);",
             vec![],
         )
         .await
         .unwrap_or(Value::Null);
-    let mut counts = HashMap::new();
-    for u in urls
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        if let Some(q) = query_of(u) {
-            *counts.entry(q).or_insert(0) += 1;
+    let mut starts: HashMap<String, Vec<f64>> = HashMap::new();
+    for e in entries.as_array().into_iter().flatten() {
+        if let (Some(q), Some(t)) = (e[0].as_str().and_then(query_of), e[1].as_f64()) {
+            starts.entry(q).or_default().push(t);
         }
     }
-    counts
+    starts
 }
 
 /// Is the screen correct: thread shows the open conversation's new messages, list and
@@ -134,9 +131,12 @@ async fn run(strategy: &str) -> Map<String, Value> {
     let open = convs[0]["id"].as_str().unwrap_or_default().to_string();
     open_conversation(&s, &open).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    s.execute("performance.setResourceTimingBufferSize(100000); performance.clearResourceTimings(); return 1;", vec![])
+    let page_zero = s
+        .execute("performance.setResourceTimingBufferSize(100000); performance.clearResourceTimings(); return performance.now();", vec![])
         .await
-        .expect("reset timings");
+        .expect("reset timings")
+        .as_f64()
+        .unwrap_or(0.0);
 
     let started = Instant::now();
     let mut posts = Vec::new();
@@ -170,8 +170,15 @@ async fn run(strategy: &str) -> Map<String, Value> {
     }
     // Let stragglers finish so every request of the burst is counted.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let counts = requests_per_query(&s).await;
+    let starts = requests_per_query(&s).await;
+    let counts: HashMap<&String, u64> = starts.iter().map(|(k, v)| (k, v.len() as u64)).collect();
     let max = counts.values().copied().max().unwrap_or(0);
+    if strategy != "naive" {
+        for (k, v) in &starts {
+            let offsets: Vec<String> = v.iter().map(|t| format!("{:.0}", t - page_zero)).collect();
+            println!("  {strategy} {k}: requests at +{} ms", offsets.join(", +"));
+        }
+    }
     let mut out = Map::new();
     out.insert("burst_ms".into(), json!(burst_ms));
     out.insert("settled_ms".into(), json!(settled_ms));

@@ -26,7 +26,7 @@ const OBSERVER: &str = "
   performance.setResourceTimingBufferSize(100000);
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) if (e.name.includes('/rest/v1/messages'))
-      window.__fetches.push([performance.timeOrigin + e.startTime, performance.timeOrigin + e.responseEnd]);
+      window.__fetches.push([performance.timeOrigin + e.startTime, performance.timeOrigin + e.responseEnd, e.requestStart - e.startTime, e.responseStart - e.requestStart]);
   }).observe({type: 'resource'});
   return true;";
 
@@ -108,7 +108,7 @@ async fn main() {
         .execute("return window.__seen;", vec![])
         .await
         .expect("read observer");
-    let fetches: Vec<(f64, f64)> = s
+    let fetches: Vec<(f64, f64, f64, f64)> = s
         .execute("return window.__fetches;", vec![])
         .await
         .ok()
@@ -116,6 +116,7 @@ async fn main() {
         .unwrap_or_default();
     let mut samples = Vec::new();
     let (mut to_fetch, mut in_fetch, mut to_dom) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut queued, mut waiting) = (Vec::new(), Vec::new());
     let mut missing = 0;
     for (mid, at) in &created {
         match seen.get(mid).and_then(|v| v.as_f64()) {
@@ -123,13 +124,15 @@ async fn main() {
                 samples.push(t - at);
                 // The first refetch that started after the commit and ended before the row
                 // showed: commit→request start, the request itself, response→DOM.
-                if let Some((start, end)) = fetches
+                if let Some((start, end, queue, wait)) = fetches
                     .iter()
-                    .find(|(start, end)| *start >= *at && *end <= t)
+                    .find(|(start, end, _, _)| *start >= *at && *end <= t)
                 {
                     to_fetch.push(start - at);
                     in_fetch.push(end - start);
                     to_dom.push(t - end);
+                    queued.push(*queue);
+                    waiting.push(*wait);
                 }
             }
             None => missing += 1,
@@ -139,6 +142,9 @@ async fn main() {
     let parts = [
         ("commit_to_request", &mut to_fetch),
         ("request", &mut in_fetch),
+        // Of the request: fetch() to the request leaving the browser, then to the first byte.
+        ("request_queued", &mut queued),
+        ("request_server", &mut waiting),
         ("response_to_dom", &mut to_dom),
     ];
     let mut breakdown = serde_json::Map::new();

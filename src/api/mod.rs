@@ -11,7 +11,7 @@ pub use error::ApiError;
 pub use models::{ConversationSummary, Message, Session, User};
 
 /// How many of a thread's newest messages are loaded at first, and per "load older".
-pub const THREAD_PAGE: usize = 200;
+pub const THREAD_PAGE: usize = 50;
 
 /// The columns of a thread message, with its sender embedded.
 pub const MESSAGE_SELECT: &str =

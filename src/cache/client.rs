@@ -26,10 +26,12 @@ pub struct FetchError {
 type FetchFuture = Pin<Box<dyn Future<Output = Result<Value, FetchError>>>>;
 type Fetcher = Rc<dyn Fn() -> FetchFuture>;
 
+#[derive(Clone)]
 struct EntrySignals {
     data: ArcRwSignal<Option<Value>>,
     error: ArcRwSignal<Option<String>>,
     fetching: ArcRwSignal<bool>,
+    invalidations: ArcRwSignal<u64>,
 }
 
 struct Inner {
@@ -86,28 +88,23 @@ impl QueryClient {
         );
     }
 
-    fn signals_of(
-        self,
-        key: &QueryKey,
-    ) -> (
-        ArcRwSignal<Option<Value>>,
-        ArcRwSignal<Option<String>>,
-        ArcRwSignal<bool>,
-    ) {
-        self.inner.update_value(|i| {
-            let state = i.cache.state(key);
-            i.signals
-                .entry(key.clone())
-                .or_insert_with(|| EntrySignals {
-                    data: ArcRwSignal::new(state.data.clone()),
-                    error: ArcRwSignal::new(state.error.clone()),
-                    fetching: ArcRwSignal::new(state.fetching),
-                });
-        });
-        self.inner.with_value(|i| {
-            let s = &i.signals[key];
-            (s.data.clone(), s.error.clone(), s.fetching.clone())
-        })
+    fn signals_of(self, key: &QueryKey) -> EntrySignals {
+        let fresh = |state: EntryState| EntrySignals {
+            data: ArcRwSignal::new(state.data),
+            error: ArcRwSignal::new(state.error),
+            fetching: ArcRwSignal::new(state.fetching),
+            invalidations: ArcRwSignal::new(state.invalidations),
+        };
+        self.inner
+            .try_update_value(|i| {
+                let state = i.cache.state(key);
+                i.signals
+                    .entry(key.clone())
+                    .or_insert_with(|| fresh(state))
+                    .clone()
+            })
+            // A client that is gone answers with signals nobody will ever update.
+            .unwrap_or_else(|| fresh(EntryState::default()))
     }
 
     fn run(self, effects: Vec<CacheEffect>) {
@@ -182,21 +179,27 @@ impl QueryClient {
 
     /// Copies an entry's state into its signals, touching only what changed.
     fn publish(self, key: &QueryKey) {
-        let (state, signals) = self.inner.with_value(|i| {
-            let s = i
-                .signals
-                .get(key)
-                .map(|s| (s.data.clone(), s.error.clone(), s.fetching.clone()));
-            (i.cache.state(key), s)
-        });
-        let Some((data, error, fetching)) = signals else {
+        let (state, signals) = self
+            .inner
+            .with_value(|i| (i.cache.state(key), i.signals.get(key).cloned()));
+        let Some(EntrySignals {
+            data,
+            error,
+            fetching,
+            invalidations,
+        }) = signals
+        else {
             return;
         };
         let EntryState {
             data: new_data,
             error: new_error,
             fetching: new_fetching,
+            invalidations: new_invalidations,
         } = state;
+        if invalidations.get_untracked() != new_invalidations {
+            invalidations.set(new_invalidations);
+        }
         if data.with_untracked(|d| *d != new_data) {
             data.set(new_data);
         }
@@ -277,6 +280,8 @@ pub struct Query<T: Send + Sync + 'static> {
     pub error: Signal<Option<String>>,
     /// Whether a fetch is in flight.
     pub fetching: Signal<bool>,
+    /// Counts invalidations of the key; changes as soon as an event makes it stale.
+    pub invalidations: Signal<u64>,
     key: Memo<Option<QueryKey>>,
     client: QueryClient,
 }
@@ -333,16 +338,24 @@ where
     });
     let data = Memo::new(move |_| {
         let k = key.get()?;
-        let (data, _, _) = client.signals_of(&k);
+        let data = client.signals_of(&k).data;
         // Decoded straight from the shared JSON: no copy of the whole answer per reader.
         data.with(|v| v.as_ref().and_then(|v| T::deserialize(v).ok()))
     });
-    let error = Signal::derive(move || key.get().and_then(|k| client.signals_of(&k).1.get()));
-    let fetching = Signal::derive(move || key.get().is_some_and(|k| client.signals_of(&k).2.get()));
+    let error = Signal::derive(move || key.get().and_then(|k| client.signals_of(&k).error.get()));
+    let fetching = Signal::derive(move || {
+        key.get()
+            .is_some_and(|k| client.signals_of(&k).fetching.get())
+    });
+    let invalidations = Signal::derive(move || {
+        key.get()
+            .map_or(0, |k| client.signals_of(&k).invalidations.get())
+    });
     Query {
         data,
         error,
         fetching,
+        invalidations,
         key,
         client,
     }

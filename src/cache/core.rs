@@ -41,7 +41,7 @@ impl Default for CacheConfig {
             retry_base_ms: 500.0,
             retry_cap_ms: 8_000.0,
             coalesce: true,
-            queue_quiet_ms: 12.0,
+            queue_quiet_ms: 25.0,
             queue_max_wait_ms: 200.0,
         }
     }
@@ -84,6 +84,9 @@ pub struct EntryState {
     pub error: Option<String>,
     /// A fetch is in flight.
     pub fetching: bool,
+    /// How often the entry was invalidated: lets a page react to "something changed here"
+    /// the moment the event arrives, before the refetch it causes has even started.
+    pub invalidations: u64,
 }
 
 #[derive(Debug, Default)]
@@ -207,10 +210,12 @@ impl Cache {
             let observed = {
                 let e = self.entries.get_mut(&key).expect("listed key");
                 e.stale = true;
+                e.view.invalidations += 1;
                 e.observers > 0
             };
             if observed {
                 self.request_fetch(&key, now, &mut out);
+                out.push(Effect::Notify(key.clone()));
             }
         }
         out
@@ -429,7 +434,8 @@ mod tests {
             EntryState {
                 data: Some(json!([1])),
                 error: None,
-                fetching: false
+                fetching: false,
+                invalidations: 0
             }
         );
     }
@@ -465,6 +471,18 @@ mod tests {
             !fx.iter()
                 .any(|e| matches!(e, Effect::Fetch { key: k, .. } if *k == other)),
             "unobserved waits"
+        );
+        assert_eq!(
+            c.state(&key()).invalidations,
+            1,
+            "observers can see it went stale"
+        );
+        c.invalidate(&key(), 0.5);
+        assert_eq!(c.state(&key()).invalidations, 2);
+        assert_eq!(
+            c.state(&other).invalidations,
+            1,
+            "a narrower prefix spares others"
         );
         assert_eq!(
             fetches(&c.observe(&other, 2.0)).len(),
@@ -504,7 +522,7 @@ mod tests {
         let fx = c.queue_due(&key(), queue_at(&fx).unwrap());
         assert!(fetches(&fx).is_empty(), "events kept coming: not quiet yet");
         let due = queue_at(&fx).unwrap();
-        assert_eq!(due, last + 12.0);
+        assert_eq!(due, last + 25.0);
         let fx = c.queue_due(&key(), due);
         assert_eq!(
             fetches(&fx),

@@ -10,9 +10,6 @@ use crate::cache::{use_query, QueryClient, QueryKey};
 use crate::components::{Composer, MessageThread};
 use crate::session::SessionService;
 
-/// Shortest gap between two read-marker updates of the open thread.
-const READ_MARK_MS: u64 = 400;
-
 /// Shown at `/messages` before a conversation is chosen.
 #[component]
 pub fn NoThread() -> impl IntoView {
@@ -84,23 +81,22 @@ pub fn ThreadPage() -> impl IntoView {
         .unwrap_or_default();
     let follow_next = StoredValue::new(false);
 
-    // Read marking: whenever the newest message changes while the tab is visible, about once
-    // per READ_MARK_MS at most (a steady stream must not cost an extra request per message).
+    // Read marking. The open thread of a visible tab is read: it is marked once it has loaded,
+    // when the tab becomes visible, and as soon as an event makes it stale rather than after
+    // the refetch, so the marker's own change lands in the same quiet window as the burst that
+    // caused it and the list and badge refetch once for both. One marker write at a time; a
+    // reason to mark that comes up meanwhile is served right after it.
     let visibility = leptos_use::use_document_visibility();
-    let last_marked = StoredValue::new(None::<String>);
-    let cooling = StoredValue::new(false);
-    let mark = move || {
-        let visible = visibility.get_untracked() == web_sys::VisibilityState::Visible;
-        let newest = messages.with_untracked(|m| m.last().map(|m| m.id.clone()));
-        let Some(conv) = id.get_untracked() else {
-            return;
-        };
-        if !visible || newest.is_none() || last_marked.get_value() == newest || cooling.get_value()
-        {
+    let loaded = Memo::new(move |_| query.data.with(Option::is_some));
+    let in_flight = StoredValue::new(false);
+    let again = StoredValue::new(false);
+    let mark_again = Trigger::new();
+    let mark = move |conv: String| {
+        if in_flight.get_value() {
+            again.set_value(true);
             return;
         }
-        last_marked.set_value(newest);
-        cooling.set_value(true);
+        in_flight.set_value(true);
         leptos::task::spawn_local(async move {
             let body = json!({"conversation_id": conv});
             let _ = session
@@ -109,30 +105,18 @@ pub fn ThreadPage() -> impl IntoView {
                     async move { b.rpc(&t, "mark_conversation_read", body).await }
                 })
                 .await;
+            if in_flight.try_set_value(false).is_none() && again.try_get_value() == Some(true) {
+                again.set_value(false);
+                mark_again.notify();
+            }
         });
     };
-    Effect::new(move |previous: Option<Option<String>>| {
-        visibility.track();
-        messages.track();
-        let conv = id.get();
-        // Opening another conversation marks it at once, whatever the last one cost.
-        if previous.as_ref() != Some(&conv) {
-            cooling.set_value(false);
-        }
-        mark();
-        conv
-    });
-    // The trailing edge: whatever arrived while cooling down is marked afterwards.
-    let tick = set_interval_with_handle(
-        move || {
-            cooling.set_value(false);
-            mark();
-        },
-        std::time::Duration::from_millis(READ_MARK_MS),
-    );
-    on_cleanup(move || {
-        if let Ok(h) = tick {
-            h.clear();
+    Effect::new(move |_| {
+        query.invalidations.track();
+        mark_again.track();
+        let visible = visibility.get() == web_sys::VisibilityState::Visible;
+        if let (true, true, Some(conv)) = (visible, loaded.get(), id.get()) {
+            mark(conv);
         }
     });
 
