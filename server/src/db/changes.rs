@@ -1,6 +1,8 @@
 //! The change feed: committed row changes, published in commit order.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
 
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -49,8 +51,69 @@ pub struct Change {
     pub medic_id: Option<String>,
     /// For per-user rows (read_state), the owning user.
     pub user_id: Option<String>,
-    /// The Realtime `data` JSON, serialised once however many sockets send it.
-    pub wire: OnceLock<String>,
+    /// Its Realtime encodings, made once however many sockets send it.
+    pub wire: Wire,
+}
+
+/// How many distinct audiences of one change keep a shared frame; beyond that (many
+/// differently named channels) each socket encodes its own rather than the feed growing.
+const SHARED_FRAMES: usize = 8;
+
+/// A change's encodings: the `data` JSON, and whole frames for the audiences that received
+/// it, so a thousand identical subscriptions cost one encoding and one buffer.
+#[derive(Debug, Default)]
+pub struct Wire {
+    data: OnceLock<String>,
+    frames: Mutex<Vec<SharedFrame>>,
+}
+
+#[derive(Debug)]
+struct SharedFrame {
+    serializer: u8,
+    topic: String,
+    ids: Vec<u32>,
+    bytes: Bytes,
+}
+
+impl Clone for Wire {
+    /// Encodings are a cache: a copied change starts without them.
+    fn clone(&self) -> Self {
+        Wire::default()
+    }
+}
+
+impl Wire {
+    /// The `data` JSON, made by `make` on first use.
+    pub fn data(&self, make: impl FnOnce() -> String) -> &str {
+        self.data.get_or_init(make)
+    }
+
+    /// The frame for one audience (serializer, channel topic, binding ids), made by `make`
+    /// on first use and shared from then on.
+    pub fn frame(
+        &self,
+        serializer: u8,
+        topic: &str,
+        ids: &[u32],
+        make: impl FnOnce() -> String,
+    ) -> Bytes {
+        let mut frames = self.frames.lock().unwrap_or_else(|e| e.into_inner());
+        let same =
+            |f: &&SharedFrame| f.serializer == serializer && f.topic == topic && f.ids == ids;
+        if let Some(f) = frames.iter().find(same) {
+            return f.bytes.clone();
+        }
+        let bytes = Bytes::from(make());
+        if frames.len() < SHARED_FRAMES {
+            frames.push(SharedFrame {
+                serializer,
+                topic: topic.to_string(),
+                ids: ids.to_vec(),
+                bytes: bytes.clone(),
+            });
+        }
+        bytes
+    }
 }
 
 /// The broadcast side of the feed; cheap to clone.
@@ -83,5 +146,51 @@ impl Feed {
     /// A new subscription starting at the next published change.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.sender.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_frame_per_audience_is_encoded_and_shared() {
+        let wire = Wire::default();
+        let mut made = 0;
+        let a = wire.frame(2, "realtime:x", &[1, 2], || {
+            made += 1;
+            "A".into()
+        });
+        let again = wire.frame(2, "realtime:x", &[1, 2], || unreachable!("shared"));
+        assert_eq!((a.as_ptr(), &a[..]), (again.as_ptr(), &b"A"[..]));
+        for (serializer, topic, ids) in [
+            (1, "realtime:x", &[1, 2][..]),
+            (2, "realtime:y", &[1, 2]),
+            (2, "realtime:x", &[1]),
+        ] {
+            let other = wire.frame(serializer, topic, ids, || {
+                made += 1;
+                format!("{serializer}{topic}{ids:?}")
+            });
+            assert_ne!(&other[..], b"A", "a different audience gets its own frame");
+        }
+        assert_eq!(made, 4);
+    }
+
+    #[test]
+    fn many_audiences_are_encoded_each_time_past_the_cap() {
+        let wire = Wire::default();
+        for n in 0..SHARED_FRAMES as u32 + 3 {
+            wire.frame(2, "t", &[n], || n.to_string());
+        }
+        let mut made = false;
+        let late = wire.frame(2, "t", &[SHARED_FRAMES as u32 + 1], || {
+            made = true;
+            "late".into()
+        });
+        assert!(made, "not kept, so made again");
+        assert_eq!(&late[..], b"late");
+        assert_eq!(wire.data(|| "d".into()), "d");
+        assert_eq!(wire.data(|| unreachable!("kept")), "d");
     }
 }

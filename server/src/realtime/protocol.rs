@@ -12,6 +12,14 @@ pub enum Serializer {
 }
 
 impl Serializer {
+    /// A small number naming the serializer, for keying shared frames.
+    pub fn tag(self) -> u8 {
+        match self {
+            Serializer::V1 => 1,
+            Serializer::V2 => 2,
+        }
+    }
+
     /// Picks the serializer for a `vsn` value; absent means 1.0.0, as Phoenix does.
     pub fn from_vsn(vsn: Option<&str>) -> Option<Serializer> {
         match vsn {

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
@@ -82,7 +82,11 @@ fn token_reason(e: TokenError) -> &'static str {
 
 impl Connection {
     fn send_text(&self, text: String) -> Flow {
-        match self.out.try_send(WsMessage::Text(text.into())) {
+        self.send_frame(WsMessage::Text(text.into()))
+    }
+
+    fn send_frame(&self, frame: WsMessage) -> Flow {
+        match self.out.try_send(frame) {
             Ok(()) => ControlFlow::Continue(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 ControlFlow::Break("client is not reading fast enough")
@@ -310,8 +314,14 @@ impl Connection {
             if ids.is_empty() {
                 continue;
             }
-            let data = change.wire.get_or_init(|| change_data(change).to_string());
-            self.send_text(encode_change(self.serializer, topic, &ids, data))?;
+            let data = change.wire.data(|| change_data(change).to_string());
+            let frame = change.wire.frame(self.serializer.tag(), topic, &ids, || {
+                encode_change(self.serializer, topic, &ids, data)
+            });
+            match Utf8Bytes::try_from(frame) {
+                Ok(text) => self.send_frame(WsMessage::Text(text))?,
+                Err(_) => return ControlFlow::Break("frame is not UTF-8"),
+            }
         }
         ControlFlow::Continue(())
     }
