@@ -30,6 +30,10 @@ pub struct CacheConfig {
     pub queue_quiet_ms: f64,
     /// …but never waits longer than this after it was queued.
     pub queue_max_wait_ms: f64,
+    /// Queries under these prefixes wait this long for a quiet moment even when idle. For
+    /// summaries (list, badge) that a change and its follow-up (the open thread's read
+    /// marker, a few milliseconds later) both touch: they then cost one request, not two.
+    pub settle: Vec<(QueryKey, f64)>,
 }
 
 impl Default for CacheConfig {
@@ -43,6 +47,7 @@ impl Default for CacheConfig {
             coalesce: true,
             queue_quiet_ms: 25.0,
             queue_max_wait_ms: 200.0,
+            settle: Vec::new(),
         }
     }
 }
@@ -96,6 +101,8 @@ struct Entry {
     queued: bool,
     queued_since: f64,
     last_invalidated: f64,
+    /// The quiet period the queued fetch waits for.
+    queue_wait: f64,
     stale: bool,
     updated_at: Option<f64>,
     unobserved_since: Option<f64>,
@@ -147,6 +154,7 @@ impl Cache {
             if !entry.queued {
                 entry.queued = true;
                 entry.queued_since = now;
+                entry.queue_wait = self.config.queue_quiet_ms;
             }
             entry.last_invalidated = now;
             return;
@@ -160,6 +168,30 @@ impl Cache {
             generation: entry.generation,
         });
         out.push(Effect::Notify(key.clone()));
+    }
+
+    /// An observed entry went stale: fetch now, or after its settle time.
+    fn invalidated(&mut self, key: &QueryKey, now: f64, out: &mut Vec<Effect>) {
+        let settle = self
+            .config
+            .settle
+            .iter()
+            .find(|(prefix, _)| key.starts_with(prefix))
+            .map(|(_, ms)| *ms);
+        let entry = self.entries.entry(key.clone()).or_default();
+        match settle {
+            Some(ms) if self.config.coalesce && !entry.view.fetching && !entry.queued => {
+                entry.queued = true;
+                entry.queued_since = now;
+                entry.last_invalidated = now;
+                entry.queue_wait = ms;
+                out.push(Effect::QueueAt {
+                    key: key.clone(),
+                    at_ms: now + ms,
+                });
+            }
+            _ => self.request_fetch(key, now, out),
+        }
     }
 
     fn needs_fetch(&self, e: &Entry, now: f64) -> bool {
@@ -214,7 +246,7 @@ impl Cache {
                 e.observers > 0
             };
             if observed {
-                self.request_fetch(&key, now, &mut out);
+                self.invalidated(&key, now, &mut out);
                 out.push(Effect::Notify(key.clone()));
             }
         }
@@ -242,14 +274,14 @@ impl Cache {
     }
 
     fn finish(&mut self, key: &QueryKey, now: f64, out: &mut Vec<Effect>) {
-        let (quiet, max_wait) = (self.config.queue_quiet_ms, self.config.queue_max_wait_ms);
+        let max_wait = self.config.queue_max_wait_ms;
         let Some(e) = self.entries.get_mut(key) else {
             return;
         };
         if !e.queued {
             return;
         }
-        let due = (e.last_invalidated + quiet).min(e.queued_since + max_wait);
+        let due = (e.last_invalidated + e.queue_wait).min(e.queued_since + max_wait);
         if due <= now {
             e.queued = false;
             if !e.view.fetching {
@@ -533,6 +565,43 @@ mod tests {
         let fx = c.fetch_succeeded(&key(), 2, json!(2), due + 5.0);
         assert!(fetches(&fx).is_empty() && queue_at(&fx).is_none());
         assert_eq!(c.fetch_count(&key()), 2);
+    }
+
+    #[test]
+    fn settling_queries_gather_a_change_and_its_follow_up_into_one_fetch() {
+        let list = QueryKey::conversations();
+        let thread = QueryKey::messages("c1");
+        let config = CacheConfig {
+            settle: vec![(QueryKey::conversations(), 10.0)],
+            ..CacheConfig::default()
+        };
+        let mut c = Cache::new(config.clone());
+        for k in [&list, &thread] {
+            c.observe(k, 0.0);
+            c.fetch_succeeded(k, 1, json!(0), 0.0);
+        }
+        let fx = c.invalidate(&QueryKey::new(Vec::<String>::new()), 100.0);
+        assert_eq!(fetches(&fx), vec![2], "the thread fetches at once");
+        assert_eq!(queue_at(&fx), Some(110.0), "the list waits to settle");
+        // The read marker's change, 4 ms later, rides along.
+        assert!(fetches(&c.invalidate(&list, 104.0)).is_empty());
+        let fx = c.queue_due(&list, 110.0);
+        assert!(fetches(&fx).is_empty());
+        assert_eq!(queue_at(&fx), Some(114.0));
+        assert_eq!(fetches(&c.queue_due(&list, 114.0)), vec![2]);
+        assert_eq!(c.fetch_count(&list), 2, "one request for both changes");
+
+        let mut naive = Cache::new(CacheConfig {
+            coalesce: false,
+            ..config
+        });
+        naive.observe(&list, 0.0);
+        naive.fetch_succeeded(&list, 1, json!(0), 0.0);
+        assert_eq!(
+            fetches(&naive.invalidate(&list, 1.0)),
+            vec![2],
+            "the naive strategy never waits"
+        );
     }
 
     #[test]
