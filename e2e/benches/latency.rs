@@ -147,7 +147,8 @@ async fn main() {
         ("request_server", &mut waiting),
         ("response_to_dom", &mut to_dom),
     ];
-    let mut breakdown = serde_json::Map::new();
+    // Flat keys (DESIGN.md §6): `request_server_p50_ms` and so on.
+    let mut breakdown = Vec::new();
     for (name, values) in parts {
         let part = stats::summary(values);
         println!(
@@ -156,9 +157,11 @@ async fn main() {
             part["p95_ms"].as_f64().unwrap_or(f64::NAN),
             part["p99_ms"].as_f64().unwrap_or(f64::NAN)
         );
-        breakdown.insert(name.into(), serde_json::Value::Object(part));
+        for p in ["p50_ms", "p95_ms", "p99_ms"] {
+            breakdown.push((format!("{name}_{p}"), part[p].clone()));
+        }
     }
-    out.insert("breakdown".into(), serde_json::Value::Object(breakdown));
+    out.extend(breakdown);
     out.insert("missing".into(), json!(missing));
     out.insert("rate_per_s".into(), json!(rate));
     println!(
