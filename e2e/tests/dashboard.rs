@@ -122,12 +122,16 @@ async fn scrolled_up_reader_keeps_position_and_near_bottom_reader_follows() {
 
         s.execute("const t = document.querySelector('[data-testid=message-thread]'); t.scrollTop = t.scrollHeight - t.clientHeight - 300; return t.scrollTop;", vec![]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let top_before = s.execute("return document.querySelector('[data-testid=message-thread]').scrollTop;", vec![]).await.unwrap();
+        // What the reader looks at: the first row in view and its offset from the top.
+        let in_view = "const t = document.querySelector('[data-testid=message-thread]'); const top = t.getBoundingClientRect().top;
+            const r = [...t.querySelectorAll('[data-testid=message]')].find(e => e.getBoundingClientRect().bottom > top);
+            return [t.scrollTop, r.dataset.messageId, Math.round(r.getBoundingClientRect().top - top)];";
+        let before = s.execute(in_view, vec![]).await.unwrap();
         let row = medic.post(&id, "First update while you read").await.unwrap();
         wait_message(&s, row["id"].as_str().unwrap()).await;
         s.wait_for("[data-testid=new-messages-pill]", WAIT).await.unwrap();
-        let top_after = s.execute("return document.querySelector('[data-testid=message-thread]').scrollTop;", vec![]).await.unwrap();
-        assert_eq!(top_before, top_after, "the view did not move");
+        let after = s.execute(in_view, vec![]).await.unwrap();
+        assert_eq!(before, after, "the view did not move: same scroll offset, same row in the same place");
 
         s.execute("const t = document.querySelector('[data-testid=message-thread]'); t.scrollTop = t.scrollHeight - t.clientHeight - 50; return 0;", vec![]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;

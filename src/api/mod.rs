@@ -17,12 +17,30 @@ pub const THREAD_PAGE: usize = 50;
 pub const MESSAGE_SELECT: &str =
     "id,conversation_id,sender_id,body,created_at,sender:users(display_name,role)";
 
-/// PostgREST path of a conversation's newest messages, newest first.
-pub fn messages_path(conversation_id: &str, limit: usize) -> String {
-    format!(
-        "/rest/v1/messages?select={MESSAGE_SELECT}&conversation_id=eq.{}&order=created_at.desc&limit={limit}",
-        encode_component(conversation_id)
-    )
+/// Most messages one thread fetch returns, however long the window has grown.
+pub const THREAD_WINDOW_CAP: usize = 2_000;
+
+/// Which of a thread's messages to load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThreadWindow {
+    /// The newest `n`: a thread just opened, or after "load older".
+    Newest(usize),
+    /// Everything from this `created_at` on: once loaded, the window's oldest row stays put
+    /// and new messages extend it, so nothing above the reader slides away.
+    Since(String),
+}
+
+/// PostgREST path of a thread's window of messages, newest first.
+pub fn messages_path(conversation_id: &str, window: &ThreadWindow) -> String {
+    let conv = encode_component(conversation_id);
+    let base = format!("/rest/v1/messages?select={MESSAGE_SELECT}&conversation_id=eq.{conv}");
+    match window {
+        ThreadWindow::Newest(n) => format!("{base}&order=created_at.desc&limit={n}"),
+        ThreadWindow::Since(at) => format!(
+            "{base}&created_at=gte.{}&order=created_at.desc&limit={THREAD_WINDOW_CAP}",
+            encode_component(at)
+        ),
+    }
 }
 
 /// Percent-encodes a query value (notably `+` in timestamps, which would become a space).
@@ -145,15 +163,15 @@ impl Backend {
         self.send(b, Some(&body)).await
     }
 
-    /// A thread's newest `limit` messages, newest first.
+    /// A window of a thread's messages, newest first.
     pub async fn messages(
         &self,
         token: &str,
         conversation_id: &str,
-        limit: usize,
+        window: &ThreadWindow,
     ) -> Result<Value, ApiError> {
         let b = self.with_keys(
-            Request::get(&self.url(&messages_path(conversation_id, limit))),
+            Request::get(&self.url(&messages_path(conversation_id, window))),
             Some(token),
         );
         self.send(b, None).await
@@ -188,8 +206,12 @@ mod tests {
     #[test]
     fn builds_thread_paths() {
         assert_eq!(
-            messages_path("abc", 50),
+            messages_path("abc", &ThreadWindow::Newest(50)),
             format!("/rest/v1/messages?select={MESSAGE_SELECT}&conversation_id=eq.abc&order=created_at.desc&limit=50")
+        );
+        assert_eq!(
+            messages_path("abc", &ThreadWindow::Since("2026-01-01T00:00:00.5+00:00".into())),
+            format!("/rest/v1/messages?select={MESSAGE_SELECT}&conversation_id=eq.abc&created_at=gte.2026-01-01T00:00:00.5%2B00:00&order=created_at.desc&limit=2000")
         );
         assert_eq!(
             encode_component("2026-01-01T00:00:00+00:00"),

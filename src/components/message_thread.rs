@@ -27,6 +27,7 @@ fn local_time(ms: f64) -> String {
 /// The scrolling thread. `follow_next` is set by the composer before an own send: those
 /// rows always scroll into view. When `has_older` is true a button at the top asks for
 /// older history through `on_load_older`; the row the reader was looking at stays put.
+/// `following` (if given) is kept true while the reader is within the 100 px of the bottom.
 #[component]
 pub fn MessageThread(
     #[prop(into)] messages: Signal<Vec<Message>>,
@@ -34,7 +35,15 @@ pub fn MessageThread(
     follow_next: StoredValue<bool>,
     #[prop(into, optional)] has_older: Signal<bool>,
     #[prop(into, optional)] on_load_older: Option<UnsyncCallback<()>>,
+    #[prop(optional)] following: Option<RwSignal<bool>>,
 ) -> impl IntoView {
+    let set_following = move |on: bool| {
+        if let Some(f) = following {
+            if f.get_untracked() != on {
+                f.set(on);
+            }
+        }
+    };
     let container = NodeRef::<Div>::new();
     // (scrollTop, scrollHeight) when older rows were asked for.
     let anchor: StoredValue<Option<(f64, f64)>> = StoredValue::new(None);
@@ -58,6 +67,7 @@ pub fn MessageThread(
         }
         distance.set_value(0.0);
         unseen.set(0);
+        set_following(true);
     };
 
     Effect::new(move |_| {
@@ -99,6 +109,7 @@ pub fn MessageThread(
     let on_scroll = move |_| {
         if let Some(d) = measure() {
             distance.set_value(d);
+            set_following(follows(d));
             if follows(d) && unseen.get_untracked() > 0 {
                 unseen.set(0);
             }

@@ -5,7 +5,7 @@ use leptos_router::hooks::use_params_map;
 use serde_json::json;
 
 use super::fetch_error;
-use crate::api::{Message, THREAD_PAGE};
+use crate::api::{Message, ThreadWindow, THREAD_PAGE};
 use crate::cache::{use_query, QueryClient, QueryKey};
 use crate::components::{Composer, MessageThread};
 use crate::session::SessionService;
@@ -29,12 +29,17 @@ pub fn ThreadPage() -> impl IntoView {
         id.track();
         limit.set(THREAD_PAGE);
     });
+    let key = Memo::new(move |_| {
+        id.get()
+            .map(|i| QueryKey::new(["messages".to_string(), i, limit.get().to_string()]))
+    });
+    // The oldest row of the loaded window (and whether that first page was full). Refetches
+    // load from it on, so a new message extends the window instead of pushing the top row
+    // out from under a reader who is scrolled up.
+    let floor: RwSignal<Option<(QueryKey, String, bool)>> = RwSignal::new(None);
     let query = use_query::<Vec<Message>, _, _, _>(
         cache,
-        move || {
-            id.get()
-                .map(|i| QueryKey::new(["messages".to_string(), i, limit.get().to_string()]))
-        },
+        move || key.get(),
         move |key| async move {
             let conv = key.0.get(1).cloned().unwrap_or_default();
             let limit = key
@@ -42,17 +47,48 @@ pub fn ThreadPage() -> impl IntoView {
                 .get(2)
                 .and_then(|l| l.parse().ok())
                 .unwrap_or(THREAD_PAGE);
+            let window = match floor.get_untracked() {
+                Some((k, at, _)) if k == key => ThreadWindow::Since(at),
+                _ => ThreadWindow::Newest(limit),
+            };
             session
                 .call(move |b, t| {
-                    let conv = conv.clone();
-                    async move { b.messages(&t, &conv, limit).await }
+                    let (conv, window) = (conv.clone(), window.clone());
+                    async move { b.messages(&t, &conv, &window).await }
                 })
                 .await
                 .map_err(fetch_error)
         },
     );
-    // The server answers newest first (so the limit keeps the newest); show oldest first.
-    // While a larger page loads, keep showing what this conversation already had.
+    // Whether the reader is at the bottom (kept by the thread): only then may the window
+    // shed old rows, since nothing the reader looks at can move.
+    let following = RwSignal::new(true);
+    Effect::new(move |_| {
+        let Some(k) = key.get() else { return };
+        let following = following.get();
+        let floored = floor.with_untracked(|f| f.as_ref().is_some_and(|(fk, _, _)| *fk == k));
+        // Newest first: the last row is the oldest, row THREAD_PAGE - 1 the floor of a trim.
+        let next = query.data.with(|d| {
+            let list = d.as_ref()?;
+            if !floored {
+                let oldest = list.last()?;
+                Some((
+                    oldest.created_at.clone(),
+                    list.len() >= limit.get_untracked(),
+                ))
+            } else if following && list.len() > 2 * THREAD_PAGE {
+                // A long stream while following: keep refetches to about one page.
+                Some((list.get(THREAD_PAGE - 1)?.created_at.clone(), true))
+            } else {
+                None
+            }
+        });
+        if let Some((at, full)) = next {
+            floor.set(Some((k, at, full)));
+        }
+    });
+    // The server answers newest first; show oldest first. While a larger page loads, keep
+    // showing what this conversation already had.
     let messages = Memo::new(move |previous: Option<&(Option<String>, Vec<Message>)>| {
         let conv = id.get();
         match query.data.get() {
@@ -69,9 +105,11 @@ pub fn ThreadPage() -> impl IntoView {
     // One copy per change; readers borrow it.
     let messages = Memo::new(move |_| messages.with(|(_, list)| list.clone()));
     let has_older = Signal::derive(move || {
-        query
-            .data
-            .with(|d| d.as_ref().is_some_and(|l| l.len() >= limit.get()))
+        let k = key.get();
+        floor.with(|f| {
+            f.as_ref()
+                .is_some_and(|(fk, _, full)| Some(fk) == k.as_ref() && *full)
+        })
     });
     let load_older = UnsyncCallback::new(move |()| limit.update(|l| *l += THREAD_PAGE));
     let me = session
@@ -151,7 +189,7 @@ pub fn ThreadPage() -> impl IntoView {
                     <button on:click=move |_| query.retry()>"Retry"</button>
                 </div>
             </Show>
-            <MessageThread messages=messages me=me follow_next=follow_next
+            <MessageThread messages=messages me=me follow_next=follow_next following=following
                 has_older=has_older on_load_older=load_older />
             <Composer send=send />
         </div>
