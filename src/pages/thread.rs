@@ -10,6 +10,9 @@ use crate::cache::{use_query, QueryClient, QueryKey};
 use crate::components::{Composer, MessageThread};
 use crate::session::SessionService;
 
+/// Rows a followed thread may grow past one page before it sheds the oldest.
+const FOLLOW_SLACK: usize = 10;
+
 /// Shown at `/messages` before a conversation is chosen.
 #[component]
 pub fn NoThread() -> impl IntoView {
@@ -76,7 +79,7 @@ pub fn ThreadPage() -> impl IntoView {
                     oldest.created_at.clone(),
                     list.len() >= limit.get_untracked(),
                 ))
-            } else if following && list.len() > 2 * THREAD_PAGE {
+            } else if following && list.len() > THREAD_PAGE + FOLLOW_SLACK {
                 // A long stream while following: keep refetches to about one page.
                 Some((list.get(THREAD_PAGE - 1)?.created_at.clone(), true))
             } else {
