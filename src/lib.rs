@@ -7,6 +7,7 @@ pub mod api;
 pub mod cache;
 pub mod components;
 pub mod config;
+pub mod history;
 pub mod pages;
 pub mod realtime;
 pub mod scroll;

@@ -8,10 +8,8 @@ use super::fetch_error;
 use crate::api::{Message, ThreadWindow, THREAD_PAGE};
 use crate::cache::{use_query, QueryClient, QueryKey};
 use crate::components::{Composer, MessageThread};
+use crate::history::{next_floor, Floor};
 use crate::session::SessionService;
-
-/// Rows a followed thread may grow past one page before it sheds the oldest.
-const FOLLOW_SLACK: usize = 10;
 
 /// Shown at `/messages` before a conversation is chosen.
 #[component]
@@ -36,10 +34,8 @@ pub fn ThreadPage() -> impl IntoView {
         id.get()
             .map(|i| QueryKey::new(["messages".to_string(), i, limit.get().to_string()]))
     });
-    // The oldest row of the loaded window (and whether that first page was full). Refetches
-    // load from it on, so a new message extends the window instead of pushing the top row
-    // out from under a reader who is scrolled up.
-    let floor: RwSignal<Option<(QueryKey, String, bool)>> = RwSignal::new(None);
+    // The loaded window's floor for the current key (see `history`).
+    let floor: RwSignal<Option<(QueryKey, Floor)>> = RwSignal::new(None);
     let query = use_query::<Vec<Message>, _, _, _>(
         cache,
         move || key.get(),
@@ -51,7 +47,7 @@ pub fn ThreadPage() -> impl IntoView {
                 .and_then(|l| l.parse().ok())
                 .unwrap_or(THREAD_PAGE);
             let window = match floor.get_untracked() {
-                Some((k, at, _)) if k == key => ThreadWindow::Since(at),
+                Some((k, f)) if k == key => ThreadWindow::Since(f.created_at),
                 _ => ThreadWindow::Newest(limit),
             };
             session
@@ -63,31 +59,25 @@ pub fn ThreadPage() -> impl IntoView {
                 .map_err(fetch_error)
         },
     );
-    // Whether the reader is at the bottom (kept by the thread): only then may the window
-    // shed old rows, since nothing the reader looks at can move.
+    // Whether the reader is at the bottom (kept by the thread); see `history`.
     let following = RwSignal::new(true);
     Effect::new(move |_| {
         let Some(k) = key.get() else { return };
         let following = following.get();
-        let floored = floor.with_untracked(|f| f.as_ref().is_some_and(|(fk, _, _)| *fk == k));
-        // Newest first: the last row is the oldest, row THREAD_PAGE - 1 the floor of a trim.
+        let has_floor = floor.with_untracked(|f| f.as_ref().is_some_and(|(fk, _)| *fk == k));
         let next = query.data.with(|d| {
             let list = d.as_ref()?;
-            if !floored {
-                let oldest = list.last()?;
-                Some((
-                    oldest.created_at.clone(),
-                    list.len() >= limit.get_untracked(),
-                ))
-            } else if following && list.len() > THREAD_PAGE + FOLLOW_SLACK {
-                // A long stream while following: keep refetches to about one page.
-                Some((list.get(THREAD_PAGE - 1)?.created_at.clone(), true))
-            } else {
-                None
-            }
+            let times: Vec<&str> = list.iter().map(|m| m.created_at.as_str()).collect();
+            next_floor(
+                &times,
+                has_floor,
+                following,
+                THREAD_PAGE,
+                limit.get_untracked(),
+            )
         });
-        if let Some((at, full)) = next {
-            floor.set(Some((k, at, full)));
+        if let Some(f) = next {
+            floor.set(Some((k, f)));
         }
     });
     // The server answers newest first; show oldest first. While a larger page loads, keep
@@ -111,7 +101,7 @@ pub fn ThreadPage() -> impl IntoView {
         let k = key.get();
         floor.with(|f| {
             f.as_ref()
-                .is_some_and(|(fk, _, full)| Some(fk) == k.as_ref() && *full)
+                .is_some_and(|(fk, f)| Some(fk) == k.as_ref() && f.older)
         })
     });
     let load_older = UnsyncCallback::new(move |()| limit.update(|l| *l += THREAD_PAGE));
