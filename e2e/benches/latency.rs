@@ -163,6 +163,20 @@ async fn main() {
     }
     out.extend(breakdown);
     out.insert("missing".into(), json!(missing));
+    // How much of the thread the page kept loaded (a followed thread sheds old rows).
+    let rows = s
+        .execute(
+            "return document.querySelectorAll('[data-testid=message]').length;",
+            vec![],
+        )
+        .await
+        .unwrap_or_default();
+    println!(
+        "rows in the thread at the end: {rows}; thread requests: {}",
+        fetches.len()
+    );
+    out.insert("thread_requests".into(), json!(fetches.len()));
+    out.insert("rows_at_end".into(), rows);
     out.insert("rate_per_s".into(), json!(rate));
     println!(
         "{:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
