@@ -55,6 +55,9 @@ pub struct Browser {
     /// The WebDriver session.
     pub session: Arc<Session>,
     driver: Child,
+    // Chromium's profile, ours to delete: a browser that is killed rather than quit would
+    // otherwise leave one more directory in /tmp per run.
+    _profile: tempfile::TempDir,
 }
 
 impl Browser {
@@ -74,6 +77,10 @@ impl Browser {
                     "cannot start {driver_bin}: {e} (cargo xtask test installs chromium-driver)"
                 ))
             })?;
+        let profile = tempfile::Builder::new()
+            .prefix("switchboard-e2e-chromium")
+            .tempdir()
+            .map_err(|e| Error::Setup(format!("cannot make a browser profile directory: {e}")))?;
         let url = format!("http://127.0.0.1:{port}");
         wait_http(&format!("{url}/status"), Duration::from_secs(20)).await?;
         let caps = json!({
@@ -85,7 +92,8 @@ impl Browser {
                          "--no-first-run", "--window-size=1280,900",
                          // Background tabs must keep running their timers and sockets.
                          "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-                         "--disable-backgrounding-occluded-windows"],
+                         "--disable-backgrounding-occluded-windows",
+                         format!("--user-data-dir={}", profile.path().display())],
             },
             "goog:loggingPrefs": {"browser": "ALL"},
         });
@@ -93,6 +101,7 @@ impl Browser {
         Ok(Browser {
             session: Arc::new(session),
             driver,
+            _profile: profile,
         })
     }
 
