@@ -179,35 +179,35 @@ impl QueryClient {
 
     /// Copies an entry's state into its signals, touching only what changed.
     fn publish(self, key: &QueryKey) {
-        let (state, signals) = self
-            .inner
-            .with_value(|i| (i.cache.state(key), i.signals.get(key).cloned()));
-        let Some(EntrySignals {
-            data,
-            error,
-            fetching,
-            invalidations,
-        }) = signals
-        else {
+        // Compared in place; only what changed is copied out (the data can be large).
+        let update = self.inner.with_value(|i| {
+            let signals = i.signals.get(key)?.clone();
+            let idle = EntryState::default();
+            let view = i.cache.view(key).unwrap_or(&idle);
+            let data = signals
+                .data
+                .with_untracked(|d| *d != view.data)
+                .then(|| view.data.clone());
+            let error = signals
+                .error
+                .with_untracked(|e| *e != view.error)
+                .then(|| view.error.clone());
+            Some((signals, data, error, view.fetching, view.invalidations))
+        });
+        let Some((signals, data, error, fetching, invalidations)) = update else {
             return;
         };
-        let EntryState {
-            data: new_data,
-            error: new_error,
-            fetching: new_fetching,
-            invalidations: new_invalidations,
-        } = state;
-        if invalidations.get_untracked() != new_invalidations {
-            invalidations.set(new_invalidations);
+        if signals.invalidations.get_untracked() != invalidations {
+            signals.invalidations.set(invalidations);
         }
-        if data.with_untracked(|d| *d != new_data) {
-            data.set(new_data);
+        if let Some(d) = data {
+            signals.data.set(d);
         }
-        if error.with_untracked(|e| *e != new_error) {
-            error.set(new_error);
+        if let Some(e) = error {
+            signals.error.set(e);
         }
-        if fetching.get_untracked() != new_fetching {
-            fetching.set(new_fetching);
+        if signals.fetching.get_untracked() != fetching {
+            signals.fetching.set(fetching);
         }
     }
 

@@ -136,6 +136,11 @@ impl Cache {
             .unwrap_or_default()
     }
 
+    /// The observable state of a key, borrowed (for comparing without copying the data).
+    pub fn view(&self, key: &QueryKey) -> Option<&EntryState> {
+        self.entries.get(key).map(|e| &e.view)
+    }
+
     /// How many fetches were started for a key (for benchmarks and tests).
     pub fn fetch_count(&self, key: &QueryKey) -> u64 {
         self.entries.get(key).map_or(0, |e| e.fetch_count)
@@ -250,6 +255,8 @@ impl Cache {
                 out.push(Effect::Notify(key.clone()));
             }
         }
+        // A fetch that started already notified: once per key is enough.
+        out.dedup();
         out
     }
 

@@ -123,8 +123,8 @@ pub fn MessageThread(
             let mut last_day = None;
             list.iter()
                 .map(|m| {
-                    let at = js_sys::Date::parse(&m.created_at);
-                    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at));
+                    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(&m.created_at));
+                    let at = date.get_time();
                     let day = Some(local_day(&date));
                     let separator = (day != last_day).then(|| day_label(&date));
                     last_day = day;

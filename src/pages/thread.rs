@@ -80,23 +80,23 @@ pub fn ThreadPage() -> impl IntoView {
             floor.set(Some((k, f)));
         }
     });
-    // The server answers newest first; show oldest first. While a larger page loads, keep
-    // showing what this conversation already had.
-    let messages = Memo::new(move |previous: Option<&(Option<String>, Vec<Message>)>| {
+    // The server answers newest first; show oldest first (one copy per answer). While a
+    // larger page loads, keep showing what this conversation already had.
+    let shown_conv = StoredValue::new(None::<String>);
+    let messages = Memo::new(move |previous: Option<&Vec<Message>>| {
         let conv = id.get();
-        match query.data.get() {
-            Some(mut list) => {
-                list.reverse();
-                (conv, list)
+        let answer = query
+            .data
+            .with(|d| d.as_ref().map(|l| l.iter().rev().cloned().collect()));
+        match answer {
+            Some(list) => {
+                shown_conv.set_value(conv);
+                list
             }
-            None => match previous {
-                Some((c, list)) if *c == conv => (conv, list.clone()),
-                _ => (conv, Vec::new()),
-            },
+            None if shown_conv.get_value() == conv => previous.cloned().unwrap_or_default(),
+            None => Vec::new(),
         }
     });
-    // One copy per change; readers borrow it.
-    let messages = Memo::new(move |_| messages.with(|(_, list)| list.clone()));
     let has_older = Signal::derive(move || {
         let k = key.get();
         floor.with(|f| {

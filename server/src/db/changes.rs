@@ -2,7 +2,8 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use bytes::Bytes;
+// The websocket text type itself, so a shared frame is sent without copying or re-checking.
+use axum::extract::ws::Utf8Bytes;
 
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -72,7 +73,7 @@ struct SharedFrame {
     serializer: u8,
     topic: String,
     ids: Vec<u32>,
-    bytes: Bytes,
+    text: Utf8Bytes,
 }
 
 impl Clone for Wire {
@@ -96,23 +97,23 @@ impl Wire {
         topic: &str,
         ids: &[u32],
         make: impl FnOnce() -> String,
-    ) -> Bytes {
+    ) -> Utf8Bytes {
         let mut frames = self.frames.lock().unwrap_or_else(|e| e.into_inner());
         let same =
             |f: &&SharedFrame| f.serializer == serializer && f.topic == topic && f.ids == ids;
         if let Some(f) = frames.iter().find(same) {
-            return f.bytes.clone();
+            return f.text.clone();
         }
-        let bytes = Bytes::from(make());
+        let text = Utf8Bytes::from(make());
         if frames.len() < SHARED_FRAMES {
             frames.push(SharedFrame {
                 serializer,
                 topic: topic.to_string(),
                 ids: ids.to_vec(),
-                bytes: bytes.clone(),
+                text: text.clone(),
             });
         }
-        bytes
+        text
     }
 }
 
@@ -162,7 +163,7 @@ mod tests {
             "A".into()
         });
         let again = wire.frame(2, "realtime:x", &[1, 2], || unreachable!("shared"));
-        assert_eq!((a.as_ptr(), &a[..]), (again.as_ptr(), &b"A"[..]));
+        assert_eq!((a.as_ptr(), a.as_str()), (again.as_ptr(), "A"));
         for (serializer, topic, ids) in [
             (1, "realtime:x", &[1, 2][..]),
             (2, "realtime:y", &[1, 2]),
@@ -172,7 +173,11 @@ mod tests {
                 made += 1;
                 format!("{serializer}{topic}{ids:?}")
             });
-            assert_ne!(&other[..], b"A", "a different audience gets its own frame");
+            assert_ne!(
+                other.as_str(),
+                "A",
+                "a different audience gets its own frame"
+            );
         }
         assert_eq!(made, 4);
     }
@@ -189,7 +194,7 @@ mod tests {
             "late".into()
         });
         assert!(made, "not kept, so made again");
-        assert_eq!(&late[..], b"late");
+        assert_eq!(late.as_str(), "late");
         assert_eq!(wire.data(|| "d".into()), "d");
         assert_eq!(wire.data(|| unreachable!("kept")), "d");
     }

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
@@ -318,10 +318,7 @@ impl Connection {
             let frame = change.wire.frame(self.serializer.tag(), topic, &ids, || {
                 encode_change(self.serializer, topic, &ids, data)
             });
-            match Utf8Bytes::try_from(frame) {
-                Ok(text) => self.send_frame(WsMessage::Text(text))?,
-                Err(_) => return ControlFlow::Break("frame is not UTF-8"),
-            }
+            self.send_frame(WsMessage::Text(frame))?;
         }
         ControlFlow::Continue(())
     }
