@@ -117,8 +117,12 @@ async fn scrolled_up_reader_keeps_position_and_near_bottom_reader_follows() {
         open_conversation(&s, &id).await;
         let medic = medic_for(&base, &conv).await;
         let distance = "const t = document.querySelector('[data-testid=message-thread]'); return t.scrollHeight - t.scrollTop - t.clientHeight;";
-        // Let the thread settle at the bottom first.
+        // Let the thread settle at the bottom, read, first.
         wait_until(&s, "thread at bottom", &format!("return ((() => {{ {distance} }})()) <= 2;"), WAIT).await.unwrap();
+        let unread_is = |n: i64| format!("const e = document.querySelector('[data-testid=conversation-item][data-conversation-id=\"{id}\"]'); return !!e && e.dataset.unread === '{n}';");
+        wait_until(&s, "opened thread read", &unread_is(0), WAIT).await.unwrap();
+        let total = ana.rpc("unread_total", json!({})).await.unwrap().as_i64().unwrap();
+        wait_badge(&s, total).await;
 
         s.execute("const t = document.querySelector('[data-testid=message-thread]'); t.scrollTop = t.scrollHeight - t.clientHeight - 300; return t.scrollTop;", vec![]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -132,6 +136,15 @@ async fn scrolled_up_reader_keeps_position_and_near_bottom_reader_follows() {
         s.wait_for("[data-testid=new-messages-pill]", WAIT).await.unwrap();
         let after = s.execute(in_view, vec![]).await.unwrap();
         assert_eq!(before, after, "the view did not move: same scroll offset, same row in the same place");
+        // Below the view, not seen: it counts as unread until the reader goes down to it.
+        wait_until(&s, "unseen message counted unread", &unread_is(1), WAIT).await.unwrap();
+        wait_badge(&s, total + 1).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(s.execute(&unread_is(1), vec![]).await.unwrap(), json!(true), "still unread while scrolled up");
+        s.execute("document.querySelector('[data-testid=new-messages-pill]').click(); return 0;", vec![]).await.unwrap();
+        wait_until(&s, "pill took the reader down", &format!("return ((() => {{ {distance} }})()) <= 2;"), WAIT).await.unwrap();
+        wait_until(&s, "read once seen", &unread_is(0), WAIT).await.unwrap();
+        wait_badge(&s, total).await;
 
         s.execute("const t = document.querySelector('[data-testid=message-thread]'); t.scrollTop = t.scrollHeight - t.clientHeight - 50; return 0;", vec![]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -112,16 +112,19 @@ pub fn ThreadPage() -> impl IntoView {
         .unwrap_or_default();
     let follow_next = StoredValue::new(false);
 
-    // Read marking. The open thread of a visible tab is read: it is marked once it has loaded,
-    // when the tab becomes visible, and as soon as an event makes it stale rather than after
-    // the refetch, so the marker's own change lands in the same quiet window as the burst that
-    // caused it and the list and badge refetch once for both. One marker write at a time; a
-    // reason to mark that comes up meanwhile is served right after it.
+    // Read marking. What the reader of a visible tab has in view is read: the thread is marked
+    // once it has loaded, when the tab becomes visible, and as soon as an event makes it stale
+    // while the reader follows the bottom (at event time rather than after the refetch, so the
+    // marker's own change lands in the same quiet window as the burst that caused it and the
+    // list and badge refetch once for both). A reader scrolled up in history has not seen what
+    // arrives below the view: it stays unread, as the pill says, until they are back at the
+    // bottom. One marker write at a time; a reason that comes up meanwhile is served after it.
     let visibility = leptos_use::use_document_visibility();
     let loaded = Memo::new(move |_| query.data.with(Option::is_some));
     let in_flight = StoredValue::new(false);
     let again = StoredValue::new(false);
     let mark_again = Trigger::new();
+    let unseen_below = StoredValue::new(false);
     let mark = move |conv: String| {
         if in_flight.get_value() {
             again.set_value(true);
@@ -147,6 +150,21 @@ pub fn ThreadPage() -> impl IntoView {
         mark_again.track();
         let visible = visibility.get() == web_sys::VisibilityState::Visible;
         if let (true, true, Some(conv)) = (visible, loaded.get(), id.get()) {
+            if following.get_untracked() {
+                mark(conv);
+            } else {
+                unseen_below.set_value(true);
+            }
+        }
+    });
+    // Back at the bottom (scrolled there, or through the pill): what arrived meanwhile is seen.
+    Effect::new(move |_| {
+        if !following.get() || !unseen_below.get_value() {
+            return;
+        }
+        let visible = visibility.get_untracked() == web_sys::VisibilityState::Visible;
+        if let (true, true, Some(conv)) = (visible, loaded.get_untracked(), id.get_untracked()) {
+            unseen_below.set_value(false);
             mark(conv);
         }
     });
