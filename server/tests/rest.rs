@@ -226,6 +226,18 @@ async fn bad_input_gets_postgrest_errors() {
             StatusCode::BAD_REQUEST,
             "PGRST100",
         ),
+        // Aliases end up in generated SQL: one that tries to read another column is refused.
+        (
+            "/rest/v1/messages?select=id,sender:users(x'||e1.password_hash||'y:display_name)"
+                .into(),
+            StatusCode::BAD_REQUEST,
+            "PGRST100",
+        ),
+        (
+            "/rest/v1/messages?select=a'b:id".into(),
+            StatusCode::BAD_REQUEST,
+            "PGRST100",
+        ),
     ];
     for (path, status, code) in cases {
         let (got, body) = s.get(&path, &ana).await;

@@ -211,6 +211,10 @@ pub fn parse_select(text: &str) -> Result<Vec<SelectItem>> {
             Some((a, b)) if !a.contains('(') => (Some(a.trim().to_string()), b.trim()),
             _ => (None, part),
         };
+        // Aliases become JSON keys inside generated SQL: identifiers only, like column names.
+        if let Some(a) = &alias {
+            check_ident(a).map_err(|_| fail("bad alias"))?;
+        }
         if let Some(open) = body.find('(') {
             let inner = body[open + 1..]
                 .strip_suffix(')')
