@@ -287,6 +287,12 @@ async fn short_lived_tokens_refresh_without_losing_events() {
         let id = conv["id"].as_str().unwrap().to_string();
         open_conversation(&s, &id).await;
         let medic = medic_for(&base, &conv).await;
+        // A draft half typed and the page's elements: a refresh must leave both alone.
+        let composer = s.wait_for("[data-testid=composer]", WAIT).await.unwrap();
+        s.send_keys(&composer, "Unit 4 en route, ETA").await.unwrap();
+        let token = "return JSON.parse(localStorage.getItem('switchboard.session')).access_token;";
+        let first_token = s.execute(token, vec![]).await.unwrap();
+        s.execute("window.__thread = document.querySelector('[data-testid=message-thread]'); window.__composer = document.querySelector('[data-testid=composer]'); return 0;", vec![]).await.unwrap();
         let mut sent = Vec::new();
         // Post across the first token's expiry (20 s + the server's 30 s leeway).
         for i in 0..7 {
@@ -298,6 +304,9 @@ async fn short_lived_tokens_refresh_without_losing_events() {
         }
         let state = s.execute("return document.querySelector('[data-testid=connection-state]').textContent.trim();", vec![]).await.unwrap();
         assert_eq!(state, "Live");
+        assert_ne!(s.execute(token, vec![]).await.unwrap(), first_token, "the session was refreshed");
+        let kept = s.execute("const c = document.querySelector('[data-testid=composer]'); return [document.querySelector('[data-testid=message-thread]') === window.__thread, c === window.__composer, c.value];", vec![]).await.unwrap();
+        assert_eq!(kept, json!([true, true, "Unit 4 en route, ETA"]), "the page was not rebuilt by the refresh");
     })
     .await;
     browser.stop().await;

@@ -19,8 +19,11 @@ use crate::session::SessionService;
 #[component]
 pub fn Dashboard() -> impl IntoView {
     let session = expect_context::<SessionService>();
+    // Only signing in or out rebuilds the layout: a token refresh (a new session value every
+    // few minutes) must not reset drafts, scroll positions or the realtime connection.
+    let signed_in = Memo::new(move |_| session.session.with(Option::is_some));
     move || {
-        if session.session.with(Option::is_some) {
+        if signed_in.get() {
             view! { <SignedIn/> }.into_any()
         } else {
             view! { <Redirect path="/login"/> }.into_any()
