@@ -157,6 +157,39 @@ async fn scrolled_up_reader_keeps_position_and_near_bottom_reader_follows() {
 }
 
 #[tokio::test]
+async fn switching_threads_opens_each_at_its_bottom_and_reads_it() {
+    let (server, browser, ana) = setup(None).await;
+    let base = server.url();
+    scenario("switch-threads", browser.session.clone(), move |s: Arc<Session>| async move {
+        login(&s, &base, "ana@northside.test").await;
+        let convs = ana.conversations().await.unwrap();
+        let (a, b) = (convs[0].clone(), convs[1].clone());
+        let (a_id, b_id) = (a["id"].as_str().unwrap().to_string(), b["id"].as_str().unwrap().to_string());
+        let distance = "const t = document.querySelector('[data-testid=message-thread]'); return t.scrollHeight - t.scrollTop - t.clientHeight;";
+        let at_bottom = format!("return ((() => {{ {distance} }})()) <= 2;");
+        let unread_is = |id: &str, n: i64| format!("const e = document.querySelector('[data-testid=conversation-item][data-conversation-id=\"{id}\"]'); return !!e && e.dataset.unread === '{n}';");
+        // B is read and cached; then the reader scrolls up in A's history.
+        open_conversation(&s, &b_id).await;
+        wait_until(&s, "B read", &unread_is(&b_id, 0), WAIT).await.unwrap();
+        open_conversation(&s, &a_id).await;
+        wait_until(&s, "A at bottom", &at_bottom, WAIT).await.unwrap();
+        s.execute("const t = document.querySelector('[data-testid=message-thread]'); t.scrollTop = t.scrollHeight - t.clientHeight - 300; return 0;", vec![]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let row = medic_for(&base, &b).await.post(&b_id, "News in B while you read A").await.unwrap();
+        wait_until(&s, "B unread", &unread_is(&b_id, 1), WAIT).await.unwrap();
+        // Back to B: its newest message in view at the bottom, nothing "new" below, and read.
+        open_conversation(&s, &b_id).await;
+        wait_message(&s, row["id"].as_str().unwrap()).await;
+        wait_until(&s, "B at bottom", &at_bottom, WAIT).await.unwrap();
+        wait_until(&s, "B read again", &unread_is(&b_id, 0), WAIT).await.unwrap();
+        let pill = s.execute("return !!document.querySelector('[data-testid=new-messages-pill]');", vec![]).await.unwrap();
+        assert_eq!(pill, json!(false), "no 'new messages' pill for a thread just opened");
+    })
+    .await;
+    browser.stop().await;
+}
+
+#[tokio::test]
 async fn reading_clears_unread_in_both_tabs_and_the_badge() {
     let (server, browser, ana) = setup(None).await;
     let base = server.url();

@@ -200,8 +200,15 @@ pub fn ThreadPage() -> impl IntoView {
                     <button on:click=move |_| query.retry()>"Retry"</button>
                 </div>
             </Show>
-            <MessageThread messages=messages me=me follow_next=follow_next following=following
-                has_older=has_older on_load_older=load_older />
+            // One MessageThread per conversation: its scroll state (distance, unseen rows,
+            // rows shown) belongs to the thread it measured, so another one opens at its bottom.
+            {move || {
+                id.track();
+                view! {
+                    <MessageThread messages=messages me=me.clone() follow_next=follow_next
+                        following=following has_older=has_older on_load_older=load_older />
+                }
+            }}
             <Composer send=send />
         </div>
     }
