@@ -119,3 +119,23 @@ pub async fn open_conversation(s: &Session, id: &str) {
         .await
         .unwrap();
 }
+
+/// Script: whether the thread is scrolled to its bottom (within 2 px of rounding).
+pub const AT_BOTTOM: &str = "const t = document.querySelector('[data-testid=message-thread]'); return t.scrollHeight - t.scrollTop - t.clientHeight <= 2;";
+
+/// Script: whether the list shows conversation `id` with `n` unread.
+pub fn unread_is(id: &str, n: i64) -> String {
+    format!("const e = document.querySelector('[data-testid=conversation-item][data-conversation-id=\"{id}\"]'); return !!e && e.dataset.unread === '{n}';")
+}
+
+/// Scrolls the thread so its bottom is `px` below the view, as a reader would.
+pub async fn scroll_above_bottom(s: &Session, px: u32) {
+    s.execute(
+        &format!("const t = document.querySelector('[data-testid=message-thread]'); t.scrollTop = t.scrollHeight - t.clientHeight - {px}; return 0;"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    // Let the scroll event reach the page.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+}

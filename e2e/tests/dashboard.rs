@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use switchboard_e2e::api::Api;
 use switchboard_e2e::page::{
-    badge, items, login, message_ids, open_conversation, wait_badge, wait_message, WAIT,
+    badge, items, login, message_ids, open_conversation, scroll_above_bottom, unread_is,
+    wait_badge, wait_message, AT_BOTTOM, WAIT,
 };
 use switchboard_e2e::proxy::Proxy;
 use switchboard_e2e::server::ServerProcess;
@@ -116,16 +117,14 @@ async fn scrolled_up_reader_keeps_position_and_near_bottom_reader_follows() {
         let id = conv["id"].as_str().unwrap().to_string();
         open_conversation(&s, &id).await;
         let medic = medic_for(&base, &conv).await;
-        let distance = "const t = document.querySelector('[data-testid=message-thread]'); return t.scrollHeight - t.scrollTop - t.clientHeight;";
         // Let the thread settle at the bottom, read, first.
-        wait_until(&s, "thread at bottom", &format!("return ((() => {{ {distance} }})()) <= 2;"), WAIT).await.unwrap();
-        let unread_is = |n: i64| format!("const e = document.querySelector('[data-testid=conversation-item][data-conversation-id=\"{id}\"]'); return !!e && e.dataset.unread === '{n}';");
+        wait_until(&s, "thread at bottom", AT_BOTTOM, WAIT).await.unwrap();
+        let unread_is = |n: i64| unread_is(&id, n);
         wait_until(&s, "opened thread read", &unread_is(0), WAIT).await.unwrap();
         let total = ana.rpc("unread_total", json!({})).await.unwrap().as_i64().unwrap();
         wait_badge(&s, total).await;
 
-        s.execute("const t = document.querySelector('[data-testid=message-thread]'); t.scrollTop = t.scrollHeight - t.clientHeight - 300; return t.scrollTop;", vec![]).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        scroll_above_bottom(&s, 300).await;
         // What the reader looks at: the first row in view and its offset from the top.
         let in_view = "const t = document.querySelector('[data-testid=message-thread]'); const top = t.getBoundingClientRect().top;
             const r = [...t.querySelectorAll('[data-testid=message]')].find(e => e.getBoundingClientRect().bottom > top);
@@ -142,15 +141,14 @@ async fn scrolled_up_reader_keeps_position_and_near_bottom_reader_follows() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(s.execute(&unread_is(1), vec![]).await.unwrap(), json!(true), "still unread while scrolled up");
         s.execute("document.querySelector('[data-testid=new-messages-pill]').click(); return 0;", vec![]).await.unwrap();
-        wait_until(&s, "pill took the reader down", &format!("return ((() => {{ {distance} }})()) <= 2;"), WAIT).await.unwrap();
+        wait_until(&s, "pill took the reader down", AT_BOTTOM, WAIT).await.unwrap();
         wait_until(&s, "read once seen", &unread_is(0), WAIT).await.unwrap();
         wait_badge(&s, total).await;
 
-        s.execute("const t = document.querySelector('[data-testid=message-thread]'); t.scrollTop = t.scrollHeight - t.clientHeight - 50; return 0;", vec![]).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        scroll_above_bottom(&s, 50).await;
         let row = medic.post(&id, "Second update, you are near the bottom").await.unwrap();
         wait_message(&s, row["id"].as_str().unwrap()).await;
-        wait_until(&s, "followed to bottom", &format!("return ((() => {{ {distance} }})()) <= 2;"), WAIT).await.unwrap();
+        wait_until(&s, "followed to bottom", AT_BOTTOM, WAIT).await.unwrap();
     })
     .await;
     browser.stop().await;
@@ -160,31 +158,58 @@ async fn scrolled_up_reader_keeps_position_and_near_bottom_reader_follows() {
 async fn switching_threads_opens_each_at_its_bottom_and_reads_it() {
     let (server, browser, ana) = setup(None).await;
     let base = server.url();
-    scenario("switch-threads", browser.session.clone(), move |s: Arc<Session>| async move {
-        login(&s, &base, "ana@northside.test").await;
-        let convs = ana.conversations().await.unwrap();
-        let (a, b) = (convs[0].clone(), convs[1].clone());
-        let (a_id, b_id) = (a["id"].as_str().unwrap().to_string(), b["id"].as_str().unwrap().to_string());
-        let distance = "const t = document.querySelector('[data-testid=message-thread]'); return t.scrollHeight - t.scrollTop - t.clientHeight;";
-        let at_bottom = format!("return ((() => {{ {distance} }})()) <= 2;");
-        let unread_is = |id: &str, n: i64| format!("const e = document.querySelector('[data-testid=conversation-item][data-conversation-id=\"{id}\"]'); return !!e && e.dataset.unread === '{n}';");
-        // B is read and cached; then the reader scrolls up in A's history.
-        open_conversation(&s, &b_id).await;
-        wait_until(&s, "B read", &unread_is(&b_id, 0), WAIT).await.unwrap();
-        open_conversation(&s, &a_id).await;
-        wait_until(&s, "A at bottom", &at_bottom, WAIT).await.unwrap();
-        s.execute("const t = document.querySelector('[data-testid=message-thread]'); t.scrollTop = t.scrollHeight - t.clientHeight - 300; return 0;", vec![]).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let row = medic_for(&base, &b).await.post(&b_id, "News in B while you read A").await.unwrap();
-        wait_until(&s, "B unread", &unread_is(&b_id, 1), WAIT).await.unwrap();
-        // Back to B: its newest message in view at the bottom, nothing "new" below, and read.
-        open_conversation(&s, &b_id).await;
-        wait_message(&s, row["id"].as_str().unwrap()).await;
-        wait_until(&s, "B at bottom", &at_bottom, WAIT).await.unwrap();
-        wait_until(&s, "B read again", &unread_is(&b_id, 0), WAIT).await.unwrap();
-        let pill = s.execute("return !!document.querySelector('[data-testid=new-messages-pill]');", vec![]).await.unwrap();
-        assert_eq!(pill, json!(false), "no 'new messages' pill for a thread just opened");
-    })
+    scenario(
+        "switch-threads",
+        browser.session.clone(),
+        move |s: Arc<Session>| async move {
+            login(&s, &base, "ana@northside.test").await;
+            let convs = ana.conversations().await.unwrap();
+            let (a, b) = (convs[0].clone(), convs[1].clone());
+            let (a_id, b_id) = (
+                a["id"].as_str().unwrap().to_string(),
+                b["id"].as_str().unwrap().to_string(),
+            );
+            // B is read and cached; then the reader scrolls up in A's history.
+            open_conversation(&s, &b_id).await;
+            wait_until(&s, "B read", &unread_is(&b_id, 0), WAIT)
+                .await
+                .unwrap();
+            open_conversation(&s, &a_id).await;
+            wait_until(&s, "A at bottom", AT_BOTTOM, WAIT)
+                .await
+                .unwrap();
+            scroll_above_bottom(&s, 300).await;
+            let row = medic_for(&base, &b)
+                .await
+                .post(&b_id, "News in B while you read A")
+                .await
+                .unwrap();
+            wait_until(&s, "B unread", &unread_is(&b_id, 1), WAIT)
+                .await
+                .unwrap();
+            // Back to B: its newest message in view at the bottom, nothing "new" below, and read.
+            open_conversation(&s, &b_id).await;
+            wait_message(&s, row["id"].as_str().unwrap()).await;
+            wait_until(&s, "B at bottom", AT_BOTTOM, WAIT)
+                .await
+                .unwrap();
+            wait_until(&s, "B read again", &unread_is(&b_id, 0), WAIT)
+                .await
+                .unwrap();
+            let pill = s
+                .execute(
+                    "return !!document.querySelector('[data-testid=new-messages-pill]');",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                pill,
+                json!(false),
+                "no 'new messages' pill for a thread just opened"
+            );
+        },
+    )
     .await;
     browser.stop().await;
 }
@@ -193,26 +218,43 @@ async fn switching_threads_opens_each_at_its_bottom_and_reads_it() {
 async fn reading_clears_unread_in_both_tabs_and_the_badge() {
     let (server, browser, ana) = setup(None).await;
     let base = server.url();
-    scenario("read-clears", browser.session.clone(), move |s: Arc<Session>| async move {
-        login(&s, &base, "ana@northside.test").await;
-        let convs = ana.conversations().await.unwrap();
-        let unread = convs.iter().find(|c| c["unread_count"].as_i64().unwrap() > 0).unwrap().clone();
-        let n = unread["unread_count"].as_i64().unwrap();
-        let total = ana.rpc("unread_total", json!({})).await.unwrap().as_i64().unwrap();
-        let id = unread["id"].as_str().unwrap().to_string();
-        let first_tab = s.current_tab().await.unwrap();
-        wait_badge(&s, total).await;
-        let second_tab = s.new_tab().await.unwrap();
-        s.switch_to(&second_tab).await.unwrap();
-        s.goto(&format!("{base}/messages")).await.unwrap();
-        open_conversation(&s, &id).await;
-        let unread_zero = format!("const e = document.querySelector('[data-testid=conversation-item][data-conversation-id=\"{id}\"]'); return !!e && e.dataset.unread === '0';");
-        wait_until(&s, "cleared in this tab", &unread_zero, WAIT).await.unwrap();
-        wait_badge(&s, total - n).await;
-        s.switch_to(&first_tab).await.unwrap();
-        wait_until(&s, "cleared in the other tab", &unread_zero, WAIT).await.unwrap();
-        wait_badge(&s, total - n).await;
-    })
+    scenario(
+        "read-clears",
+        browser.session.clone(),
+        move |s: Arc<Session>| async move {
+            login(&s, &base, "ana@northside.test").await;
+            let convs = ana.conversations().await.unwrap();
+            let unread = convs
+                .iter()
+                .find(|c| c["unread_count"].as_i64().unwrap() > 0)
+                .unwrap()
+                .clone();
+            let n = unread["unread_count"].as_i64().unwrap();
+            let total = ana
+                .rpc("unread_total", json!({}))
+                .await
+                .unwrap()
+                .as_i64()
+                .unwrap();
+            let id = unread["id"].as_str().unwrap().to_string();
+            let first_tab = s.current_tab().await.unwrap();
+            wait_badge(&s, total).await;
+            let second_tab = s.new_tab().await.unwrap();
+            s.switch_to(&second_tab).await.unwrap();
+            s.goto(&format!("{base}/messages")).await.unwrap();
+            open_conversation(&s, &id).await;
+            let unread_zero = unread_is(&id, 0);
+            wait_until(&s, "cleared in this tab", &unread_zero, WAIT)
+                .await
+                .unwrap();
+            wait_badge(&s, total - n).await;
+            s.switch_to(&first_tab).await.unwrap();
+            wait_until(&s, "cleared in the other tab", &unread_zero, WAIT)
+                .await
+                .unwrap();
+            wait_badge(&s, total - n).await;
+        },
+    )
     .await;
     browser.stop().await;
 }
