@@ -8,6 +8,7 @@ pub mod cache;
 pub mod components;
 pub mod config;
 pub mod history;
+pub mod outbox;
 pub mod pages;
 pub mod realtime;
 pub mod scroll;

@@ -9,6 +9,7 @@ use crate::api::{Message, ThreadWindow, THREAD_PAGE};
 use crate::cache::{use_query, QueryClient, QueryKey};
 use crate::components::{Composer, MessageThread};
 use crate::history::{next_floor, Floor};
+use crate::outbox::Outbox;
 use crate::session::SessionService;
 
 /// Shown at `/messages` before a conversation is chosen.
@@ -169,10 +170,13 @@ pub fn ThreadPage() -> impl IntoView {
         }
     });
 
+    // A resend after a lost answer carries the first try's id, so it cannot store a copy.
+    let outbox = StoredValue::new(Outbox::default());
     let send = move |text: String| async move {
         let conv = id.get_untracked().unwrap_or_default();
-        // One id per send: a retry after a lost answer cannot create a second copy.
-        let message_id = uuid::Uuid::new_v4().to_string();
+        let message_id = outbox
+            .try_update_value(|o| o.id_for(&conv, &text, || uuid::Uuid::new_v4().to_string()))
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         follow_next.set_value(true);
         let result = session
             .call(|b, t| {
@@ -182,6 +186,7 @@ pub fn ThreadPage() -> impl IntoView {
             .await;
         match result {
             Ok(_) => {
+                outbox.try_update_value(Outbox::sent);
                 cache.invalidate(&QueryKey::messages(&conv));
                 Ok(())
             }

@@ -1,0 +1,62 @@
+//! Which id a send carries. The server stores a message once per id, so resending a draft
+//! whose answer was lost (the message may well be stored) must reuse the id of the first try.
+
+/// The last send that did not get a successful answer.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outbox {
+    unsent: Option<(String, String, String)>,
+}
+
+impl Outbox {
+    /// The id for sending `text` to `conversation`: the unanswered try's id if this is that
+    /// same message again, otherwise a fresh one from `fresh`.
+    pub fn id_for(
+        &mut self,
+        conversation: &str,
+        text: &str,
+        fresh: impl FnOnce() -> String,
+    ) -> String {
+        match &self.unsent {
+            Some((c, t, id)) if c == conversation && t == text => id.clone(),
+            _ => {
+                let id = fresh();
+                self.unsent = Some((conversation.to_string(), text.to_string(), id.clone()));
+                id
+            }
+        }
+    }
+
+    /// The server answered with the stored row: the next send is a new message.
+    pub fn sent(&mut self) {
+        self.unsent = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resend_of_the_same_draft_reuses_the_id_until_it_is_answered() {
+        let mut out = Outbox::default();
+        let first = out.id_for("c1", "On my way", || "id-1".into());
+        // The answer was lost; the reader presses Send again.
+        assert_eq!(out.id_for("c1", "On my way", || "id-2".into()), first);
+        out.sent();
+        assert_eq!(out.id_for("c1", "On my way", || "id-3".into()), "id-3");
+    }
+
+    #[test]
+    fn an_edited_draft_or_another_thread_is_a_new_message() {
+        let mut out = Outbox::default();
+        out.id_for("c1", "On my way", || "id-1".into());
+        assert_eq!(
+            out.id_for("c1", "On my way, 5 min", || "id-2".into()),
+            "id-2"
+        );
+        assert_eq!(
+            out.id_for("c2", "On my way, 5 min", || "id-3".into()),
+            "id-3"
+        );
+    }
+}
