@@ -1,14 +1,15 @@
 //! Which of a thread's messages stay loaded: the window's floor (its oldest row).
 //!
 //! Refetches load everything from the floor on, so while the reader is scrolled up a new
-//! message extends the window rather than pushing the top row out from under them. Only
-//! while the reader follows the bottom, where nothing they look at can move, does the
-//! window shed old rows, keeping each refetch to about one page.
+//! message extends the window rather than pushing the top row out from under them. Only a
+//! refetch that starts while the reader follows the bottom, where nothing they look at can
+//! move, sheds old rows, keeping each refetch to about one page. The choice is made when the
+//! refetch starts, not when the previous answer came: the reader may have scrolled up since.
 
 /// Rows a followed thread may grow past one page before it sheds the oldest.
 pub const FOLLOW_SLACK: usize = 10;
 
-/// A window's floor: load from `created_at` on; `older` says whether history goes further
+/// A loaded window: load from `created_at` on; `older` says whether history goes further
 /// back (the first page came back full, or rows were shed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Floor {
@@ -16,30 +17,44 @@ pub struct Floor {
     pub created_at: String,
     /// Whether older messages exist beyond it.
     pub older: bool,
+    /// Where a refetch may start instead, back to the newest page, once the window has grown
+    /// past a page and the slack.
+    pub shed_to: Option<String>,
 }
 
-/// The floor to use after an answer, or `None` to keep the current one. `newest_first` are
-/// the answer's `created_at`s, newest first; `limit` the page size the answer was asked for.
+impl Floor {
+    /// Where the next refetch starts: shed only while the reader follows the bottom.
+    pub fn fetch_from(&self, following: bool) -> &str {
+        match (&self.shed_to, following) {
+            (Some(at), true) => at,
+            _ => &self.created_at,
+        }
+    }
+}
+
+/// The window after an answer. `newest_first` are the answer's `created_at`s, newest first;
+/// `previous` the window it was fetched from (`None` for a first page asked with `limit`).
 pub fn next_floor(
     newest_first: &[&str],
-    has_floor: bool,
-    following: bool,
+    previous: Option<&Floor>,
     page: usize,
     limit: usize,
 ) -> Option<Floor> {
-    if !has_floor {
-        return newest_first.last().map(|oldest| Floor {
-            created_at: oldest.to_string(),
-            older: newest_first.len() >= limit,
-        });
-    }
-    if following && newest_first.len() > page + FOLLOW_SLACK {
-        return newest_first.get(page - 1).map(|at| Floor {
-            created_at: at.to_string(),
-            older: true,
-        });
-    }
-    None
+    let oldest = newest_first.last()?;
+    let older = match previous {
+        None => newest_first.len() >= limit,
+        // Rows are never deleted: an answer from the floor on starts at the floor row,
+        // unless the refetch shed (or the server's cap cut) the oldest ones.
+        Some(p) => p.older || *oldest != p.created_at,
+    };
+    let shed_to = (newest_first.len() > page + FOLLOW_SLACK)
+        .then(|| newest_first.get(page - 1).map(|at| at.to_string()))
+        .flatten();
+    Some(Floor {
+        created_at: oldest.to_string(),
+        older,
+        shed_to,
+    })
 }
 
 #[cfg(test)]
@@ -51,46 +66,46 @@ mod tests {
         (0..n).rev().map(|i| format!("t{i:04}")).collect()
     }
 
-    fn floor(rows: &[String], has: bool, following: bool) -> Option<Floor> {
+    fn floor(rows: &[String], previous: Option<&Floor>) -> Option<Floor> {
         let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
-        next_floor(&refs, has, following, 50, 50)
+        next_floor(&refs, previous, 50, 50)
     }
 
     #[test]
     fn the_first_answer_sets_the_floor_at_its_oldest_row() {
-        let full = times(50);
-        assert_eq!(
-            floor(&full, false, true),
-            Some(Floor {
-                created_at: "t0000".into(),
-                older: true
-            })
-        );
-        let short = times(12);
-        assert_eq!(floor(&short, false, false).map(|f| f.older), Some(false));
-        assert_eq!(
-            floor(&[], false, true),
-            None,
-            "nothing loaded, nothing to hold"
-        );
+        let full = floor(&times(50), None).unwrap();
+        assert_eq!((full.created_at.as_str(), full.older), ("t0000", true));
+        assert_eq!(full.shed_to, None);
+        assert_eq!(floor(&times(12), None).map(|f| f.older), Some(false));
+        assert_eq!(floor(&[], None), None, "nothing loaded, nothing to hold");
     }
 
     #[test]
     fn a_scrolled_up_reader_keeps_the_floor_however_long_the_thread_grows() {
-        assert_eq!(floor(&times(500), true, false), None);
+        let first = floor(&times(12), None).unwrap();
+        let grown = floor(&times(500), Some(&first)).unwrap();
+        assert_eq!(grown.fetch_from(false), "t0000");
+        assert!(!grown.older, "nothing was shed");
     }
 
     #[test]
-    fn a_following_reader_sheds_rows_past_the_slack() {
-        assert_eq!(floor(&times(50 + FOLLOW_SLACK), true, true), None);
+    fn a_refetch_while_following_sheds_rows_past_the_slack() {
+        let first = floor(&times(50), None).unwrap();
+        let within = floor(&times(50 + FOLLOW_SLACK), Some(&first)).unwrap();
+        assert_eq!(within.fetch_from(true), "t0000", "within the slack");
         let rows = times(50 + FOLLOW_SLACK + 1);
-        assert_eq!(
-            floor(&rows, true, true),
-            Some(Floor {
-                created_at: rows[49].clone(),
-                older: true
-            }),
-            "back to the newest page"
-        );
+        let past = floor(&rows, Some(&first)).unwrap();
+        assert_eq!(past.fetch_from(true), rows[49], "back to the newest page");
+        // The reader scrolled up after that answer: the next refetch keeps every row.
+        assert_eq!(past.fetch_from(false), "t0000");
+    }
+
+    #[test]
+    fn a_shed_window_knows_older_history_exists() {
+        let first = floor(&times(12), None).unwrap();
+        assert!(!first.older);
+        let grown = floor(&times(61), Some(&first)).unwrap();
+        let shed: Vec<String> = times(61).into_iter().take(50).collect();
+        assert!(floor(&shed, Some(&grown)).unwrap().older);
     }
 }

@@ -123,7 +123,16 @@ async fn scrolled_up_reader_keeps_position_and_near_bottom_reader_follows() {
         wait_until(&s, "opened thread read", &unread_is(0), WAIT).await.unwrap();
         let total = ana.rpc("unread_total", json!({})).await.unwrap().as_i64().unwrap();
         wait_badge(&s, total).await;
+        // Followed long enough that a refetch may shed old rows (page 50 + slack 10)…
+        let rows = "return document.querySelectorAll('[data-testid=message]').length;";
+        while s.execute(rows, vec![]).await.unwrap().as_u64().unwrap() <= 60 {
+            let row = medic.post(&id, "Status check").await.unwrap();
+            wait_message(&s, row["id"].as_str().unwrap()).await;
+        }
+        wait_until(&s, "thread at bottom", AT_BOTTOM, WAIT).await.unwrap();
+        let rows_before = s.execute(rows, vec![]).await.unwrap().as_u64().unwrap();
 
+        // …but not once the reader has scrolled up: nothing above them goes away.
         scroll_above_bottom(&s, 300).await;
         // What the reader looks at: the first row in view and its offset from the top.
         let in_view = "const t = document.querySelector('[data-testid=message-thread]'); const top = t.getBoundingClientRect().top;
@@ -135,6 +144,7 @@ async fn scrolled_up_reader_keeps_position_and_near_bottom_reader_follows() {
         s.wait_for("[data-testid=new-messages-pill]", WAIT).await.unwrap();
         let after = s.execute(in_view, vec![]).await.unwrap();
         assert_eq!(before, after, "the view did not move: same scroll offset, same row in the same place");
+        assert_eq!(s.execute(rows, vec![]).await.unwrap().as_u64().unwrap(), rows_before + 1, "no row shed");
         // Below the view, not seen: it counts as unread until the reader goes down to it.
         wait_until(&s, "unseen message counted unread", &unread_is(1), WAIT).await.unwrap();
         wait_badge(&s, total + 1).await;

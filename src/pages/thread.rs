@@ -37,6 +37,9 @@ pub fn ThreadPage() -> impl IntoView {
     });
     // The loaded window's floor for the current key (see `history`).
     let floor: RwSignal<Option<(QueryKey, Floor)>> = RwSignal::new(None);
+    // Whether the reader is at the bottom (kept by the thread): a refetch sheds old rows
+    // only then.
+    let following = RwSignal::new(true);
     let query = use_query::<Vec<Message>, _, _, _>(
         cache,
         move || key.get(),
@@ -47,10 +50,12 @@ pub fn ThreadPage() -> impl IntoView {
                 .get(2)
                 .and_then(|l| l.parse().ok())
                 .unwrap_or(THREAD_PAGE);
-            let window = match floor.get_untracked() {
-                Some((k, f)) if k == key => ThreadWindow::Since(f.created_at),
+            let window = floor.with_untracked(|f| match f {
+                Some((k, f)) if *k == key => {
+                    ThreadWindow::Since(f.fetch_from(following.get_untracked()).to_string())
+                }
                 _ => ThreadWindow::Newest(limit),
-            };
+            });
             session
                 .call(move |b, t| {
                     let (conv, window) = (conv.clone(), window.clone());
@@ -60,22 +65,15 @@ pub fn ThreadPage() -> impl IntoView {
                 .map_err(fetch_error)
         },
     );
-    // Whether the reader is at the bottom (kept by the thread); see `history`.
-    let following = RwSignal::new(true);
     Effect::new(move |_| {
         let Some(k) = key.get() else { return };
-        let following = following.get();
-        let has_floor = floor.with_untracked(|f| f.as_ref().is_some_and(|(fk, _)| *fk == k));
-        let next = query.data.with(|d| {
-            let list = d.as_ref()?;
-            let times: Vec<&str> = list.iter().map(|m| m.created_at.as_str()).collect();
-            next_floor(
-                &times,
-                has_floor,
-                following,
-                THREAD_PAGE,
-                limit.get_untracked(),
-            )
+        let next = floor.with_untracked(|f| {
+            let previous = f.as_ref().filter(|(fk, _)| *fk == k).map(|(_, f)| f);
+            query.data.with(|d| {
+                let list = d.as_ref()?;
+                let times: Vec<&str> = list.iter().map(|m| m.created_at.as_str()).collect();
+                next_floor(&times, previous, THREAD_PAGE, limit.get_untracked())
+            })
         });
         if let Some(f) = next {
             floor.set(Some((k, f)));
