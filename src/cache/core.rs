@@ -104,6 +104,8 @@ struct Entry {
     /// The quiet period the queued fetch waits for.
     queue_wait: f64,
     stale: bool,
+    /// Invalidated while a fetch was in flight: its answer is already out of date.
+    stale_in_flight: bool,
     updated_at: Option<f64>,
     unobserved_since: Option<f64>,
     attempt: u32,
@@ -165,6 +167,7 @@ impl Cache {
             return;
         }
         entry.view.fetching = true;
+        entry.stale_in_flight = false;
         entry.retry_pending = false;
         entry.generation += 1;
         entry.fetch_count += 1;
@@ -247,6 +250,7 @@ impl Cache {
             let observed = {
                 let e = self.entries.get_mut(&key).expect("listed key");
                 e.stale = true;
+                e.stale_in_flight |= e.view.fetching;
                 e.view.invalidations += 1;
                 e.observers > 0
             };
@@ -333,7 +337,8 @@ impl Cache {
         e.view.fetching = false;
         e.attempt = 0;
         e.updated_at = Some(now);
-        e.stale = e.queued;
+        // An unobserved entry queues nothing when invalidated, but must not forget it.
+        e.stale = e.queued || e.stale_in_flight;
         // Identical data keeps the old value, so observers comparing it see no change.
         if e.view.data.as_ref() != Some(&data) {
             e.view.data = Some(data);
@@ -609,6 +614,19 @@ mod tests {
             vec![2],
             "the naive strategy never waits"
         );
+    }
+
+    #[test]
+    fn an_invalidation_while_unobserved_and_loading_is_not_forgotten() {
+        let thread = QueryKey::messages("c1");
+        let mut c = cache();
+        assert_eq!(fetches(&c.observe(&thread, 0.0)), vec![1]);
+        // The reader moves on before it loads; a message arrives in it meanwhile.
+        c.unobserve(&thread, 1.0);
+        assert!(c.invalidate(&thread, 2.0).is_empty());
+        c.fetch_succeeded(&thread, 1, json!(["old"]), 3.0);
+        // Back within the stale time: the answer predates the message, so it refetches.
+        assert_eq!(fetches(&c.observe(&thread, 4.0)), vec![2]);
     }
 
     #[test]
