@@ -13,6 +13,11 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// Signs in through the login form and waits for the list.
 pub async fn login(s: &Session, base: &str, email: &str) {
     s.goto(&format!("{base}/login")).await.unwrap();
+    sign_in_here(s, email).await;
+}
+
+/// Signs in through the login form already on screen (no page load) and waits for the list.
+pub async fn sign_in_here(s: &Session, email: &str) {
     s.wait_for("[data-testid=login-form]", WAIT).await.unwrap();
     let email_input = s
         .wait_for("[data-testid=login-form] input[type=email]", WAIT)

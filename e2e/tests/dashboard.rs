@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use switchboard_e2e::api::Api;
 use switchboard_e2e::page::{
-    badge, items, login, message_ids, open_conversation, scroll_above_bottom, unread_is,
-    wait_badge, wait_message, AT_BOTTOM, WAIT,
+    badge, items, login, message_ids, open_conversation, scroll_above_bottom, sign_in_here,
+    unread_is, wait_badge, wait_message, AT_BOTTOM, WAIT,
 };
 use switchboard_e2e::proxy::Proxy;
 use switchboard_e2e::server::ServerProcess;
@@ -414,7 +414,15 @@ async fn lakeside_never_sees_northside() {
                 .map(|c| c["id"].as_str().unwrap().to_string())
                 .collect();
             let north = ana.conversations().await.unwrap();
-            login(&s, &base, "lee@lakeside.test").await;
+            // Ana worked at this console before: she signs out and Lee signs in, in the same
+            // page. Nothing of hers may show, not even for a moment from a cache.
+            login(&s, &base, "ana@northside.test").await;
+            open_conversation(&s, north[0]["id"].as_str().unwrap()).await;
+            let signout = s.wait_for("button.signout", WAIT).await.unwrap();
+            s.click(&signout).await.unwrap();
+            s.wait_for("[data-testid=login-form]", WAIT).await.unwrap();
+            s.execute("window.__ids = []; new MutationObserver(rs => { for (const r of rs) for (const n of r.addedNodes) if (n.nodeType === 1) for (const e of [n, ...n.querySelectorAll('[data-conversation-id],[data-message-id]')]) { const d = e.dataset || {}; if (d.conversationId) window.__ids.push(d.conversationId); if (d.messageId) window.__ids.push(d.messageId); } }).observe(document.body, {childList: true, subtree: true}); return 0;", vec![]).await.unwrap();
+            sign_in_here(&s, "lee@lakeside.test").await;
             let lake_total = lee
                 .rpc("unread_total", json!({}))
                 .await
@@ -449,6 +457,8 @@ async fn lakeside_never_sees_northside() {
             for c in &north {
                 assert!(!html.contains(c["id"].as_str().unwrap()));
             }
+            let ever: Vec<String> = serde_json::from_value(s.execute("return window.__ids;", vec![]).await.unwrap()).unwrap();
+            assert!(!ever.is_empty() && ever.iter().all(|i| lake_ids.contains(i)), "only Lakeside rows were ever shown after the switch: {ever:?}");
             assert_eq!(badge(&s).await, lake_total);
         },
     )

@@ -247,6 +247,24 @@ impl QueryClient {
         self.run(fx);
     }
 
+    /// Forgets every entry (the signed-in user changed). Readers still mounted see no data
+    /// until their next fetch; answers to earlier requests are dropped.
+    pub fn clear(self) {
+        let signals = self
+            .inner
+            .try_update_value(|i| {
+                i.cache.clear();
+                i.fetchers.clear();
+                std::mem::take(&mut i.signals)
+            })
+            .unwrap_or_default();
+        for s in signals.values() {
+            s.data.set(None);
+            s.error.set(None);
+            s.fetching.set(false);
+        }
+    }
+
     /// Fetches started for a key so far (benchmarks count requests with this).
     pub fn fetch_count(self, key: &QueryKey) -> u64 {
         self.inner.with_value(|i| i.cache.fetch_count(key))

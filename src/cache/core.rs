@@ -119,6 +119,9 @@ struct Entry {
 pub struct Cache {
     config: CacheConfig,
     entries: HashMap<QueryKey, Entry>,
+    /// Generations issued before the last `clear`: later fetches number above them, so an
+    /// answer to a request made before the clear can never pass for a new one.
+    cleared_generation: u64,
 }
 
 impl Cache {
@@ -127,6 +130,7 @@ impl Cache {
         Cache {
             config,
             entries: HashMap::new(),
+            cleared_generation: 0,
         }
     }
 
@@ -155,6 +159,7 @@ impl Cache {
 
     fn request_fetch(&mut self, key: &QueryKey, now: f64, out: &mut Vec<Effect>) {
         let coalesce = self.config.coalesce;
+        let floor = self.cleared_generation;
         let entry = self.entries.entry(key.clone()).or_default();
         if (entry.view.fetching || entry.queued) && coalesce {
             // However many requests pile up, one fetch is queued behind the running one.
@@ -169,7 +174,7 @@ impl Cache {
         entry.view.fetching = true;
         entry.stale_in_flight = false;
         entry.retry_pending = false;
-        entry.generation += 1;
+        entry.generation = entry.generation.max(floor) + 1;
         entry.fetch_count += 1;
         out.push(Effect::Fetch {
             key: key.clone(),
@@ -413,6 +418,19 @@ impl Cache {
         out
     }
 
+    /// Forgets everything (another user signs in at this console): no entry, and no answer
+    /// to a request made before, is ever shown again.
+    pub fn clear(&mut self) {
+        let issued = self
+            .entries
+            .values()
+            .map(|e| e.generation)
+            .max()
+            .unwrap_or(0);
+        self.cleared_generation = self.cleared_generation.max(issued);
+        self.entries.clear();
+    }
+
     /// Drops entries nobody has observed for longer than the gc time.
     pub fn collect_garbage(&mut self, now: f64) -> Vec<QueryKey> {
         let gc = self.config.gc_ms;
@@ -627,6 +645,26 @@ mod tests {
         c.fetch_succeeded(&thread, 1, json!(["old"]), 3.0);
         // Back within the stale time: the answer predates the message, so it refetches.
         assert_eq!(fetches(&c.observe(&thread, 4.0)), vec![2]);
+    }
+
+    #[test]
+    fn clearing_forgets_data_and_answers_to_earlier_requests() {
+        let mut c = cache();
+        c.observe(&key(), 0.0);
+        c.fetch_succeeded(&key(), 1, json!(["ana's"]), 1.0);
+        c.invalidate(&key(), 2.0);
+        c.clear();
+        assert!(!c.contains(&key()));
+        // The next user's first fetch is not generation 1 again…
+        let fx = c.observe(&key(), 3.0);
+        assert_eq!(fetches(&fx), vec![3]);
+        // …so the late answer to the previous user's request (generation 2) is ignored.
+        assert!(c
+            .fetch_succeeded(&key(), 2, json!(["ana's"]), 4.0)
+            .is_empty());
+        assert_eq!(c.state(&key()).data, None);
+        c.fetch_succeeded(&key(), 3, json!(["lee's"]), 5.0);
+        assert_eq!(c.state(&key()).data, Some(json!(["lee's"])));
     }
 
     #[test]
