@@ -35,6 +35,9 @@ pub struct Limits {
     pub ws_idle_timeout_ms: u64,
     /// Outgoing frames a socket may have queued before it is cut off as too slow.
     pub ws_send_queue: usize,
+    /// How long a spent refresh token may come back without ending the session (GoTrue's
+    /// reuse interval, 10 s by default): two tabs refreshing the same session at once.
+    pub refresh_reuse_window_ms: i64,
 }
 
 impl Default for Limits {
@@ -49,6 +52,7 @@ impl Default for Limits {
             ws_sockets_per_user: 20,
             ws_idle_timeout_ms: 60_000,
             ws_send_queue: 1024,
+            refresh_reuse_window_ms: 10_000,
         }
     }
 }

@@ -82,7 +82,8 @@ async fn wrong_credentials_are_a_clear_400() {
 
 #[tokio::test]
 async fn refresh_tokens_rotate_and_are_single_use() {
-    let s = Server::start().await;
+    // No reuse window: any second use is a reuse.
+    let s = Server::start_with(|c| c.limits.refresh_reuse_window_ms = 0).await;
     let first = s.session("ben@northside.test").await;
     let r1 = first["refresh_token"].as_str().unwrap();
     let (status, second) = token_call(&s, "refresh_token", json!({"refresh_token": r1})).await;
@@ -114,6 +115,30 @@ async fn refresh_tokens_rotate_and_are_single_use() {
         (status, body["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("refresh_token_not_found"))
     );
+}
+
+#[tokio::test]
+async fn two_tabs_refreshing_at_once_both_keep_the_session() {
+    let s = Server::start().await;
+    let first = s.session("ben@northside.test").await;
+    let r1 = first["refresh_token"].as_str().unwrap();
+    // Both tabs send the same token within the reuse window (10 s): both get a successor.
+    let (a_status, a) = token_call(&s, "refresh_token", json!({"refresh_token": r1})).await;
+    let (b_status, b) = token_call(&s, "refresh_token", json!({"refresh_token": r1})).await;
+    assert_eq!(
+        (a_status, b_status),
+        (StatusCode::OK, StatusCode::OK),
+        "{b}"
+    );
+    let (ra, rb) = (
+        a["refresh_token"].as_str().unwrap(),
+        b["refresh_token"].as_str().unwrap(),
+    );
+    assert_ne!(ra, rb);
+    for r in [ra, rb] {
+        let (status, body) = token_call(&s, "refresh_token", json!({"refresh_token": r})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
 }
 
 #[tokio::test]

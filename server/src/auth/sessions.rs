@@ -173,18 +173,21 @@ pub async fn refresh_grant(state: &AppState, refresh: String) -> Result<Value> {
     let hashed = hash_token(&refresh);
     let next = new_refresh_token();
     let next_hashed = hash_token(&next);
+    let reuse_window_us = state.config().limits.refresh_reuse_window_ms * 1000;
     let (user, session_id) = state
         .db()
         .write(move |tx, _| {
-            let found: Option<(String, i64, i64, String)> = tx
+            let found: Option<(String, i64, i64, String, Option<i64>)> = tx
                 .query_row(
-                    "SELECT t.session_id, t.used, s.revoked, s.user_id FROM refresh_tokens t \
-                     JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = ?1",
+                    "SELECT t.session_id, t.used, s.revoked, s.user_id, t.used_at_us \
+                     FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+                     WHERE t.token_hash = ?1",
                     [&hashed],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                 )
                 .optional()?;
-            let Some((session_id, used, revoked, user_id)) = found else {
+            let now = now_micros();
+            let Some((session_id, used, revoked, user_id, used_at)) = found else {
                 return Ok(Err(Error::api(
                     StatusCode::BAD_REQUEST,
                     "refresh_token_not_found",
@@ -198,7 +201,10 @@ pub async fn refresh_grant(state: &AppState, refresh: String) -> Result<Value> {
                     "Invalid Refresh Token: Session Expired",
                 )));
             }
-            if used != 0 {
+            // Two tabs of one session refreshing at the same moment: the later one gets a
+            // successor of its own, as GoTrue does within its reuse interval.
+            let just_spent = used_at.is_some_and(|at| now - at <= reuse_window_us);
+            if used != 0 && !just_spent {
                 // A spent token coming back means it leaked: end the whole session.
                 tx.execute("UPDATE sessions SET revoked = 1 WHERE id = ?1", [&session_id])?;
                 return Ok(Err(Error::api(
@@ -207,10 +213,15 @@ pub async fn refresh_grant(state: &AppState, refresh: String) -> Result<Value> {
                     "Invalid Refresh Token: Already Used",
                 )));
             }
-            tx.execute("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?1", [&hashed])?;
+            if used == 0 {
+                tx.execute(
+                    "UPDATE refresh_tokens SET used = 1, used_at_us = ?2 WHERE token_hash = ?1",
+                    params![hashed, now],
+                )?;
+            }
             tx.execute(
                 "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?1, ?2, ?3)",
-                params![next_hashed, session_id, format_micros(now_micros())],
+                params![next_hashed, session_id, format_micros(now)],
             )?;
             let user = find_user(tx, "u.id = ?1", &user_id)?;
             Ok(user.map(|u| (u, session_id)).ok_or_else(invalid_credentials))

@@ -1,7 +1,8 @@
 //! Schema migrations, applied in order at start and recorded in `user_version`.
 
 /// Each entry moves the schema one version forward; never edit a released entry.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE orgs (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL
@@ -58,4 +59,9 @@ CREATE TABLE settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-"#];
+"#,
+    // 2: when a refresh token was spent, for the reuse window.
+    r#"
+ALTER TABLE refresh_tokens ADD COLUMN used_at_us INTEGER;
+"#,
+];
