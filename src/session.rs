@@ -10,11 +10,33 @@ use crate::api::{ApiError, Backend, Session};
 
 const STORAGE_KEY: &str = "switchboard.session";
 
-/// Seconds until the token should be refreshed: a quarter of its life (at most a minute)
-/// before it expires, so a sleeping tab or a slow network still makes it in time.
-pub fn refresh_in_secs(expires_at: i64, expires_in: i64, now: i64) -> i64 {
-    let margin = (expires_in / 4).clamp(5, 60);
-    (expires_at - margin - now).max(0)
+/// Milliseconds until the token should be refreshed: a quarter of its life (at most a
+/// minute) before it expires, so a sleeping tab or a slow network still makes it in time,
+/// and up to a third of that margin earlier by `jitter` in [0, 1): tabs sharing the session
+/// then do not all refresh at once; the first refreshes and the others take up its result.
+pub fn refresh_in_ms(expires_at: i64, expires_in: i64, now: i64, jitter: f64) -> i64 {
+    let margin_ms = (expires_in / 4).clamp(5, 60) * 1000;
+    let early_ms = (jitter.clamp(0.0, 1.0) * margin_ms as f64 / 3.0) as i64;
+    ((expires_at - now) * 1000 - margin_ms - early_ms).max(0)
+}
+
+/// Whether the session another tab stored should replace this tab's. Every tab of the
+/// browser shares one session: a sign-out anywhere signs all out, a sign-in or a newer
+/// refresh anywhere is taken up, so no tab ever presents a refresh token already spent.
+/// Equal expiries are left alone (two tabs that refreshed in the same second each hold a
+/// valid token), so tabs never trade sessions back and forth.
+pub fn adopt_stored(current: Option<&Session>, stored: Option<&Session>) -> bool {
+    match (current, stored) {
+        (current, None) => current.is_some(),
+        (None, Some(_)) => true,
+        (Some(c), Some(s)) => s.user.id != c.user.id || s.expires_at > c.expires_at,
+    }
+}
+
+fn stored_session() -> Option<Session> {
+    storage()
+        .and_then(|s| s.get_item(STORAGE_KEY).ok().flatten())
+        .and_then(|text| serde_json::from_str::<Session>(&text).ok())
 }
 
 fn now_secs() -> i64 {
@@ -38,11 +60,8 @@ pub struct SessionService {
 impl SessionService {
     /// Restores a stored session and keeps it fresh and persisted.
     pub fn new(backend: Backend) -> Self {
-        let stored = storage()
-            .and_then(|s| s.get_item(STORAGE_KEY).ok().flatten())
-            .and_then(|text| serde_json::from_str::<Session>(&text).ok());
         let service = SessionService {
-            session: RwSignal::new(stored),
+            session: RwSignal::new(stored_session()),
             backend: StoredValue::new(backend),
             refreshing: StoredValue::new(false),
             timer: StoredValue::new_local(None),
@@ -62,21 +81,47 @@ impl SessionService {
                 old.clear();
             }
             if let Some(session) = current {
-                let wait = refresh_in_secs(session.expires_at, session.expires_in, now_secs());
+                let wait = refresh_in_ms(
+                    session.expires_at,
+                    session.expires_in,
+                    now_secs(),
+                    js_sys::Math::random(),
+                );
                 let handle = set_timeout_with_handle(
                     move || {
                         leptos::task::spawn_local(async move {
                             let _ = service.refresh().await;
                         })
                     },
-                    Duration::from_secs(wait as u64),
+                    Duration::from_millis(wait as u64),
                 );
                 if let Ok(h) = handle {
                     service.timer.set_value(Some(h));
                 }
             }
         });
+        // Other tabs' sign-ins, refreshes and sign-outs (the event fires in every other tab).
+        // The listener lives as long as the page, like the service.
+        let _ = window_event_listener(leptos::ev::storage, move |ev| {
+            if ev.key().as_deref() == Some(STORAGE_KEY) {
+                service.adopt_if_newer(
+                    ev.new_value()
+                        .and_then(|t| serde_json::from_str::<Session>(&t).ok()),
+                );
+            }
+        });
         service
+    }
+
+    /// Takes up `stored` (another tab's session) if it should replace this tab's.
+    fn adopt_if_newer(self, stored: Option<Session>) -> bool {
+        let adopt = self
+            .session
+            .with_untracked(|current| adopt_stored(current.as_ref(), stored.as_ref()));
+        if adopt {
+            self.session.set(stored);
+        }
+        adopt
     }
 
     /// The backend this session talks to.
@@ -119,6 +164,12 @@ impl SessionService {
     pub async fn refresh(self) -> Result<(), ApiError> {
         if self.refreshing.get_value() {
             return Ok(());
+        }
+        // Another tab may have refreshed already (its event can lag, or this tab slept).
+        if let Some(newer) = stored_session() {
+            if self.adopt_if_newer(Some(newer)) {
+                return Ok(());
+            }
         }
         let Some(refresh_token) = self
             .session
@@ -181,16 +232,67 @@ impl SessionService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::User;
+
+    fn session(user: &str, expires_at: i64) -> Session {
+        Session {
+            access_token: format!("a-{user}-{expires_at}"),
+            refresh_token: format!("r-{user}-{expires_at}"),
+            expires_in: 3600,
+            expires_at,
+            user: User {
+                id: user.into(),
+                email: String::new(),
+                app_metadata: Default::default(),
+                user_metadata: Default::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn tabs_take_up_newer_sessions_sign_ins_and_sign_outs_of_other_tabs() {
+        let (mine, newer) = (session("ana", 100), session("ana", 200));
+        assert!(
+            adopt_stored(Some(&mine), Some(&newer)),
+            "another tab refreshed"
+        );
+        assert!(
+            !adopt_stored(Some(&newer), Some(&mine)),
+            "an older one is ignored"
+        );
+        assert!(
+            !adopt_stored(Some(&mine), Some(&session("ana", 100))),
+            "same second: both valid, no trading back and forth"
+        );
+        assert!(adopt_stored(Some(&mine), None), "signed out elsewhere");
+        assert!(!adopt_stored(None, None));
+        assert!(adopt_stored(None, Some(&mine)), "signed in elsewhere");
+        assert!(
+            adopt_stored(Some(&newer), Some(&session("ben", 50))),
+            "another user"
+        );
+    }
 
     #[test]
     fn refreshes_a_quarter_life_before_expiry_capped_at_a_minute() {
-        assert_eq!(refresh_in_secs(1_000 + 3600, 3600, 1_000), 3540);
-        assert_eq!(refresh_in_secs(1_000 + 70, 70, 1_000), 53);
+        assert_eq!(refresh_in_ms(1_000 + 3600, 3600, 1_000, 0.0), 3_540_000);
+        assert_eq!(refresh_in_ms(1_000 + 70, 70, 1_000, 0.0), 53_000);
         assert_eq!(
-            refresh_in_secs(1_000 + 8, 8, 1_000),
-            3,
+            refresh_in_ms(1_000 + 8, 8, 1_000, 0.0),
+            3_000,
             "at least 5 s margin"
         );
-        assert_eq!(refresh_in_secs(900, 3600, 1_000), 0, "already due");
+        assert_eq!(refresh_in_ms(900, 3600, 1_000, 0.0), 0, "already due");
+    }
+
+    #[test]
+    fn tabs_spread_their_refreshes_over_a_third_of_the_margin() {
+        assert_eq!(refresh_in_ms(1_000 + 3600, 3600, 1_000, 0.5), 3_530_000);
+        assert_eq!(refresh_in_ms(1_000 + 3600, 3600, 1_000, 0.999), 3_520_020);
+        assert_eq!(
+            refresh_in_ms(1_000 + 3600, 3600, 1_000, 7.0),
+            3_520_000,
+            "clamped"
+        );
     }
 }

@@ -377,6 +377,13 @@ async fn short_lived_tokens_refresh_without_losing_events() {
         s.send_keys(&composer, "Unit 4 en route, ETA").await.unwrap();
         let token = "return JSON.parse(localStorage.getItem('switchboard.session')).access_token;";
         let first_token = s.execute(token, vec![]).await.unwrap();
+        // A second tab on the same session: refreshes in either must not sign the other out.
+        let first_tab = s.current_tab().await.unwrap();
+        let second_tab = s.new_tab().await.unwrap();
+        s.switch_to(&second_tab).await.unwrap();
+        s.goto(&format!("{base}/messages")).await.unwrap();
+        s.wait_for("[data-testid=conversation-item]", WAIT).await.unwrap();
+        s.switch_to(&first_tab).await.unwrap();
         s.execute("window.__thread = document.querySelector('[data-testid=message-thread]'); window.__composer = document.querySelector('[data-testid=composer]'); return 0;", vec![]).await.unwrap();
         let mut sent = Vec::new();
         // Post across the first token's expiry (20 s + the server's 30 s leeway).
@@ -392,6 +399,10 @@ async fn short_lived_tokens_refresh_without_losing_events() {
         assert_ne!(s.execute(token, vec![]).await.unwrap(), first_token, "the session was refreshed");
         let kept = s.execute("const c = document.querySelector('[data-testid=composer]'); return [document.querySelector('[data-testid=message-thread]') === window.__thread, c === window.__composer, c.value];", vec![]).await.unwrap();
         assert_eq!(kept, json!([true, true, "Unit 4 en route, ETA"]), "the page was not rebuilt by the refresh");
+        s.switch_to(&second_tab).await.unwrap();
+        wait_state(&s, "Live").await;
+        let last = format!("return !!document.querySelector('[data-testid=conversation-item][data-conversation-id=\"{id}\"]') && !document.querySelector('[data-testid=login-form]');");
+        assert_eq!(s.execute(&last, vec![]).await.unwrap(), json!(true), "the other tab is still signed in");
     })
     .await;
     browser.stop().await;
