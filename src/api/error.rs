@@ -27,6 +27,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// PostgREST's answer to a row whose key is taken (409, SQLSTATE 23505).
+    pub fn is_duplicate_key(&self) -> bool {
+        matches!(self, ApiError::Http { status: 409, code, .. } if code == "23505")
+    }
+
     /// Whether trying again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -97,6 +102,17 @@ mod tests {
             from_response(502, "<html>").to_string(),
             "request failed with status 502"
         );
+    }
+
+    #[test]
+    fn recognises_a_taken_key() {
+        let taken = from_response(
+            409,
+            r#"{"code":"23505","message":"duplicate key value violates unique constraint \"messages_pkey\"","details":null,"hint":null}"#,
+        );
+        assert!(taken.is_duplicate_key());
+        assert!(!from_response(409, r#"{"code":"23503","message":"fk"}"#).is_duplicate_key());
+        assert!(!ApiError::Network("x".into()).is_duplicate_key());
     }
 
     #[test]

@@ -291,7 +291,18 @@ impl Machine {
                 }
             }
             "system" => {
-                let failed = frame.payload.get("status").and_then(Value::as_str) == Some("error");
+                let status = frame.payload.get("status").and_then(Value::as_str);
+                let extension = frame.payload.get("extension").and_then(Value::as_str);
+                if status == Some("ok")
+                    && extension == Some("postgres_changes")
+                    && self.phase == Phase::Joined
+                {
+                    // Hosted Realtime subscribes to the database only now, a second or more
+                    // after the join reply (and again after a token swap): a change committed
+                    // in between has no event, so refetch once more.
+                    out.push(Action::InvalidateAll);
+                }
+                let failed = status == Some("error");
                 if failed && self.phase == Phase::Joined {
                     // e.g. the token expired: the server closes the channel; rejoin fresh.
                     out.push(Action::Close);
@@ -514,6 +525,23 @@ mod tests {
         assert!(
             m.step(Input::Frame(stale.encode()), 0.0).is_empty(),
             "an old join's close is ignored"
+        );
+    }
+
+    #[test]
+    fn subscribed_to_postgres_refetches_what_the_gap_after_the_join_missed() {
+        let (mut m, jr) = joined();
+        let subscribed = Frame {
+            join_ref: Some(jr),
+            reference: None,
+            topic: protocol::org_topic("o1"),
+            event: "system".into(),
+            payload: json!({"extension": "postgres_changes", "status": "ok",
+                "message": "Subscribed to PostgreSQL", "channel": "org:o1"}),
+        };
+        assert_eq!(
+            m.step(Input::Frame(subscribed.encode()), 0.0),
+            vec![Action::InvalidateAll]
         );
     }
 
