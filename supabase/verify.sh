@@ -26,7 +26,7 @@ create function auth.uid() returns uuid language sql stable
 grant usage on schema auth to authenticated;
 create publication supabase_realtime;
 SQL
-psql_run -f "$here/migrations/20261125000000_switchboard.sql"
+for migration in "$here"/migrations/*.sql; do psql_run -f "$migration"; done
 
 psql_run <<'SQL'
 insert into auth.users values ('00000000-0000-0000-0000-0000000000a1'), ('00000000-0000-0000-0000-0000000000b1'),
@@ -70,6 +70,13 @@ check "body length is checked" "$ana" "insert into public.messages (conversation
   'ERROR:  new row for relation "messages" violates check constraint "messages_body_length"'
 check "created_at strictly increases" "$ana" "insert into public.messages (conversation_id, body) select '$c1', 'm' || g from generate_series(1, 20) g; select count(distinct created_at) from public.messages where conversation_id = '$c1'" "21"
 check "list newest first with names" "$ana" "select medic_name from conversations_with_unread() limit 1" "Medic One"
+# A medic message stamped before the dispatcher's mark but committed after it stays unread.
+psql_run -c "begin; set local role authenticated; set local request.jwt.claims = '$medic'; insert into public.messages (conversation_id, body) values ('$c1', 'late'); select pg_sleep(1.5); commit;" >/dev/null &
+late=$!
+sleep 0.5
+check "mark read while a message is uncommitted" "$ana" "select public.mark_conversation_read('$c1'); select 1" "1"
+wait "$late"
+check "that message is still unread" "$ana" "select unread_total()" "1"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -258,13 +258,14 @@ pub fn set_read_marker(
     let Some((org_id, medic_id, newest)) = conv.filter(|_| visible) else {
         return Ok(None);
     };
-    let now = now_micros();
-    // "Read up to now" must cover a message stamped a microsecond ahead of the clock.
+    // Read up to the newest committed message, not up to "now": a message stamped earlier
+    // but committed later (or after the clock stepped back) must stay unread. Stamps rise
+    // strictly per conversation, so every later message is above this marker.
     let target = at.unwrap_or_else(|| {
         newest
             .as_deref()
             .and_then(clock::parse_micros)
-            .map_or(now, |n| n.max(now))
+            .unwrap_or_else(now_micros)
     });
     let previous: Option<String> = tx
         .query_row(
@@ -296,7 +297,7 @@ pub fn set_read_marker(
         old_record: previous
             .as_ref()
             .map(|_| json!({"user_id": who.user_id, "conversation_id": conversation_id})),
-        commit_micros: now,
+        commit_micros: now_micros(),
         org_id,
         medic_id: Some(medic_id),
         user_id: Some(who.user_id.clone()),
