@@ -170,6 +170,9 @@ where
             "scenario {name} failed; screenshot and console in {}",
             dir.display()
         );
+        // The panic below skips the test's `browser.stop()`: close Chromium here, or it
+        // outlives the test (chromedriver does not take it down when killed).
+        session.quit().await;
         if e.is_panic() {
             std::panic::resume_unwind(e.into_panic());
         }
