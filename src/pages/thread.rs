@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::fetch_error;
 use crate::api::{Message, ThreadWindow, THREAD_PAGE};
@@ -124,6 +124,11 @@ pub fn ThreadPage() -> impl IntoView {
     let again = StoredValue::new(false);
     let mark_again = Trigger::new();
     let unseen_below = StoredValue::new(false);
+    // The conversation a marker may be sent for: loaded and in a visible tab.
+    let readable = Memo::new(move |_| {
+        let visible = visibility.get() == web_sys::VisibilityState::Visible;
+        (visible && loaded.get()).then(|| id.get()).flatten()
+    });
     let mark = move |conv: String| {
         if in_flight.get_value() {
             again.set_value(true);
@@ -147,8 +152,7 @@ pub fn ThreadPage() -> impl IntoView {
     Effect::new(move |_| {
         query.invalidations.track();
         mark_again.track();
-        let visible = visibility.get() == web_sys::VisibilityState::Visible;
-        if let (true, true, Some(conv)) = (visible, loaded.get(), id.get()) {
+        if let Some(conv) = readable.get() {
             if following.get_untracked() {
                 mark(conv);
             } else {
@@ -161,8 +165,7 @@ pub fn ThreadPage() -> impl IntoView {
         if !following.get() || !unseen_below.get_value() {
             return;
         }
-        let visible = visibility.get_untracked() == web_sys::VisibilityState::Visible;
-        if let (true, true, Some(conv)) = (visible, loaded.get_untracked(), id.get_untracked()) {
+        if let Some(conv) = readable.get_untracked() {
             unseen_below.set_value(false);
             mark(conv);
         }
@@ -182,22 +185,18 @@ pub fn ThreadPage() -> impl IntoView {
                 async move { b.send_message(&t, &message_id, &conv, &text).await }
             })
             .await;
-        // A resend whose first try was stored: hosted PostgREST refuses the taken id (409
-        // 23505) where the embedded server returns the row. The outbox reuses an id only for
-        // the same text in the same thread, so it is this very message: it was sent.
-        let result = match result {
-            Err(e) if e.is_duplicate_key() => Ok(Value::Null),
-            other => other,
-        };
         match result {
-            Ok(_) => {
+            // A taken id on a resend means its first try was stored: hosted PostgREST refuses
+            // it (409 23505) where the embedded server returns the row. The outbox reuses an
+            // id only for the same text in the same thread, so it is this very message.
+            Err(e) if !e.is_duplicate_key() => {
+                follow_next.set_value(false);
+                Err(format!("Not sent: {e}"))
+            }
+            _ => {
                 outbox.try_update_value(Outbox::sent);
                 cache.invalidate(&QueryKey::messages(&conv));
                 Ok(())
-            }
-            Err(e) => {
-                follow_next.set_value(false);
-                Err(format!("Not sent: {e}"))
             }
         }
     };
