@@ -4,15 +4,14 @@
 //! with native unit tests; components stay thin.
 
 pub mod api;
+pub mod backoff;
 pub mod cache;
 pub mod components;
 pub mod config;
-pub mod history;
-pub mod outbox;
 pub mod pages;
 pub mod realtime;
-pub mod scroll;
 pub mod session;
+pub mod thread;
 pub mod timefmt;
 
 use leptos::prelude::*;

@@ -10,9 +10,10 @@ use serde_json::{json, Value};
 use switchboard::api::models::Sender;
 use switchboard::api::{ConversationSummary, Message};
 use switchboard::cache::{use_query, FetchError, QueryClient, QueryKey};
-use switchboard::components::{ConversationList, LoginForm, MessageThread, UnreadBadge};
-use switchboard::realtime::machine::{Action, Input, Machine};
+use switchboard::components::{ConversationList, LoginForm, UnreadBadge};
+use switchboard::realtime::machine::{Command, Input, Machine};
 use switchboard::realtime::protocol::{self, Frame};
+use switchboard::thread::MessageThread;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
@@ -332,7 +333,7 @@ async fn badge_stays_live_while_another_page_is_shown_and_bursts_coalesce() {
     let before = backend.fetches.get();
     backend.total.set(9);
     for _ in 0..100 {
-        client.invalidate(&QueryKey::new(Vec::<String>::new()));
+        client.invalidate(&QueryKey::all());
     }
     settle().await;
     assert!(
@@ -393,7 +394,7 @@ async fn a_realtime_event_rerenders_list_thread_and_badge_through_invalidation()
     });
     let mut machine = Machine::new("o1", "u1", Some("t".into()));
     machine.step(Input::Start, 0.0);
-    let Action::Send(join) = &machine.step(Input::Opened, 0.0)[0] else {
+    let Command::Send(join) = &machine.step(Input::Opened, 0.0)[0] else {
         panic!("no join")
     };
     let r = Frame::decode(join).unwrap().reference;
@@ -417,7 +418,7 @@ async fn a_realtime_event_rerenders_list_thread_and_badge_through_invalidation()
         payload: json!({"ids": [1], "data": {"table": "messages", "type": "INSERT", "record": {"conversation_id": "c1"}}}),
     };
     for action in machine.step(Input::Frame(event.encode()), 0.0) {
-        if let Action::Invalidate(keys) = action {
+        if let Command::Invalidate(keys) = action {
             for k in keys {
                 client.invalidate(&k);
             }

@@ -11,8 +11,8 @@ use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::core::{Cache, CacheConfig, Effect as CacheEffect, EntryState};
 use super::key::QueryKey;
+use super::query_cache::{CacheConfig, Command, QueryCache, QueryState};
 
 /// A fetch failure as the cache sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,7 @@ struct EntrySignals {
 }
 
 struct Inner {
-    cache: Cache,
+    cache: QueryCache,
     fetchers: HashMap<QueryKey, Fetcher>,
     signals: HashMap<QueryKey, EntrySignals>,
 }
@@ -61,7 +61,7 @@ impl QueryClient {
     pub fn new(config: CacheConfig) -> Self {
         let client = QueryClient {
             inner: StoredValue::new_local(Inner {
-                cache: Cache::new(config),
+                cache: QueryCache::new(config),
                 fetchers: HashMap::new(),
                 signals: HashMap::new(),
             }),
@@ -89,7 +89,7 @@ impl QueryClient {
     }
 
     fn signals_of(self, key: &QueryKey) -> EntrySignals {
-        let fresh = |state: EntryState| EntrySignals {
+        let fresh = |state: QueryState| EntrySignals {
             data: ArcRwSignal::new(state.data),
             error: ArcRwSignal::new(state.error),
             fetching: ArcRwSignal::new(state.fetching),
@@ -104,20 +104,20 @@ impl QueryClient {
                     .clone()
             })
             // A client that is gone answers with signals nobody will ever update.
-            .unwrap_or_else(|| fresh(EntryState::default()))
+            .unwrap_or_else(|| fresh(QueryState::default()))
     }
 
-    fn run(self, effects: Vec<CacheEffect>) {
-        for effect in effects {
-            match effect {
-                CacheEffect::Notify(key) => self.publish(&key),
-                CacheEffect::RetryAt { key, at_ms } => {
+    fn run(self, commands: Vec<Command>) {
+        for command in commands {
+            match command {
+                Command::Notify(key) => self.publish(&key),
+                Command::RetryAt { key, at_ms } => {
                     self.at(at_ms, move |c, now| c.retry_due(&key, now));
                 }
-                CacheEffect::QueueAt { key, at_ms } => {
+                Command::QueueAt { key, at_ms } => {
                     self.at(at_ms, move |c, now| c.queue_due(&key, now));
                 }
-                CacheEffect::Fetch { key, generation } => {
+                Command::Fetch { key, generation } => {
                     let fetcher = self.inner.with_value(|i| i.fetchers.get(&key).cloned());
                     let Some(fetcher) = fetcher else {
                         // Nothing registered yet: the next observer will fetch.
@@ -160,8 +160,8 @@ impl QueryClient {
         }
     }
 
-    /// Runs a cache step at `at_ms` (a timer) and carries out its effects.
-    fn at(self, at_ms: f64, step: impl FnOnce(&mut Cache, f64) -> Vec<CacheEffect> + 'static) {
+    /// Runs a cache step at `at_ms` (a timer) and carries out its commands.
+    fn at(self, at_ms: f64, step: impl FnOnce(&mut QueryCache, f64) -> Vec<Command> + 'static) {
         let wait = (at_ms - now_ms()).max(0.0);
         set_timeout(
             move || {
@@ -182,7 +182,7 @@ impl QueryClient {
         // Compared in place; only what changed is copied out (the data can be large).
         let update = self.inner.with_value(|i| {
             let signals = i.signals.get(key)?.clone();
-            let idle = EntryState::default();
+            let idle = QueryState::default();
             let view = i.cache.view(key).unwrap_or(&idle);
             let data = signals
                 .data

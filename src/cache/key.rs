@@ -1,19 +1,34 @@
-//! Hierarchical query keys: `["messages", id]` is matched by the prefix `["messages"]`.
+//! Hierarchical query keys, as TanStack Query uses them: `["messages", id, limit]` is matched
+//! by the prefixes `["messages", id]` and `["messages"]`, so one invalidation reaches every
+//! loaded window of a thread. The constructors below are the only places a key's shape is
+//! written; the cache, the realtime invalidation map and the pages all go through them.
 
 use std::fmt;
 
+/// First segment of the conversation list's key.
+const CONVERSATIONS: &str = "conversations";
+/// First segment of every thread key.
+const MESSAGES: &str = "messages";
+/// First segment of the unread badge's key.
+const UNREAD_TOTAL: &str = "unread_total";
+
 /// A query key: a path of string segments.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct QueryKey(pub Vec<String>);
+pub struct QueryKey(Vec<String>);
 
 impl QueryKey {
-    /// Builds a key from segments.
+    /// Builds a key from segments (for keys that have no constructor below, e.g. in tests).
     pub fn new<I, S>(segments: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         QueryKey(segments.into_iter().map(Into::into).collect())
+    }
+
+    /// `[]`: the prefix of every key.
+    pub fn all() -> Self {
+        QueryKey(Vec::new())
     }
 
     /// Whether `prefix` is this key or one of its ancestors.
@@ -23,17 +38,48 @@ impl QueryKey {
 
     /// `["conversations"]`: the list with unread counts.
     pub fn conversations() -> Self {
-        Self::new(["conversations"])
-    }
-
-    /// `["messages", id]`: one thread.
-    pub fn messages(conversation_id: &str) -> Self {
-        Self::new(["messages", conversation_id])
+        Self::new([CONVERSATIONS])
     }
 
     /// `["unread_total"]`: the badge.
     pub fn unread_total() -> Self {
-        Self::new(["unread_total"])
+        Self::new([UNREAD_TOTAL])
+    }
+
+    /// `["messages"]`: every window of every thread (a change whose conversation is unknown).
+    pub fn all_messages() -> Self {
+        Self::new([MESSAGES])
+    }
+
+    /// `["messages", id]`: every loaded window of one conversation's thread; invalidate this.
+    pub fn messages(conversation_id: &str) -> Self {
+        Self::new([MESSAGES, conversation_id])
+    }
+
+    /// `["messages", id, limit]`: one thread with its newest `limit` messages loaded (the
+    /// window grows by a page per "load older"; see `thread::window`).
+    pub fn thread(conversation_id: &str, limit: usize) -> Self {
+        Self::new([
+            MESSAGES.to_string(),
+            conversation_id.to_string(),
+            limit.to_string(),
+        ])
+    }
+
+    /// The conversation of a thread key (`["messages", id, …]`), `None` for other keys.
+    pub fn conversation_id(&self) -> Option<&str> {
+        match self.0.as_slice() {
+            [first, id, ..] if first == MESSAGES => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The window size of a [`QueryKey::thread`] key, `None` for other keys.
+    pub fn thread_limit(&self) -> Option<usize> {
+        match self.0.as_slice() {
+            [first, _, limit] if first == MESSAGES => limit.parse().ok(),
+            _ => None,
+        }
     }
 }
 
@@ -50,14 +96,26 @@ mod tests {
     #[test]
     fn prefixes_match_descendants_only() {
         let thread = QueryKey::messages("c1");
-        assert!(thread.starts_with(&QueryKey::new(["messages"])));
+        assert!(thread.starts_with(&QueryKey::all_messages()));
         assert!(thread.starts_with(&thread));
         assert!(
-            thread.starts_with(&QueryKey::new(Vec::<String>::new())),
+            thread.starts_with(&QueryKey::all()),
             "the empty prefix is everything"
         );
         assert!(!thread.starts_with(&QueryKey::messages("c2")));
-        assert!(!QueryKey::new(["messages"]).starts_with(&thread));
-        assert!(!QueryKey::new(["messages_archive"]).starts_with(&QueryKey::new(["messages"])));
+        assert!(!QueryKey::all_messages().starts_with(&thread));
+        assert!(!QueryKey::new(["messages_archive"]).starts_with(&QueryKey::all_messages()));
+    }
+
+    #[test]
+    fn a_thread_key_is_reached_by_its_conversation_and_reads_back() {
+        let key = QueryKey::thread("c1", 100);
+        assert!(key.starts_with(&QueryKey::messages("c1")));
+        assert!(!key.starts_with(&QueryKey::messages("c10")));
+        assert_eq!(key.conversation_id(), Some("c1"));
+        assert_eq!(key.thread_limit(), Some(100));
+        assert_eq!(QueryKey::messages("c1").thread_limit(), None);
+        assert_eq!(QueryKey::conversations().conversation_id(), None);
+        assert_eq!(QueryKey::unread_total().thread_limit(), None);
     }
 }

@@ -1,9 +1,10 @@
-//! The query cache: components read queries, realtime events invalidate them.
+//! The query cache: components read queries, realtime events invalidate them (they never
+//! carry data into it). `query_cache` holds the rules, `client` runs them in the browser.
 
 pub mod client;
-pub mod core;
 pub mod key;
+pub mod query_cache;
 
 pub use client::{use_query, FetchError, Query, QueryClient};
-pub use core::{Cache, CacheConfig, Effect, EntryState};
 pub use key::QueryKey;
+pub use query_cache::{CacheConfig, Command, QueryCache, QueryState};

@@ -17,30 +17,38 @@ pub fn sendable(text: &str) -> bool {
 #[component]
 pub fn Composer<F, Fut>(send: F) -> impl IntoView
 where
-    F: Fn(String) -> Fut + Clone + 'static,
+    F: Fn(String) -> Fut + 'static,
     Fut: Future<Output = Result<(), String>> + 'static,
 {
     let draft = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
+    // The draft is cleared only once the server has the message; on an error it stays for
+    // another try (which reuses the message's id, see `thread::outbox`).
+    let sending = Action::new_unsync(move |text: &String| {
+        let sent = send(text.clone());
+        async move {
+            let result = sent.await;
+            if result.is_ok() {
+                let _ = draft.try_set(String::new());
+            }
+            result
+        }
+    });
+    let busy = sending.pending();
+    let error = Signal::derive(move || {
+        if busy.get() {
+            return None;
+        }
+        sending
+            .value()
+            .with(|v| v.as_ref().and_then(|r| r.clone().err()))
+    });
     let count = move || draft.with(|d| d.chars().count());
     let submit = move || {
         let text = draft.get_untracked();
-        if busy.get_untracked() || !sendable(&text) {
-            return;
+        if !busy.get_untracked() && sendable(&text) {
+            sending.dispatch(text);
         }
-        busy.set(true);
-        error.set(None);
-        let send = send.clone();
-        leptos::task::spawn_local(async move {
-            match send(text).await {
-                Ok(()) => draft.set(String::new()),
-                Err(e) => error.set(Some(e)),
-            }
-            busy.set(false);
-        });
     };
-    let submit_key = submit.clone();
     view! {
         <form class="composer" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); submit() }>
             <textarea data-testid="composer" rows="2" placeholder="Message the medic… (Enter sends, Shift+Enter for a new line)"
@@ -50,7 +58,7 @@ where
                 on:keydown=move |ev: leptos::ev::KeyboardEvent| {
                     if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                         ev.prevent_default();
-                        submit_key();
+                        submit();
                     }
                 }></textarea>
             <div class="composer-bar">

@@ -8,28 +8,28 @@ use leptos::prelude::*;
 #[component]
 pub fn LoginForm<F, Fut>(submit: F) -> impl IntoView
 where
-    F: Fn(String, String) -> Fut + Clone + 'static,
+    F: Fn(String, String) -> Fut + 'static,
     Fut: Future<Output = Result<(), String>> + 'static,
 {
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
+    let signing_in = Action::new_unsync(move |(email, password): &(String, String)| {
+        submit(email.clone(), password.clone())
+    });
+    let busy = signing_in.pending();
+    let error = Signal::derive(move || {
+        if busy.get() {
+            return None;
+        }
+        signing_in
+            .value()
+            .with(|v| v.as_ref().and_then(|r| r.clone().err()))
+    });
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if busy.get_untracked() {
-            return;
+        if !busy.get_untracked() {
+            signing_in.dispatch((email.get_untracked(), password.get_untracked()));
         }
-        busy.set(true);
-        error.set(None);
-        let submit = submit.clone();
-        let (e, p) = (email.get_untracked(), password.get_untracked());
-        leptos::task::spawn_local(async move {
-            if let Err(message) = submit(e, p).await {
-                error.set(Some(message));
-            }
-            busy.set(false);
-        });
     };
     view! {
         <form class="login-form" data-testid="login-form" on:submit=on_submit>

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::fetch_error;
 use crate::api::ConversationSummary;
 use crate::cache::{use_query, QueryClient, QueryKey};
-use crate::components::{ConnectionState, ConversationList, UnreadBadge};
+use crate::components::{ConnectionState, ConversationList, LoadError, UnreadBadge};
 use crate::config::{page_origin, AppConfig};
 use crate::realtime::RealtimeClient;
 use crate::session::SessionService;
@@ -103,12 +103,7 @@ fn SignedIn() -> impl IntoView {
             </header>
             <div class="panes">
                 <nav class="list-pane">
-                    <Show when=move || conversations.error.get().is_some()>
-                        <div class="load-error" role="alert">
-                            {move || conversations.error.get().unwrap_or_default()}
-                            <button on:click=move |_| conversations.retry()>"Retry"</button>
-                        </div>
-                    </Show>
+                    <LoadError error=conversations.error on_retry=move || conversations.retry() />
                     <Show when=move || conversations.data.with(Option::is_none) && conversations.error.get().is_none()>
                         <p class="loading">"Loading conversations…"</p>
                     </Show>

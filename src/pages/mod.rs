@@ -1,12 +1,12 @@
-//! Routed pages: sign-in, the dashboard layout, the list and the thread.
+//! Routed pages: sign-in and the dashboard layout with the list; the thread's page lives in
+//! `thread`.
 
 pub mod dashboard;
 pub mod login;
-pub mod thread;
 
+pub use crate::thread::{NoThread, ThreadPage};
 pub use dashboard::Dashboard;
 pub use login::LoginPage;
-pub use thread::{NoThread, ThreadPage};
 
 use crate::api::ApiError;
 use crate::cache::FetchError;

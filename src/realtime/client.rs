@@ -7,7 +7,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, WebSocket};
 
-use super::machine::{Action, ConnectionStatus, Input, Machine, HEARTBEAT_MS};
+use super::machine::{Command, ConnectionStatus, Input, Machine, HEARTBEAT_MS};
 use crate::cache::QueryClient;
 
 struct Handlers {
@@ -87,45 +87,45 @@ impl RealtimeClient {
         client
     }
 
-    /// Feeds one input and carries out the resulting actions.
+    /// Feeds one input and carries out the resulting commands.
     fn feed(self, input: Input) {
         let jitter = js_sys::Math::random();
-        let Some(actions) = self
+        let Some(commands) = self
             .inner
             .try_update_value(|g| g.machine.step(input, jitter))
         else {
             return;
         };
-        for action in actions {
-            self.perform(action);
+        for command in commands {
+            self.perform(command);
         }
     }
 
-    fn perform(self, action: Action) {
-        match action {
-            Action::Open => self.open(),
-            Action::Close => self.close(),
-            Action::Send(text) => {
+    fn perform(self, command: Command) {
+        match command {
+            Command::Open => self.open(),
+            Command::Close => self.close(),
+            Command::Send(text) => {
                 self.inner.with_value(|g| {
                     if let Some((ws, _)) = &g.socket {
                         let _ = ws.send_with_str(&text);
                     }
                 });
             }
-            Action::ScheduleRetry(ms) => {
+            Command::ScheduleRetry(ms) => {
                 set_timeout(
                     move || self.feed(Input::RetryDue),
                     Duration::from_millis(u64::from(ms)),
                 );
             }
-            Action::Invalidate(keys) => {
+            Command::Invalidate(keys) => {
                 let cache = self.inner.with_value(|g| g.cache);
                 for key in keys {
                     cache.invalidate(&key);
                 }
             }
-            Action::InvalidateAll => self.inner.with_value(|g| g.cache).invalidate_all(),
-            Action::Status(s) => {
+            Command::InvalidateAll => self.inner.with_value(|g| g.cache).invalidate_all(),
+            Command::Status(s) => {
                 if self.status.get_untracked() != s {
                     self.status.set(s);
                 }

@@ -22,7 +22,7 @@ pub fn keys_for_change(data: &Value) -> Vec<QueryKey> {
             match conv {
                 Some(c) => keys.push(QueryKey::messages(c)),
                 // Without the id, every thread might be affected.
-                None => keys.push(QueryKey::new(["messages"])),
+                None => keys.push(QueryKey::all_messages()),
             }
             keys.push(QueryKey::conversations());
             keys.push(QueryKey::unread_total());
@@ -63,7 +63,7 @@ mod tests {
         assert!(keys_for_change(&json!({"table": "users", "type": "UPDATE"})).is_empty());
         assert_eq!(
             keys_for_change(&json!({"table": "messages", "type": "DELETE"}))[0],
-            QueryKey::new(["messages"])
+            QueryKey::all_messages()
         );
     }
 }

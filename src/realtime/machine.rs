@@ -1,10 +1,10 @@
-//! The connection state machine as a pure reducer: inputs in, actions out.
+//! The connection state machine as a pure reducer: inputs in, commands out.
 
 use serde_json::Value;
 
-use super::backoff::reconnect_delay_ms;
 use super::invalidation::keys_for_change;
 use super::protocol::{self, Frame};
+use crate::backoff::Backoff;
 use crate::cache::QueryKey;
 
 /// Heartbeat period, as realtime-js uses.
@@ -58,9 +58,10 @@ pub enum Input {
     Stop,
 }
 
-/// What the driver must do.
+/// What the driver must do (named so it clashes with nothing in Leptos's prelude, which has
+/// its own `Action` and `Effect`).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub enum Command {
     /// Open a new socket (closing any old one).
     Open,
     /// Send a text frame.
@@ -133,25 +134,25 @@ impl Machine {
         }
     }
 
-    fn open(&mut self, out: &mut Vec<Action>) {
+    fn open(&mut self, out: &mut Vec<Command>) {
         self.phase = Phase::Connecting;
         self.pending_heartbeat = None;
-        out.push(Action::Open);
-        out.push(Action::Status(self.status()));
+        out.push(Command::Open);
+        out.push(Command::Status(self.status()));
     }
 
-    fn lost(&mut self, jitter: f64, out: &mut Vec<Action>) {
+    fn lost(&mut self, jitter: f64, out: &mut Vec<Command>) {
         self.phase = Phase::Waiting;
         self.join_ref = None;
         self.pending_heartbeat = None;
-        let delay = reconnect_delay_ms(self.attempt, jitter);
+        let delay = Backoff::RECONNECT.delay_ms(self.attempt, jitter);
         self.attempt += 1;
-        out.push(Action::ScheduleRetry(delay as u32));
-        out.push(Action::Status(self.status()));
+        out.push(Command::ScheduleRetry(delay as u32));
+        out.push(Command::Status(self.status()));
     }
 
     /// Applies one input; `jitter` in [0, 1) randomises reconnect delays.
-    pub fn step(&mut self, input: Input, jitter: f64) -> Vec<Action> {
+    pub fn step(&mut self, input: Input, jitter: f64) -> Vec<Command> {
         let mut out = Vec::new();
         if self.phase == Phase::Stopped {
             return out;
@@ -168,7 +169,7 @@ impl Machine {
                         let r = self.make_ref();
                         self.join_ref = Some(r.clone());
                         self.phase = Phase::Joining;
-                        out.push(Action::Send(
+                        out.push(Command::Send(
                             protocol::join_frame(&self.org_id, &self.user_id, &token, &r).encode(),
                         ));
                     }
@@ -197,11 +198,11 @@ impl Machine {
                     if self.pending_heartbeat.is_some() {
                         // No answer for a whole period: the connection is dead even if the
                         // socket has not noticed.
-                        out.push(Action::Close);
+                        out.push(Command::Close);
                         self.lost(jitter, &mut out);
                     } else {
                         let r = self.make_ref();
-                        out.push(Action::Send(protocol::heartbeat_frame(&r).encode()));
+                        out.push(Command::Send(protocol::heartbeat_frame(&r).encode()));
                         self.pending_heartbeat = Some(r);
                     }
                 }
@@ -211,15 +212,15 @@ impl Machine {
                 match token {
                     None => {
                         self.phase = Phase::Stopped;
-                        out.push(Action::Close);
-                        out.push(Action::Status(ConnectionStatus::Offline));
+                        out.push(Command::Close);
+                        out.push(Command::Status(ConnectionStatus::Offline));
                     }
                     Some(t) => match (self.phase, &self.join_ref) {
                         (Phase::Joined, Some(join_ref)) => {
                             let jr = join_ref.clone();
                             let r = self.make_ref();
                             let topic = protocol::org_topic(&self.org_id);
-                            out.push(Action::Send(
+                            out.push(Command::Send(
                                 protocol::access_token_frame(&topic, &jr, &r, &t).encode(),
                             ));
                         }
@@ -230,15 +231,15 @@ impl Machine {
             }
             Input::Stop => {
                 self.phase = Phase::Stopped;
-                out.push(Action::Close);
-                out.push(Action::Status(ConnectionStatus::Offline));
+                out.push(Command::Close);
+                out.push(Command::Status(ConnectionStatus::Offline));
             }
             Input::Frame(text) => self.on_frame(&text, jitter, &mut out),
         }
         out
     }
 
-    fn on_frame(&mut self, text: &str, jitter: f64, out: &mut Vec<Action>) {
+    fn on_frame(&mut self, text: &str, jitter: f64, out: &mut Vec<Command>) {
         let Ok(frame) = Frame::decode(text) else {
             return;
         };
@@ -262,11 +263,11 @@ impl Machine {
                         self.binding_ids = ids;
                         self.ever_joined = true;
                         // Whatever happened while we were not subscribed is unknown: refetch.
-                        out.push(Action::InvalidateAll);
-                        out.push(Action::Status(ConnectionStatus::Live));
+                        out.push(Command::InvalidateAll);
+                        out.push(Command::Status(ConnectionStatus::Live));
                     }
                     _ => {
-                        out.push(Action::Close);
+                        out.push(Command::Close);
                         self.lost(jitter, out);
                     }
                 }
@@ -285,7 +286,7 @@ impl Machine {
                     {
                         let keys = keys_for_change(data);
                         if !keys.is_empty() {
-                            out.push(Action::Invalidate(keys));
+                            out.push(Command::Invalidate(keys));
                         }
                     }
                 }
@@ -300,18 +301,18 @@ impl Machine {
                     // Hosted Realtime subscribes to the database only now, a second or more
                     // after the join reply (and again after a token swap): a change committed
                     // in between has no event, so refetch once more.
-                    out.push(Action::InvalidateAll);
+                    out.push(Command::InvalidateAll);
                 }
                 let failed = status == Some("error");
                 if failed && self.phase == Phase::Joined {
                     // e.g. the token expired: the server closes the channel; rejoin fresh.
-                    out.push(Action::Close);
+                    out.push(Command::Close);
                     self.lost(jitter, out);
                 }
             }
             "phx_close" | "phx_error" => {
                 if matches!(self.phase, Phase::Joined | Phase::Joining) {
-                    out.push(Action::Close);
+                    out.push(Command::Close);
                     self.lost(jitter, out);
                 }
             }
@@ -329,10 +330,10 @@ mod tests {
         let mut m = Machine::new("o1", "u1", Some("t1".into()));
         assert_eq!(
             m.step(Input::Start, 0.0),
-            vec![Action::Open, Action::Status(ConnectionStatus::Connecting)]
+            vec![Command::Open, Command::Status(ConnectionStatus::Connecting)]
         );
         let out = m.step(Input::Opened, 0.0);
-        let Action::Send(join) = &out[0] else {
+        let Command::Send(join) = &out[0] else {
             panic!("{out:?}")
         };
         let join = Frame::decode(join).unwrap();
@@ -359,8 +360,8 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Action::InvalidateAll,
-                Action::Status(ConnectionStatus::Live)
+                Command::InvalidateAll,
+                Command::Status(ConnectionStatus::Live)
             ]
         );
         (m, r)
@@ -376,7 +377,7 @@ mod tests {
         let out = m.step(Input::Frame(change(&[100], "messages", "c9")), 0.0);
         assert_eq!(
             out,
-            vec![Action::Invalidate(vec![
+            vec![Command::Invalidate(vec![
                 QueryKey::messages("c9"),
                 QueryKey::conversations(),
                 QueryKey::unread_total()
@@ -396,24 +397,27 @@ mod tests {
         assert_eq!(
             m.step(Input::Closed, 1.0),
             vec![
-                Action::ScheduleRetry(1000),
-                Action::Status(ConnectionStatus::Reconnecting)
+                Command::ScheduleRetry(1000),
+                Command::Status(ConnectionStatus::Reconnecting)
             ]
         );
         assert_eq!(
             m.step(Input::RetryDue, 0.0),
-            vec![Action::Open, Action::Status(ConnectionStatus::Reconnecting)]
+            vec![
+                Command::Open,
+                Command::Status(ConnectionStatus::Reconnecting)
+            ]
         );
         assert_eq!(
             m.step(Input::Closed, 1.0),
             vec![
-                Action::ScheduleRetry(2000),
-                Action::Status(ConnectionStatus::Reconnecting)
+                Command::ScheduleRetry(2000),
+                Command::Status(ConnectionStatus::Reconnecting)
             ]
         );
         m.step(Input::RetryDue, 0.0);
         let out = m.step(Input::Opened, 0.0);
-        let Action::Send(join) = &out[0] else {
+        let Command::Send(join) = &out[0] else {
             panic!()
         };
         let join = Frame::decode(join).unwrap();
@@ -431,7 +435,7 @@ mod tests {
     fn waking_skips_the_wait() {
         let (mut m, _) = joined();
         m.step(Input::Closed, 0.0);
-        assert_eq!(m.step(Input::Wake, 0.0)[0], Action::Open);
+        assert_eq!(m.step(Input::Wake, 0.0)[0], Command::Open);
         assert!(m.step(Input::Wake, 0.0).is_empty(), "only while waiting");
     }
 
@@ -439,7 +443,7 @@ mod tests {
     fn missing_heartbeat_reply_means_dead() {
         let (mut m, _) = joined();
         let out = m.step(Input::HeartbeatTick, 0.0);
-        let Action::Send(hb) = &out[0] else { panic!() };
+        let Command::Send(hb) = &out[0] else { panic!() };
         let hb = Frame::decode(hb).unwrap();
         let reply = Frame {
             join_ref: None,
@@ -451,19 +455,19 @@ mod tests {
         assert!(m.step(Input::Frame(reply.encode()), 0.0).is_empty());
         let out = m.step(Input::HeartbeatTick, 0.0);
         assert!(
-            matches!(out[0], Action::Send(_)),
+            matches!(out[0], Command::Send(_)),
             "answered, so a new heartbeat"
         );
         let out = m.step(Input::HeartbeatTick, 0.0);
-        assert_eq!(out[0], Action::Close, "unanswered: reconnect");
-        assert!(matches!(out[1], Action::ScheduleRetry(_)));
+        assert_eq!(out[0], Command::Close, "unanswered: reconnect");
+        assert!(matches!(out[1], Command::ScheduleRetry(_)));
     }
 
     #[test]
     fn refreshed_tokens_go_to_the_channel_and_into_rejoins() {
         let (mut m, join_ref) = joined();
         let out = m.step(Input::Token(Some("t2".into())), 0.0);
-        let Action::Send(f) = &out[0] else { panic!() };
+        let Command::Send(f) = &out[0] else { panic!() };
         let f = Frame::decode(f).unwrap();
         assert_eq!(
             (
@@ -475,13 +479,13 @@ mod tests {
         );
         m.step(Input::Closed, 0.0);
         m.step(Input::RetryDue, 0.0);
-        let Action::Send(join) = &m.step(Input::Opened, 0.0)[0] else {
+        let Command::Send(join) = &m.step(Input::Opened, 0.0)[0] else {
             panic!()
         };
         assert_eq!(Frame::decode(join).unwrap().payload["access_token"], "t2");
         assert_eq!(
             m.step(Input::Token(None), 0.0),
-            vec![Action::Close, Action::Status(ConnectionStatus::Offline)]
+            vec![Command::Close, Command::Status(ConnectionStatus::Offline)]
         );
         assert!(m.step(Input::RetryDue, 0.0).is_empty(), "stopped for good");
     }
@@ -490,7 +494,7 @@ mod tests {
     fn join_errors_and_server_shutdowns_reconnect() {
         let mut m = Machine::new("o1", "u1", Some("t".into()));
         m.step(Input::Start, 0.0);
-        let Action::Send(join) = &m.step(Input::Opened, 0.0)[0] else {
+        let Command::Send(join) = &m.step(Input::Opened, 0.0)[0] else {
             panic!()
         };
         let r = Frame::decode(join).unwrap().reference;
@@ -502,8 +506,8 @@ mod tests {
             payload: json!({"status": "error", "response": {"reason": "Unauthorized"}}),
         };
         let out = m.step(Input::Frame(err.encode()), 0.0);
-        assert_eq!(out[0], Action::Close);
-        assert!(matches!(out[1], Action::ScheduleRetry(_)));
+        assert_eq!(out[0], Command::Close);
+        assert!(matches!(out[1], Command::ScheduleRetry(_)));
 
         let (mut m, jr) = joined();
         let sys = Frame {
@@ -513,7 +517,7 @@ mod tests {
             event: "system".into(),
             payload: json!({"status": "error", "message": "Token has expired 3 seconds ago"}),
         };
-        assert_eq!(m.step(Input::Frame(sys.encode()), 0.0)[0], Action::Close);
+        assert_eq!(m.step(Input::Frame(sys.encode()), 0.0)[0], Command::Close);
         let (mut m, _) = joined();
         let stale = Frame {
             join_ref: Some("999".into()),
@@ -541,7 +545,7 @@ mod tests {
         };
         assert_eq!(
             m.step(Input::Frame(subscribed.encode()), 0.0),
-            vec![Action::InvalidateAll]
+            vec![Command::InvalidateAll]
         );
     }
 
@@ -549,7 +553,7 @@ mod tests {
     fn a_binding_mismatch_is_a_failed_join() {
         let mut m = Machine::new("o1", "u1", Some("t".into()));
         m.step(Input::Start, 0.0);
-        let Action::Send(join) = &m.step(Input::Opened, 0.0)[0] else {
+        let Command::Send(join) = &m.step(Input::Opened, 0.0)[0] else {
             panic!()
         };
         let r = Frame::decode(join).unwrap().reference;
@@ -560,7 +564,7 @@ mod tests {
             event: "phx_reply".into(),
             payload: json!({"status": "ok", "response": {"postgres_changes": []}}),
         };
-        assert_eq!(m.step(Input::Frame(reply.encode()), 0.0)[0], Action::Close);
+        assert_eq!(m.step(Input::Frame(reply.encode()), 0.0)[0], Command::Close);
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! The Supabase Realtime client: Phoenix vsn 2.0.0 protocol, a pure connection state
 //! machine, and the browser glue that turns change events into cache invalidations.
 
-pub mod backoff;
 pub mod client;
 pub mod invalidation;
 pub mod machine;

@@ -1,12 +1,14 @@
-//! The cache's rules as a pure state machine: events in, effects out, time injected.
-//!
-//! No async and no Leptos here, so every rule is unit-tested with a fake clock.
+//! The query cache's rules as a pure state machine: events in, [`Command`]s out, time
+//! injected (ms). No async and no Leptos here, so every rule is unit-tested with a fake
+//! clock; `client::QueryClient` carries the commands out. The vocabulary is TanStack
+//! Query's: a query (key + state) is fresh or stale, invalidated, observed, collected.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
 use super::key::QueryKey;
+use crate::backoff::Backoff;
 
 /// Tunables of the cache.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,10 +19,8 @@ pub struct CacheConfig {
     pub gc_ms: f64,
     /// Automatic retries of a retryable failure before showing the error.
     pub max_retries: u32,
-    /// First retry delay.
-    pub retry_base_ms: f64,
-    /// Longest retry delay.
-    pub retry_cap_ms: f64,
+    /// Delays between those retries.
+    pub retry: Backoff,
     /// Queue at most one fetch behind the running one (false: refetch on every
     /// invalidation and drop the older answer, as TanStack Query does by default; only
     /// for comparison benchmarks).
@@ -42,8 +42,7 @@ impl Default for CacheConfig {
             stale_ms: 60_000.0,
             gc_ms: 300_000.0,
             max_retries: 4,
-            retry_base_ms: 500.0,
-            retry_cap_ms: 8_000.0,
+            retry: Backoff::QUERY_RETRY,
             coalesce: true,
             queue_quiet_ms: 25.0,
             queue_max_wait_ms: 200.0,
@@ -52,9 +51,10 @@ impl Default for CacheConfig {
     }
 }
 
-/// What the driver must do after an event.
+/// What the driver must do after an event (named so it clashes with nothing in Leptos's
+/// prelude, which has its own `Effect` and `Action`).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
+pub enum Command {
     /// Start the fetcher of `key`; report back with `generation`.
     Fetch {
         /// Which query.
@@ -62,14 +62,14 @@ pub enum Effect {
         /// Identifies this fetch in the answer.
         generation: u64,
     },
-    /// Call [`Cache::queue_due`] for `key` at time `at_ms`.
+    /// Call [`QueryCache::queue_due`] for `key` at time `at_ms`.
     QueueAt {
         /// Which query.
         key: QueryKey,
         /// When.
         at_ms: f64,
     },
-    /// Call [`Cache::retry_due`] for `key` at time `at_ms`.
+    /// Call [`QueryCache::retry_due`] for `key` at time `at_ms`.
     RetryAt {
         /// Which query.
         key: QueryKey,
@@ -80,9 +80,9 @@ pub enum Effect {
     Notify(QueryKey),
 }
 
-/// Observable state of one entry.
+/// Observable state of one query.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct EntryState {
+pub struct QueryState {
     /// Last good data (kept while refetching and after errors).
     pub data: Option<Value>,
     /// Error shown after retries ran out.
@@ -96,7 +96,7 @@ pub struct EntryState {
 
 #[derive(Debug, Default)]
 struct Entry {
-    view: EntryState,
+    view: QueryState,
     observers: usize,
     queued: bool,
     queued_since: f64,
@@ -114,9 +114,9 @@ struct Entry {
     fetch_count: u64,
 }
 
-/// All entries and the rules between them.
+/// All queries and the rules between them.
 #[derive(Debug, Default)]
-pub struct Cache {
+pub struct QueryCache {
     config: CacheConfig,
     entries: HashMap<QueryKey, Entry>,
     /// Generations issued before the last `clear`: later fetches number above them, so an
@@ -124,10 +124,10 @@ pub struct Cache {
     cleared_generation: u64,
 }
 
-impl Cache {
+impl QueryCache {
     /// An empty cache.
     pub fn new(config: CacheConfig) -> Self {
-        Cache {
+        QueryCache {
             config,
             entries: HashMap::new(),
             cleared_generation: 0,
@@ -135,7 +135,7 @@ impl Cache {
     }
 
     /// The observable state of a key.
-    pub fn state(&self, key: &QueryKey) -> EntryState {
+    pub fn state(&self, key: &QueryKey) -> QueryState {
         self.entries
             .get(key)
             .map(|e| e.view.clone())
@@ -143,7 +143,7 @@ impl Cache {
     }
 
     /// The observable state of a key, borrowed (for comparing without copying the data).
-    pub fn view(&self, key: &QueryKey) -> Option<&EntryState> {
+    pub fn view(&self, key: &QueryKey) -> Option<&QueryState> {
         self.entries.get(key).map(|e| &e.view)
     }
 
@@ -157,7 +157,7 @@ impl Cache {
         self.entries.contains_key(key)
     }
 
-    fn request_fetch(&mut self, key: &QueryKey, now: f64, out: &mut Vec<Effect>) {
+    fn request_fetch(&mut self, key: &QueryKey, now: f64, out: &mut Vec<Command>) {
         let coalesce = self.config.coalesce;
         let floor = self.cleared_generation;
         let entry = self.entries.entry(key.clone()).or_default();
@@ -176,15 +176,15 @@ impl Cache {
         entry.retry_pending = false;
         entry.generation = entry.generation.max(floor) + 1;
         entry.fetch_count += 1;
-        out.push(Effect::Fetch {
+        out.push(Command::Fetch {
             key: key.clone(),
             generation: entry.generation,
         });
-        out.push(Effect::Notify(key.clone()));
+        out.push(Command::Notify(key.clone()));
     }
 
     /// An observed entry went stale: fetch now, or after its settle time.
-    fn invalidated(&mut self, key: &QueryKey, now: f64, out: &mut Vec<Effect>) {
+    fn invalidated(&mut self, key: &QueryKey, now: f64, out: &mut Vec<Command>) {
         let settle = self
             .config
             .settle
@@ -198,7 +198,7 @@ impl Cache {
                 entry.queued_since = now;
                 entry.last_invalidated = now;
                 entry.queue_wait = ms;
-                out.push(Effect::QueueAt {
+                out.push(Command::QueueAt {
                     key: key.clone(),
                     at_ms: now + ms,
                 });
@@ -214,7 +214,7 @@ impl Cache {
     }
 
     /// A component starts reading `key`.
-    pub fn observe(&mut self, key: &QueryKey, now: f64) -> Vec<Effect> {
+    pub fn observe(&mut self, key: &QueryKey, now: f64) -> Vec<Command> {
         let mut out = Vec::new();
         let entry = self.entries.entry(key.clone()).or_default();
         entry.observers += 1;
@@ -243,7 +243,7 @@ impl Cache {
     }
 
     /// Marks every entry under `prefix` stale; observed ones refetch now.
-    pub fn invalidate(&mut self, prefix: &QueryKey, now: f64) -> Vec<Effect> {
+    pub fn invalidate(&mut self, prefix: &QueryKey, now: f64) -> Vec<Command> {
         let mut out = Vec::new();
         let keys: Vec<QueryKey> = self
             .entries
@@ -261,7 +261,7 @@ impl Cache {
             };
             if observed {
                 self.invalidated(&key, now, &mut out);
-                out.push(Effect::Notify(key.clone()));
+                out.push(Command::Notify(key.clone()));
             }
         }
         // A fetch that started already notified: once per key is enough.
@@ -270,12 +270,12 @@ impl Cache {
     }
 
     /// Invalidates everything (after a reconnect, events may have been missed).
-    pub fn invalidate_all(&mut self, now: f64) -> Vec<Effect> {
-        self.invalidate(&QueryKey(Vec::new()), now)
+    pub fn invalidate_all(&mut self, now: f64) -> Vec<Command> {
+        self.invalidate(&QueryKey::all(), now)
     }
 
     /// The window regained focus: refetch observed entries that are stale.
-    pub fn on_focus(&mut self, now: f64) -> Vec<Effect> {
+    pub fn on_focus(&mut self, now: f64) -> Vec<Command> {
         let mut out = Vec::new();
         let keys: Vec<QueryKey> = self
             .entries
@@ -289,7 +289,7 @@ impl Cache {
         out
     }
 
-    fn finish(&mut self, key: &QueryKey, now: f64, out: &mut Vec<Effect>) {
+    fn finish(&mut self, key: &QueryKey, now: f64, out: &mut Vec<Command>) {
         let max_wait = self.config.queue_max_wait_ms;
         let Some(e) = self.entries.get_mut(key) else {
             return;
@@ -304,7 +304,7 @@ impl Cache {
                 self.request_fetch(key, now, out);
             }
         } else {
-            out.push(Effect::QueueAt {
+            out.push(Command::QueueAt {
                 key: key.clone(),
                 at_ms: due,
             });
@@ -312,7 +312,7 @@ impl Cache {
     }
 
     /// The quiet period of a queued refetch may be over.
-    pub fn queue_due(&mut self, key: &QueryKey, now: f64) -> Vec<Effect> {
+    pub fn queue_due(&mut self, key: &QueryKey, now: f64) -> Vec<Command> {
         let mut out = Vec::new();
         if self
             .entries
@@ -331,7 +331,7 @@ impl Cache {
         generation: u64,
         data: Value,
         now: f64,
-    ) -> Vec<Effect> {
+    ) -> Vec<Command> {
         let mut out = Vec::new();
         let Some(e) = self.entries.get_mut(key) else {
             return out;
@@ -349,7 +349,7 @@ impl Cache {
             e.view.data = Some(data);
         }
         e.view.error = None;
-        out.push(Effect::Notify(key.clone()));
+        out.push(Command::Notify(key.clone()));
         self.finish(key, now, &mut out);
         out
     }
@@ -363,7 +363,7 @@ impl Cache {
         retryable: bool,
         now: f64,
         jitter: f64,
-    ) -> Vec<Effect> {
+    ) -> Vec<Command> {
         let mut out = Vec::new();
         let config = self.config.clone();
         let Some(e) = self.entries.get_mut(key) else {
@@ -379,10 +379,10 @@ impl Cache {
             return out;
         }
         if retryable && e.attempt < config.max_retries {
-            let delay = backoff_ms(&config, e.attempt, jitter);
+            let delay = config.retry.delay_ms(e.attempt, jitter);
             e.attempt += 1;
             e.retry_pending = true;
-            out.push(Effect::RetryAt {
+            out.push(Command::RetryAt {
                 key: key.clone(),
                 at_ms: now + delay,
             });
@@ -390,12 +390,12 @@ impl Cache {
             e.view.error = Some(error);
             e.attempt = 0;
         }
-        out.push(Effect::Notify(key.clone()));
+        out.push(Command::Notify(key.clone()));
         out
     }
 
     /// A scheduled retry is due.
-    pub fn retry_due(&mut self, key: &QueryKey, now: f64) -> Vec<Effect> {
+    pub fn retry_due(&mut self, key: &QueryKey, now: f64) -> Vec<Command> {
         let mut out = Vec::new();
         if self
             .entries
@@ -408,7 +408,7 @@ impl Cache {
     }
 
     /// The user pressed "retry" on an error.
-    pub fn retry(&mut self, key: &QueryKey, now: f64) -> Vec<Effect> {
+    pub fn retry(&mut self, key: &QueryKey, now: f64) -> Vec<Command> {
         let mut out = Vec::new();
         if let Some(e) = self.entries.get_mut(key) {
             e.view.error = None;
@@ -451,12 +451,6 @@ impl Cache {
     }
 }
 
-/// Exponential backoff with jitter: base·2^attempt, capped, scaled into [50%, 100%).
-pub fn backoff_ms(config: &CacheConfig, attempt: u32, jitter: f64) -> f64 {
-    let raw = config.retry_base_ms * 2f64.powi(attempt.min(20) as i32);
-    raw.min(config.retry_cap_ms) * (0.5 + 0.5 * jitter.clamp(0.0, 1.0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,11 +460,11 @@ mod tests {
         QueryKey::conversations()
     }
 
-    fn fetches(effects: &[Effect]) -> Vec<u64> {
+    fn fetches(effects: &[Command]) -> Vec<u64> {
         effects
             .iter()
             .filter_map(|e| {
-                if let Effect::Fetch { generation, .. } = e {
+                if let Command::Fetch { generation, .. } = e {
                     Some(*generation)
                 } else {
                     None
@@ -479,8 +473,8 @@ mod tests {
             .collect()
     }
 
-    fn cache() -> Cache {
-        Cache::new(CacheConfig::default())
+    fn cache() -> QueryCache {
+        QueryCache::new(CacheConfig::default())
     }
 
     #[test]
@@ -490,10 +484,10 @@ mod tests {
         assert_eq!(fetches(&fx), vec![1]);
         assert!(c.state(&key()).fetching);
         let fx = c.fetch_succeeded(&key(), 1, json!([1]), 10.0);
-        assert!(fx.contains(&Effect::Notify(key())));
+        assert!(fx.contains(&Command::Notify(key())));
         assert_eq!(
             c.state(&key()),
-            EntryState {
+            QueryState {
                 data: Some(json!([1])),
                 error: None,
                 fetching: false,
@@ -522,16 +516,16 @@ mod tests {
         c.observe(&other, 0.0);
         c.fetch_succeeded(&other, 1, json!(2), 0.0);
         c.unobserve(&other, 1.0);
-        let fx = c.invalidate(&QueryKey::new(Vec::<String>::new()), 0.0);
+        let fx = c.invalidate(&QueryKey::all(), 0.0);
         assert_eq!(
             fx.iter()
-                .filter(|e| matches!(e, Effect::Fetch { key: k, .. } if *k == key()))
+                .filter(|e| matches!(e, Command::Fetch { key: k, .. } if *k == key()))
                 .count(),
             1
         );
         assert!(
             !fx.iter()
-                .any(|e| matches!(e, Effect::Fetch { key: k, .. } if *k == other)),
+                .any(|e| matches!(e, Command::Fetch { key: k, .. } if *k == other)),
             "unobserved waits"
         );
         assert_eq!(
@@ -553,9 +547,9 @@ mod tests {
         );
     }
 
-    fn queue_at(effects: &[Effect]) -> Option<f64> {
+    fn queue_at(effects: &[Command]) -> Option<f64> {
         effects.iter().find_map(|e| match e {
-            Effect::QueueAt { at_ms, .. } => Some(*at_ms),
+            Command::QueueAt { at_ms, .. } => Some(*at_ms),
             _ => None,
         })
     }
@@ -605,12 +599,12 @@ mod tests {
             settle: vec![(QueryKey::conversations(), 10.0)],
             ..CacheConfig::default()
         };
-        let mut c = Cache::new(config.clone());
+        let mut c = QueryCache::new(config.clone());
         for k in [&list, &thread] {
             c.observe(k, 0.0);
             c.fetch_succeeded(k, 1, json!(0), 0.0);
         }
-        let fx = c.invalidate(&QueryKey::new(Vec::<String>::new()), 100.0);
+        let fx = c.invalidate(&QueryKey::all(), 100.0);
         assert_eq!(fetches(&fx), vec![2], "the thread fetches at once");
         assert_eq!(queue_at(&fx), Some(110.0), "the list waits to settle");
         // The read marker's change, 4 ms later, rides along.
@@ -621,7 +615,7 @@ mod tests {
         assert_eq!(fetches(&c.queue_due(&list, 114.0)), vec![2]);
         assert_eq!(c.fetch_count(&list), 2, "one request for both changes");
 
-        let mut naive = Cache::new(CacheConfig {
+        let mut naive = QueryCache::new(CacheConfig {
             coalesce: false,
             ..config
         });
@@ -687,7 +681,7 @@ mod tests {
 
     #[test]
     fn the_naive_strategy_refetches_on_every_invalidation() {
-        let mut c = Cache::new(CacheConfig {
+        let mut c = QueryCache::new(CacheConfig {
             coalesce: false,
             ..CacheConfig::default()
         });
@@ -757,7 +751,7 @@ mod tests {
             let at = fx
                 .iter()
                 .find_map(|e| {
-                    if let Effect::RetryAt { at_ms, .. } = e {
+                    if let Command::RetryAt { at_ms, .. } = e {
                         Some(*at_ms)
                     } else {
                         None
@@ -776,7 +770,7 @@ mod tests {
             "doubling, jitter 0 halves"
         );
         let fx = c.fetch_failed(&key(), generation, "offline".into(), true, now, 0.0);
-        assert!(!fx.iter().any(|e| matches!(e, Effect::RetryAt { .. })));
+        assert!(!fx.iter().any(|e| matches!(e, Command::RetryAt { .. })));
         let s = c.state(&key());
         assert_eq!(s.error.as_deref(), Some("offline"));
         assert_eq!(s.data, Some(json!("good")));
@@ -790,17 +784,8 @@ mod tests {
         let mut c = cache();
         c.observe(&key(), 0.0);
         let fx = c.fetch_failed(&key(), 1, "forbidden".into(), false, 1.0, 0.5);
-        assert!(!fx.iter().any(|e| matches!(e, Effect::RetryAt { .. })));
+        assert!(!fx.iter().any(|e| matches!(e, Command::RetryAt { .. })));
         assert_eq!(c.state(&key()).error.as_deref(), Some("forbidden"));
-    }
-
-    #[test]
-    fn backoff_is_capped_and_jittered() {
-        let cfg = CacheConfig::default();
-        assert_eq!(backoff_ms(&cfg, 0, 1.0), 500.0);
-        assert_eq!(backoff_ms(&cfg, 10, 1.0), 8_000.0);
-        assert_eq!(backoff_ms(&cfg, 10, 0.0), 4_000.0);
-        assert!(backoff_ms(&cfg, 3, 0.3) < backoff_ms(&cfg, 3, 0.9));
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! move, sheds old rows, keeping each refetch to about one page. The choice is made when the
 //! refetch starts, not when the previous answer came: the reader may have scrolled up since.
 
+use crate::api::{ThreadWindow, THREAD_PAGE};
+use crate::cache::QueryKey;
+
 /// Rows a followed thread may grow past one page before it sheds the oldest.
 pub const FOLLOW_SLACK: usize = 10;
 
@@ -55,6 +58,51 @@ pub fn next_floor(
         older,
         shed_to,
     })
+}
+
+/// The window of the thread on screen: which key it was loaded for and its floor. A floor
+/// belongs to one key; a new key (another conversation, or "load older" growing the limit)
+/// starts from its newest `limit` rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadedWindow {
+    loaded: Option<(QueryKey, Floor)>,
+}
+
+impl LoadedWindow {
+    fn floor_of(&self, key: &QueryKey) -> Option<&Floor> {
+        self.loaded
+            .as_ref()
+            .filter(|(k, _)| k == key)
+            .map(|(_, f)| f)
+    }
+
+    /// What the fetch of `key` (a [`QueryKey::thread`]) asks for, decided as it starts:
+    /// from the floor once loaded (shedding only while `following`), else the newest
+    /// `limit` rows of the key.
+    pub fn request(&self, key: &QueryKey, following: bool) -> ThreadWindow {
+        match self.floor_of(key) {
+            Some(floor) => ThreadWindow::Since(floor.fetch_from(following).to_string()),
+            None => ThreadWindow::Newest(key.thread_limit().unwrap_or(THREAD_PAGE)),
+        }
+    }
+
+    /// Takes in an answer for `key` (`created_at`s, newest first). Returns whether the
+    /// window changed; an empty answer holds nothing and changes nothing.
+    pub fn answered(&mut self, key: &QueryKey, newest_first: &[&str]) -> bool {
+        let limit = key.thread_limit().unwrap_or(THREAD_PAGE);
+        match next_floor(newest_first, self.floor_of(key), THREAD_PAGE, limit) {
+            Some(floor) => {
+                self.loaded = Some((key.clone(), floor));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether history goes back further than what is loaded for `key`.
+    pub fn has_older(&self, key: &QueryKey) -> bool {
+        self.floor_of(key).is_some_and(|f| f.older)
+    }
 }
 
 #[cfg(test)]
@@ -107,5 +155,32 @@ mod tests {
         let grown = floor(&times(61), Some(&first)).unwrap();
         let shed: Vec<String> = times(61).into_iter().take(50).collect();
         assert!(floor(&shed, Some(&grown)).unwrap().older);
+    }
+
+    #[test]
+    fn a_loaded_window_belongs_to_its_key() {
+        let key = QueryKey::thread("c1", 50);
+        let mut window = LoadedWindow::default();
+        assert_eq!(window.request(&key, true), ThreadWindow::Newest(50));
+        let rows = times(50);
+        let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+        assert!(window.answered(&key, &refs));
+        assert!(window.has_older(&key));
+        assert_eq!(
+            window.request(&key, false),
+            ThreadWindow::Since("t0000".into())
+        );
+        // "Load older": a larger limit is a new key that starts from its newest rows.
+        let older = QueryKey::thread("c1", 100);
+        assert_eq!(window.request(&older, true), ThreadWindow::Newest(100));
+        assert!(!window.has_older(&older));
+        assert!(
+            !window.answered(&older, &[]),
+            "nothing loaded, nothing held"
+        );
+        assert!(
+            window.has_older(&key),
+            "an empty answer keeps the old window"
+        );
     }
 }

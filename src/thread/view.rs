@@ -3,10 +3,10 @@
 use leptos::html::Div;
 use leptos::prelude::*;
 
-use crate::api::Message;
-use crate::scroll::{
+use super::scroll::{
     appended_rows, distance_from_bottom, follows, keep_anchor, on_new_rows, Decision,
 };
+use crate::api::Message;
 
 /// The local calendar day of a time, cheap enough to compute for every row on every update
 /// (the formatted label, which goes through Intl, is only made for separators).

@@ -1,0 +1,19 @@
+//! The open conversation: its route page, the scrolling view, and the pure rules behind
+//! them, each in its own module with native tests:
+//!
+//! - [`window`]: which rows stay loaded (the window's floor), decided when a fetch starts;
+//! - [`scroll`]: follow new rows only within 100 px of the bottom, keep the anchor row;
+//! - [`outbox`]: which id a send carries, so a resend can never store a copy;
+//! - [`read_marker`]: when `mark_conversation_read` goes out, one write at a time.
+//!
+//! [`page`] and [`view`] only wire these to signals, the cache and the DOM.
+
+pub mod outbox;
+pub mod page;
+pub mod read_marker;
+pub mod scroll;
+pub mod view;
+pub mod window;
+
+pub use page::{NoThread, ThreadPage};
+pub use view::MessageThread;

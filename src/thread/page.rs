@@ -1,0 +1,207 @@
+//! `/messages/:id`: one thread, its composer, and read marking while visible. This component
+//! only wires: which rows are loaded is [`LoadedWindow`]'s decision, when a marker goes out
+//! [`ReadMarker`]'s, which id a send carries [`Outbox`]'s, and scrolling the view's.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use serde_json::json;
+
+use super::outbox::Outbox;
+use super::read_marker::ReadMarker;
+use super::view::MessageThread;
+use super::window::LoadedWindow;
+use crate::api::{Message, THREAD_PAGE};
+use crate::cache::{use_query, QueryClient, QueryKey};
+use crate::components::{Composer, LoadError};
+use crate::pages::fetch_error;
+use crate::session::SessionService;
+
+/// Shown at `/messages` before a conversation is chosen.
+#[component]
+pub fn NoThread() -> impl IntoView {
+    view! { <div class="no-thread">"Select a conversation"</div> }
+}
+
+/// The open conversation.
+#[component]
+pub fn ThreadPage() -> impl IntoView {
+    let session = expect_context::<SessionService>();
+    let cache = expect_context::<QueryClient>();
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.with(|p| p.get("id")));
+    // How much history is loaded: a new conversation starts at one page.
+    let limit = RwSignal::new(THREAD_PAGE);
+    Effect::new(move |_| {
+        id.track();
+        limit.set(THREAD_PAGE);
+    });
+    let key = Memo::new(move |_| id.get().map(|i| QueryKey::thread(&i, limit.get())));
+    let window = RwSignal::new(LoadedWindow::default());
+    // Whether the reader is at the bottom (kept by the view): a refetch sheds old rows and a
+    // marker goes out only then.
+    let following = RwSignal::new(true);
+    let query = use_query::<Vec<Message>, _, _, _>(
+        cache,
+        move || key.get(),
+        move |key| async move {
+            let conversation = key.conversation_id().unwrap_or_default().to_string();
+            let request = window.with_untracked(|w| w.request(&key, following.get_untracked()));
+            session
+                .call(move |b, t| {
+                    let (conversation, request) = (conversation.clone(), request.clone());
+                    async move { b.messages(&t, &conversation, &request).await }
+                })
+                .await
+                .map_err(fetch_error)
+        },
+    );
+    Effect::new(move |_| {
+        let Some(k) = key.get() else { return };
+        query.data.with(|d| {
+            let times: Vec<&str> = d.iter().flatten().map(|m| m.created_at.as_str()).collect();
+            window.maybe_update(|w| w.answered(&k, &times));
+        });
+    });
+    // The server answers newest first; show oldest first (one copy per answer). While a
+    // larger page loads, keep showing what this conversation already had.
+    let shown_conversation = StoredValue::new(None::<String>);
+    let messages = Memo::new(move |previous: Option<&Vec<Message>>| {
+        let conversation = id.get();
+        let answer = query
+            .data
+            .with(|d| d.as_ref().map(|l| l.iter().rev().cloned().collect()));
+        match answer {
+            Some(list) => {
+                shown_conversation.set_value(conversation);
+                list
+            }
+            None if shown_conversation.get_value() == conversation => {
+                previous.cloned().unwrap_or_default()
+            }
+            None => Vec::new(),
+        }
+    });
+    let has_older = Signal::derive(move || {
+        key.with(|k| k.as_ref().is_some_and(|k| window.with(|w| w.has_older(k))))
+    });
+    let load_older = UnsyncCallback::new(move |()| limit.update(|l| *l += THREAD_PAGE));
+    let me = session
+        .session
+        .get_untracked()
+        .map(|s| s.user.id)
+        .unwrap_or_default();
+    let follow_next = StoredValue::new(false);
+
+    // Read marking (rules in `read_marker`): the conversation a marker may be sent for is
+    // the loaded one of a visible tab.
+    let visibility = leptos_use::use_document_visibility();
+    let loaded = Memo::new(move |_| query.data.with(Option::is_some));
+    let readable = Memo::new(move |_| {
+        let visible = visibility.get() == web_sys::VisibilityState::Visible;
+        (visible && loaded.get()).then(|| id.get()).flatten()
+    });
+    let marking = Marking {
+        session,
+        marker: StoredValue::new(ReadMarker::default()),
+        readable,
+        following,
+    };
+    Effect::new(move |_| {
+        query.invalidations.track();
+        let readable = readable.get();
+        marking.step(|m| m.on_change(readable.as_deref(), following.get_untracked()));
+    });
+    Effect::new(move |_| {
+        if following.get() {
+            let readable = readable.get_untracked();
+            marking.step(|m| m.on_back_at_bottom(readable.as_deref()));
+        }
+    });
+
+    // A resend after a lost answer carries the first try's id, so it cannot store a copy.
+    let outbox = StoredValue::new(Outbox::default());
+    let send = move |text: String| async move {
+        let conversation = id.get_untracked().unwrap_or_default();
+        let message_id = outbox
+            .try_update_value(|o| {
+                o.id_for(&conversation, &text, || uuid::Uuid::new_v4().to_string())
+            })
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        follow_next.set_value(true);
+        let result = session
+            .call(|b, t| {
+                let (conversation, message_id, text) =
+                    (conversation.clone(), message_id.clone(), text.clone());
+                async move { b.send_message(&t, &message_id, &conversation, &text).await }
+            })
+            .await;
+        match result {
+            // A taken id on a resend means its first try was stored: hosted PostgREST refuses
+            // it (409 23505) where the embedded server returns the row. The outbox reuses an
+            // id only for the same text in the same thread, so it is this very message.
+            Err(e) if !e.is_duplicate_key() => {
+                follow_next.set_value(false);
+                Err(format!("Not sent: {e}"))
+            }
+            _ => {
+                outbox.try_update_value(Outbox::sent);
+                cache.invalidate(&QueryKey::messages(&conversation));
+                Ok(())
+            }
+        }
+    };
+
+    view! {
+        <div class="thread">
+            <LoadError error=query.error on_retry=move || query.retry() />
+            // One MessageThread per conversation: its scroll state (distance, unseen rows,
+            // rows shown) belongs to the thread it measured, so another one opens at its bottom.
+            {move || {
+                id.track();
+                view! {
+                    <MessageThread messages=messages me=me.clone() follow_next=follow_next
+                        following=following has_older=has_older on_load_older=load_older />
+                }
+            }}
+            <Composer send=send />
+        </div>
+    }
+}
+
+/// Carries out [`ReadMarker`]'s decisions for the page: the write and what follows it.
+#[derive(Clone, Copy)]
+struct Marking {
+    session: SessionService,
+    marker: StoredValue<ReadMarker>,
+    /// The conversation loaded in a visible tab, if any.
+    readable: Memo<Option<String>>,
+    following: RwSignal<bool>,
+}
+
+impl Marking {
+    /// Applies one scheduler input and sends the marker it asks for.
+    fn step(self, input: impl FnOnce(&mut ReadMarker) -> Option<String>) {
+        if let Some(Some(conversation)) = self.marker.try_update_value(input) {
+            self.write(conversation);
+        }
+    }
+
+    fn write(self, conversation: String) {
+        leptos::task::spawn_local(async move {
+            let body = json!({"conversation_id": conversation});
+            // A failed write is not retried here: the next reason to mark sends a new one.
+            let _ = self
+                .session
+                .call(|b, t| {
+                    let body = body.clone();
+                    async move { b.rpc(&t, "mark_conversation_read", body).await }
+                })
+                .await;
+            let (readable, following) = (
+                self.readable.try_get_untracked().flatten(),
+                self.following.try_get_untracked().unwrap_or(false),
+            );
+            self.step(|m| m.on_written(readable.as_deref(), following));
+        });
+    }
+}

@@ -1,0 +1,125 @@
+//! When the open thread's read marker goes out, as a pure scheduler.
+//!
+//! What the reader of a visible tab has in view is read: the thread is marked once it has
+//! loaded, when the tab becomes visible, and as soon as an event makes it stale while the
+//! reader follows the bottom. Marking at event time rather than after the refetch puts the
+//! marker's own change in the same quiet window as the burst that caused it, so the list and
+//! badge refetch once for both. A reader scrolled up in history has not seen what arrives
+//! below the view: it stays unread (as the "new messages" pill says) until they are back at
+//! the bottom. One marker write is in flight at a time; a reason that comes up meanwhile is
+//! served once, after it.
+
+/// The scheduler's state for one page. Every method returns the conversation to send a
+/// marker for (`mark_conversation_read`), if one should go out now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadMarker {
+    in_flight: bool,
+    /// A reason to mark came up while a write was in flight.
+    again: bool,
+    /// Something arrived below a reader scrolled up in history.
+    unseen_below: bool,
+}
+
+impl ReadMarker {
+    /// The thread may hold something new: it loaded, the tab became visible, an event made
+    /// it stale, or a write finished with another reason waiting. `readable` is the
+    /// conversation on screen if it is loaded in a visible tab; `following` whether the
+    /// reader is within the follow threshold of the bottom.
+    pub fn on_change(&mut self, readable: Option<&str>, following: bool) -> Option<String> {
+        let conversation = readable?;
+        if following {
+            self.mark(conversation)
+        } else {
+            self.unseen_below = true;
+            None
+        }
+    }
+
+    /// The reader is back at the bottom (scrolled there, or through the pill): what arrived
+    /// meanwhile is seen now.
+    pub fn on_back_at_bottom(&mut self, readable: Option<&str>) -> Option<String> {
+        let conversation = readable.filter(|_| self.unseen_below)?;
+        self.unseen_below = false;
+        self.mark(conversation)
+    }
+
+    /// The write in flight finished (answered or failed; a failure is retried by the next
+    /// reason, not here). Serves a reason that came up meanwhile.
+    pub fn on_written(&mut self, readable: Option<&str>, following: bool) -> Option<String> {
+        self.in_flight = false;
+        if !std::mem::take(&mut self.again) {
+            return None;
+        }
+        self.on_change(readable, following)
+    }
+
+    fn mark(&mut self, conversation: &str) -> Option<String> {
+        if self.in_flight {
+            self.again = true;
+            return None;
+        }
+        self.in_flight = true;
+        Some(conversation.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_visible_loaded_thread_at_the_bottom_is_marked() {
+        let mut m = ReadMarker::default();
+        assert_eq!(m.on_change(Some("c1"), true), Some("c1".into()));
+        assert_eq!(
+            ReadMarker::default().on_change(None, true),
+            None,
+            "hidden tab or not loaded yet"
+        );
+    }
+
+    #[test]
+    fn one_write_at_a_time_and_a_burst_costs_one_more() {
+        let mut m = ReadMarker::default();
+        assert!(m.on_change(Some("c1"), true).is_some());
+        for _ in 0..20 {
+            assert_eq!(m.on_change(Some("c1"), true), None, "one in flight");
+        }
+        assert_eq!(m.on_written(Some("c1"), true), Some("c1".into()));
+        assert_eq!(m.on_written(Some("c1"), true), None, "the burst is served");
+    }
+
+    #[test]
+    fn what_arrives_below_a_reader_in_history_waits_until_they_are_back() {
+        let mut m = ReadMarker::default();
+        assert_eq!(m.on_change(Some("c1"), false), None);
+        assert_eq!(m.on_back_at_bottom(None), None, "tab hidden meanwhile");
+        assert_eq!(m.on_back_at_bottom(Some("c1")), Some("c1".into()));
+        assert_eq!(m.on_written(Some("c1"), true), None);
+        assert_eq!(
+            m.on_back_at_bottom(Some("c1")),
+            None,
+            "nothing new below since"
+        );
+    }
+
+    #[test]
+    fn a_reason_waiting_behind_a_write_is_judged_when_it_finishes() {
+        let mut m = ReadMarker::default();
+        m.on_change(Some("c1"), true);
+        m.on_change(Some("c1"), true);
+        // The reader scrolled up before the first write finished: the rows that came are
+        // below them, unseen.
+        assert_eq!(m.on_written(Some("c1"), false), None);
+        assert_eq!(m.on_back_at_bottom(Some("c1")), Some("c1".into()));
+    }
+
+    #[test]
+    fn back_at_the_bottom_while_a_write_is_in_flight_marks_after_it() {
+        let mut m = ReadMarker::default();
+        m.on_change(Some("c1"), false);
+        m.on_change(Some("c1"), true);
+        assert_eq!(m.on_back_at_bottom(Some("c1")), None, "one in flight");
+        assert_eq!(m.on_written(Some("c1"), true), Some("c1".into()));
+    }
+}
