@@ -34,14 +34,7 @@ where
         }
     });
     let busy = sending.pending();
-    let error = Signal::derive(move || {
-        if busy.get() {
-            return None;
-        }
-        sending
-            .value()
-            .with(|v| v.as_ref().and_then(|r| r.clone().err()))
-    });
+    let error = super::form_error(sending);
     let count = move || draft.with(|d| d.chars().count());
     let submit = move || {
         let text = draft.get_untracked();

@@ -17,14 +17,7 @@ where
         submit(email.clone(), password.clone())
     });
     let busy = signing_in.pending();
-    let error = Signal::derive(move || {
-        if busy.get() {
-            return None;
-        }
-        signing_in
-            .value()
-            .with(|v| v.as_ref().and_then(|r| r.clone().err()))
-    });
+    let error = super::form_error(signing_in);
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if !busy.get_untracked() {

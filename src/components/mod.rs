@@ -14,3 +14,20 @@ pub use conversation_list::ConversationList;
 pub use load_error::LoadError;
 pub use login_form::LoginForm;
 pub use unread_badge::UnreadBadge;
+
+use leptos::prelude::*;
+
+/// The error a form shows for `action`: the last try's, hidden while another try runs.
+pub fn form_error<I>(action: Action<I, Result<(), String>>) -> Signal<Option<String>>
+where
+    I: Send + Sync + 'static,
+{
+    Signal::derive(move || {
+        if action.pending().get() {
+            return None;
+        }
+        action
+            .value()
+            .with(|v| v.as_ref().and_then(|r| r.as_ref().err().cloned()))
+    })
+}
