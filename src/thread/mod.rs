@@ -6,11 +6,12 @@
 //! - [`outbox`]: which id a send carries, so a resend can never store a copy;
 //! - [`read_marker`]: when `mark_conversation_read` goes out, one write at a time.
 //!
-//! [`page`] and [`view`] only wire these to signals, the cache and the DOM.
+//! [`rows`], [`page`] and [`view`] only wire these to signals, the cache and the DOM.
 
 pub mod outbox;
 pub mod page;
 pub mod read_marker;
+pub mod rows;
 pub mod scroll;
 pub mod view;
 pub mod window;

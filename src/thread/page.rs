@@ -1,6 +1,6 @@
 //! `/messages/:id`: one thread, its composer, and read marking while visible. This component
-//! only wires: which rows are loaded is [`LoadedWindow`]'s decision, when a marker goes out
-//! [`ReadMarker`]'s, which id a send carries [`Outbox`]'s, and scrolling the view's.
+//! only wires: which rows are loaded is `rows`' (and `window`'s) decision, when a marker
+//! goes out [`ReadMarker`]'s, which id a send carries [`Outbox`]'s, and scrolling the view's.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -8,12 +8,10 @@ use serde_json::json;
 
 use super::outbox::Outbox;
 use super::read_marker::ReadMarker;
+use super::rows::{use_thread_rows, ThreadRows};
 use super::view::MessageThread;
-use super::window::LoadedWindow;
-use crate::api::{Message, THREAD_PAGE};
-use crate::cache::{use_query, QueryClient, QueryKey};
+use crate::cache::{QueryClient, QueryKey};
 use crate::components::{Composer, LoadError};
-use crate::pages::fetch_error;
 use crate::session::SessionService;
 
 /// Shown at `/messages` before a conversation is chosen.
@@ -29,62 +27,15 @@ pub fn ThreadPage() -> impl IntoView {
     let cache = expect_context::<QueryClient>();
     let params = use_params_map();
     let id = Memo::new(move |_| params.with(|p| p.get("id")));
-    // How much history is loaded: a new conversation starts at one page.
-    let limit = RwSignal::new(THREAD_PAGE);
-    Effect::new(move |_| {
-        id.track();
-        limit.set(THREAD_PAGE);
-    });
-    let key = Memo::new(move |_| id.get().map(|i| QueryKey::thread(&i, limit.get())));
-    let window = RwSignal::new(LoadedWindow::default());
     // Whether the reader is at the bottom (kept by the view): a refetch sheds old rows and a
     // marker goes out only then.
     let following = RwSignal::new(true);
-    let query = use_query::<Vec<Message>, _, _, _>(
-        cache,
-        move || key.get(),
-        move |key| async move {
-            let conversation = key.conversation_id().unwrap_or_default().to_string();
-            let request = window.with_untracked(|w| w.request(&key, following.get_untracked()));
-            session
-                .call(move |b, t| {
-                    let (conversation, request) = (conversation.clone(), request.clone());
-                    async move { b.messages(&t, &conversation, &request).await }
-                })
-                .await
-                .map_err(fetch_error)
-        },
-    );
-    Effect::new(move |_| {
-        let Some(k) = key.get() else { return };
-        query.data.with(|d| {
-            let times: Vec<&str> = d.iter().flatten().map(|m| m.created_at.as_str()).collect();
-            window.maybe_update(|w| w.answered(&k, &times));
-        });
-    });
-    // The server answers newest first; show oldest first (one copy per answer). While a
-    // larger page loads, keep showing what this conversation already had.
-    let shown_conversation = StoredValue::new(None::<String>);
-    let messages = Memo::new(move |previous: Option<&Vec<Message>>| {
-        let conversation = id.get();
-        let answer = query
-            .data
-            .with(|d| d.as_ref().map(|l| l.iter().rev().cloned().collect()));
-        match answer {
-            Some(list) => {
-                shown_conversation.set_value(conversation);
-                list
-            }
-            None if shown_conversation.get_value() == conversation => {
-                previous.cloned().unwrap_or_default()
-            }
-            None => Vec::new(),
-        }
-    });
-    let has_older = Signal::derive(move || {
-        key.with(|k| k.as_ref().is_some_and(|k| window.with(|w| w.has_older(k))))
-    });
-    let load_older = UnsyncCallback::new(move |()| limit.update(|l| *l += THREAD_PAGE));
+    let ThreadRows {
+        query,
+        messages,
+        has_older,
+        load_older,
+    } = use_thread_rows(id, following);
     let me = session
         .session
         .get_untracked()
