@@ -7,10 +7,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
-use switchboard_e2e::api::Api;
-use switchboard_e2e::page::{login, open_conversation, BADGE};
-use switchboard_e2e::server::ServerProcess;
-use switchboard_e2e::{stats, Browser, Session};
+use switchboard_e2e::api::{northside_medics, Api};
+use switchboard_e2e::page::{login, open_conversation, BADGE, ITEMS, MESSAGE_IDS};
+use switchboard_e2e::{setup, stats, Session};
 
 /// Which cached query a request URL belongs to.
 fn query_of(url: &str) -> Option<String> {
@@ -48,10 +47,7 @@ async fn requests_per_query(s: &Session) -> HashMap<String, Vec<f64>> {
 /// Is the screen correct: thread shows the open conversation's new messages, list and
 /// badge match the server?
 async fn settled(s: &Session, ana: &Api, open_new: &[String]) -> bool {
-    let ids = s
-        .execute("return Array.from(document.querySelectorAll('[data-testid=message]')).map(e => e.dataset.messageId);", vec![])
-        .await
-        .unwrap_or(Value::Null);
+    let ids = s.execute(MESSAGE_IDS, vec![]).await.unwrap_or(Value::Null);
     let shown: Vec<&str> = ids
         .as_array()
         .into_iter()
@@ -71,31 +67,18 @@ async fn settled(s: &Session, ana: &Api, open_new: &[String]) -> bool {
     if badge != total {
         return false;
     }
-    let items = s
-        .execute("return Array.from(document.querySelectorAll('[data-testid=conversation-item]')).map(e => e.dataset.conversationId + ':' + e.dataset.unread);", vec![])
-        .await
-        .unwrap_or(Value::Null);
-    let expected: Vec<String> = list
+    let items = s.execute(ITEMS, vec![]).await.unwrap_or(Value::Null);
+    let expected: Vec<Value> = list
         .iter()
-        .map(|c| {
-            format!(
-                "{}:{}",
-                c["id"].as_str().unwrap_or_default(),
-                c["unread_count"]
-            )
-        })
+        .map(|c| json!({"id": c["id"], "unread": c["unread_count"]}))
         .collect();
     items == json!(expected)
 }
 
 async fn run(strategy: &str) -> Map<String, Value> {
-    let server = ServerProcess::start(None).await.expect("server");
-    let browser = Browser::start().await.expect("browser");
+    let (server, browser, ana) = setup(None).await.expect("setup");
     let s = browser.session.clone();
     let base = server.url();
-    let ana = Api::login(&base, "ana@northside.test")
-        .await
-        .expect("login");
     let convs: Vec<Value> = ana
         .conversations()
         .await
@@ -103,16 +86,15 @@ async fn run(strategy: &str) -> Map<String, Value> {
         .into_iter()
         .take(10)
         .collect();
-    let mut medics = HashMap::new();
-    for n in 1..=12 {
-        let m = Api::login(&base, &format!("medic{n:02}@northside.test"))
-            .await
-            .expect("medic");
-        medics.insert(
-            m.user["id"].as_str().unwrap_or_default().to_string(),
-            std::sync::Arc::new(m),
-        );
-    }
+    let medics: HashMap<String, std::sync::Arc<Api>> = northside_medics(&base)
+        .await
+        .expect("medic")
+        .into_iter()
+        .map(|m| {
+            let id = m.user["id"].as_str().unwrap_or_default().to_string();
+            (id, std::sync::Arc::new(m))
+        })
+        .collect();
     let suffix = if strategy == "naive" {
         "?cache=naive"
     } else {

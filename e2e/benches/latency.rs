@@ -5,10 +5,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use switchboard_e2e::api::Api;
-use switchboard_e2e::page::{login, open_conversation};
-use switchboard_e2e::server::ServerProcess;
-use switchboard_e2e::{stats, Browser};
+use switchboard_e2e::api::medic_for;
+use switchboard_e2e::page::{login, open_conversation, MESSAGE_COUNT};
+use switchboard_e2e::{setup, stats};
 
 const OBSERVER: &str = "
   window.__seen = {};
@@ -63,28 +62,16 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let count = arg(&args, "--count", 1000);
     let rate = arg(&args, "--rate", 20).max(1);
-    let server = ServerProcess::start(None)
+    let (server, browser, ana) = setup(None)
         .await
-        .expect("server (set SWITCHBOARD_SERVER_BIN for a release build)");
-    let browser = Browser::start().await.expect("browser");
+        .expect("setup (set SWITCHBOARD_SERVER_BIN for a release build)");
     let s = browser.session.clone();
     let base = server.url();
-    let ana = Api::login(&base, "ana@northside.test")
-        .await
-        .expect("login");
     let conv = ana.conversations().await.expect("list")[0].clone();
     let id = conv["id"].as_str().unwrap_or_default().to_string();
-    let mut medic = None;
-    for n in 1..=12 {
-        let m = Api::login(&base, &format!("medic{n:02}@northside.test"))
-            .await
-            .expect("medic login");
-        if m.user["id"] == conv["medic_id"] {
-            medic = Some(m);
-            break;
-        }
-    }
-    let medic = medic.expect("the conversation's medic");
+    let medic = medic_for(&base, &conv)
+        .await
+        .expect("the conversation's medic");
     login(&s, &base, "ana@northside.test").await;
     open_conversation(&s, &id).await;
     s.execute(OBSERVER, vec![]).await.expect("observer");
@@ -164,13 +151,7 @@ async fn main() {
     out.extend(breakdown);
     out.insert("missing".into(), json!(missing));
     // How much of the thread the page kept loaded (a followed thread sheds old rows).
-    let rows = s
-        .execute(
-            "return document.querySelectorAll('[data-testid=message]').length;",
-            vec![],
-        )
-        .await
-        .unwrap_or_default();
+    let rows = s.execute(MESSAGE_COUNT, vec![]).await.unwrap_or_default();
     println!(
         "rows in the thread at the end: {rows}; thread requests: {}",
         fetches.len()

@@ -1,16 +1,15 @@
-//! The medics' side: REST calls made outside the browser.
+//! The medics' side: REST calls made outside the browser, through the shared client.
 
 use serde_json::{json, Value};
+use switchboard_api_client::reqwest::StatusCode;
+use switchboard_api_client::{Client, Returning, DEMO_PASSWORD};
 
 use crate::Error;
 
-/// A signed-in REST client.
+/// A demo account signed in over REST.
 pub struct Api {
-    http: reqwest::Client,
-    base: String,
-    anon: String,
-    /// The access token.
-    pub token: String,
+    client: Client,
+    token: String,
     /// The GoTrue user object.
     pub user: Value,
 }
@@ -18,62 +17,18 @@ pub struct Api {
 impl Api {
     /// Signs in with a demo login.
     pub async fn login(base: &str, email: &str) -> Result<Api, Error> {
-        let http = reqwest::Client::new();
-        let config: Value = http
-            .get(format!("{base}/config.json"))
-            .send()
-            .await
-            .map_err(|e| Error::Api(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| Error::Api(e.to_string()))?;
-        let anon = config["anon_key"].as_str().unwrap_or_default().to_string();
-        let session: Value = http
-            .post(format!("{base}/auth/v1/token?grant_type=password"))
-            .header("apikey", &anon)
-            .json(&json!({"email": email, "password": "switchboard-demo"}))
-            .send()
-            .await
-            .map_err(|e| Error::Api(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| Error::Api(e.to_string()))?;
-        let token = session["access_token"]
-            .as_str()
-            .ok_or_else(|| Error::Api(format!("login {email}: {session}")))?
-            .to_string();
+        let client = Client::connect(base).await?;
+        let session = client.sign_in(email, DEMO_PASSWORD).await?;
         Ok(Api {
-            http,
-            base: base.to_string(),
-            anon,
-            token,
-            user: session["user"].clone(),
+            user: session.user().clone(),
+            token: session.access_token,
+            client,
         })
     }
 
-    /// Points the client at another base URL (e.g. the server behind a cut proxy).
-    pub fn with_base(mut self, base: &str) -> Api {
-        self.base = base.to_string();
-        self
-    }
-
-    /// Calls an RPC.
-    pub async fn rpc(&self, name: &str, body: Value) -> Result<Value, Error> {
-        let resp = self
-            .http
-            .post(format!("{}/rest/v1/rpc/{name}", self.base))
-            .header("apikey", &self.anon)
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| Error::Api(e.to_string()))?;
-        let text = resp.text().await.map_err(|e| Error::Api(e.to_string()))?;
-        Ok(if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::Null)
-        })
+    /// Calls an RPC and returns its body, whatever the status.
+    pub async fn rpc(&self, name: &str, args: Value) -> Result<Value, Error> {
+        Ok(self.client.rpc(name, &args, &self.token).await?.body)
     }
 
     /// The caller's conversations with unread counts.
@@ -86,22 +41,49 @@ impl Api {
             .unwrap_or_default())
     }
 
+    /// The caller's unread total, the number the badge shows.
+    pub async fn unread_total(&self) -> Result<i64, Error> {
+        let total = self.rpc("unread_total", json!({})).await?;
+        total
+            .as_i64()
+            .ok_or_else(|| Error::Api(format!("unread_total: {total}")))
+    }
+
     /// Posts a message and returns the stored row.
     pub async fn post(&self, conversation_id: &str, body: &str) -> Result<Value, Error> {
-        let resp = self
-            .http
-            .post(format!("{}/rest/v1/messages", self.base))
-            .header("apikey", &self.anon)
-            .header("Prefer", "return=representation")
-            .bearer_auth(&self.token)
-            .json(&json!({"conversation_id": conversation_id, "body": body}))
-            .send()
-            .await
-            .map_err(|e| Error::Api(e.to_string()))?;
-        if resp.status().as_u16() != 201 {
-            return Err(Error::Api(format!("post: {}", resp.status())));
+        let row = json!({"conversation_id": conversation_id, "body": body});
+        let reply = self
+            .client
+            .insert_messages(&row, Returning::Representation, &self.token)
+            .await?;
+        if reply.status != StatusCode::CREATED {
+            return Err(Error::Api(format!("post: {}", reply.status)));
         }
-        let rows: Value = resp.json().await.map_err(|e| Error::Api(e.to_string()))?;
-        Ok(rows[0].clone())
+        Ok(reply.body[0].clone())
     }
+}
+
+/// The Northside medics' logins, in seed order.
+fn northside_medic_emails() -> impl Iterator<Item = String> {
+    (1..=12).map(|n| format!("medic{n:02}@northside.test"))
+}
+
+/// Every Northside medic, signed in.
+pub async fn northside_medics(base: &str) -> Result<Vec<Api>, Error> {
+    let mut medics = Vec::new();
+    for email in northside_medic_emails() {
+        medics.push(Api::login(base, &email).await?);
+    }
+    Ok(medics)
+}
+
+/// The medic of a conversation (a row of a dispatcher's list), signed in to post into it.
+pub async fn medic_for(base: &str, conversation: &Value) -> Result<Api, Error> {
+    for email in northside_medic_emails() {
+        let medic = Api::login(base, &email).await?;
+        if medic.user["id"] == conversation["medic_id"] {
+            return Ok(medic);
+        }
+    }
+    Err(Error::Api(format!("no medic for {conversation}")))
 }

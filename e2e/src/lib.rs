@@ -20,6 +20,9 @@ use tokio::process::{Child, Command};
 
 pub use webdriver::{Element, Session};
 
+use api::Api;
+use server::ServerProcess;
+
 /// Everything that can fail while driving a scenario.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -35,6 +38,9 @@ pub enum Error {
     /// The REST API answered unexpectedly.
     #[error("api: {0}")]
     Api(String),
+    /// The REST API could not be reached, or refused a sign-in.
+    #[error("rest: {0}")]
+    Rest(#[from] switchboard_api_client::Error),
 }
 
 /// The repository root (this crate lives in `e2e/`).
@@ -110,6 +116,16 @@ impl Browser {
         self.session.quit().await;
         let _ = self.driver.kill().await;
     }
+}
+
+/// What every scenario and browser benchmark starts from: a demo-seeded server
+/// (`access_ttl` shortens its tokens, in seconds), a browser, and Ana, the Northside
+/// dispatcher, signed in over REST.
+pub async fn setup(access_ttl: Option<u64>) -> Result<(ServerProcess, Browser, Api), Error> {
+    let server = ServerProcess::start(access_ttl).await?;
+    let browser = Browser::start().await?;
+    let ana = Api::login(&server.url(), "ana@northside.test").await?;
+    Ok((server, browser, ana))
 }
 
 /// Polls a URL until it answers.

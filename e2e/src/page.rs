@@ -1,43 +1,20 @@
 //! What a dispatcher does and sees, as WebDriver calls against the DOM contract
-//! (`data-testid` hooks of DESIGN.md §5).
+//! (`data-testid` hooks of DESIGN.md §5). Every piece of JavaScript the scenarios run in the
+//! page lives here, behind a name that says what it reads or does; the helpers panic like
+//! assertions, since a page that cannot be driven fails the scenario.
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
+use switchboard_api_client::DEMO_PASSWORD;
 
 use crate::{wait_until, Session};
 
 /// How long the UI gets to show something.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// Signs in through the login form and waits for the list.
-pub async fn login(s: &Session, base: &str, email: &str) {
-    s.goto(&format!("{base}/login")).await.unwrap();
-    sign_in_here(s, email).await;
-}
-
-/// Signs in through the login form already on screen (no page load) and waits for the list.
-pub async fn sign_in_here(s: &Session, email: &str) {
-    s.wait_for("[data-testid=login-form]", WAIT).await.unwrap();
-    let email_input = s
-        .wait_for("[data-testid=login-form] input[type=email]", WAIT)
-        .await
-        .unwrap();
-    s.send_keys(&email_input, email).await.unwrap();
-    let password = s
-        .wait_for("[data-testid=login-form] input[type=password]", WAIT)
-        .await
-        .unwrap();
-    s.send_keys(&password, "switchboard-demo").await.unwrap();
-    let submit = s
-        .wait_for("[data-testid=login-form] button[type=submit]", WAIT)
-        .await
-        .unwrap();
-    s.click(&submit).await.unwrap();
-    s.wait_for("[data-testid=conversation-item]", WAIT)
-        .await
-        .unwrap();
-}
+/// How long the connection indicator gets to change: a reconnect waits out its backoff.
+const STATE_WAIT: Duration = Duration::from_secs(60);
 
 /// Script: the badge's number (empty or hidden means 0).
 pub const BADGE: &str = "const b = document.querySelector('[data-testid=unread-badge]');
@@ -53,35 +30,115 @@ pub const ITEMS: &str =
 pub const MESSAGE_IDS: &str = "return Array.from(document.querySelectorAll('[data-testid=message-thread] [data-testid=message]'))
     .map(e => e.dataset.messageId);";
 
+/// Script: how many message rows the page holds.
+pub const MESSAGE_COUNT: &str = "return document.querySelectorAll('[data-testid=message]').length;";
+
+/// Script: whether the thread is scrolled to its bottom (within 2 px of rounding).
+const AT_BOTTOM: &str = "const t = document.querySelector('[data-testid=message-thread]'); return t.scrollHeight - t.scrollTop - t.clientHeight <= 2;";
+
+/// Script: the connection indicator's text ('' while it is not on screen).
+const CONNECTION_STATE: &str = "const e = document.querySelector('[data-testid=connection-state]'); return e ? e.textContent.trim() : '';";
+
+/// Runs a script that must succeed.
+async fn run(s: &Session, script: &str) -> Value {
+    s.execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+}
+
+/// Polls a script until it returns something truthy, or fails the scenario naming `what`.
+async fn wait(s: &Session, what: &str, script: &str) {
+    wait_until(s, what, script, WAIT).await.unwrap();
+}
+
+/// The list item of a conversation.
+fn item_selector(conversation: &str) -> String {
+    format!("[data-testid=conversation-item][data-conversation-id=\"{conversation}\"]")
+}
+
+// Signing in and out.
+
+/// Signs in through the login form and waits for the list.
+pub async fn login(s: &Session, base: &str, email: &str) {
+    s.goto(&format!("{base}/login")).await.unwrap();
+    sign_in_here(s, email).await;
+}
+
+/// Signs in through the login form already on screen (no page load) and waits for the list.
+pub async fn sign_in_here(s: &Session, email: &str) {
+    submit_login(s, email, DEMO_PASSWORD).await;
+    s.wait_for("[data-testid=conversation-item]", WAIT)
+        .await
+        .unwrap();
+}
+
+/// Fills in and submits the login form on screen.
+pub async fn submit_login(s: &Session, email: &str, password: &str) {
+    s.wait_for("[data-testid=login-form]", WAIT).await.unwrap();
+    for (input, text) in [("email", email), ("password", password)] {
+        let field = s
+            .wait_for(
+                &format!("[data-testid=login-form] input[type={input}]"),
+                WAIT,
+            )
+            .await
+            .unwrap();
+        s.send_keys(&field, text).await.unwrap();
+    }
+    let submit = s
+        .wait_for("[data-testid=login-form] button[type=submit]", WAIT)
+        .await
+        .unwrap();
+    s.click(&submit).await.unwrap();
+}
+
+/// The login form's error, once it shows one.
+pub async fn login_error(s: &Session) -> String {
+    let alert = s
+        .wait_for("[data-testid=login-form] [role=alert]", WAIT)
+        .await
+        .unwrap();
+    s.text(&alert).await.unwrap()
+}
+
+/// Signs out and waits for the login form.
+pub async fn sign_out(s: &Session) {
+    let signout = s.wait_for("button.signout", WAIT).await.unwrap();
+    s.click(&signout).await.unwrap();
+    s.wait_for("[data-testid=login-form]", WAIT).await.unwrap();
+}
+
+/// Whether this tab is still signed in and lists `conversation`.
+pub async fn signed_in_listing(s: &Session, conversation: &str) -> bool {
+    let script = format!(
+        "return !!document.querySelector('{}') && !document.querySelector('[data-testid=login-form]');",
+        item_selector(conversation)
+    );
+    run(s, &script).await == json!(true)
+}
+
+/// The access token the app keeps in local storage.
+pub async fn stored_access_token(s: &Session) -> Value {
+    run(
+        s,
+        "return JSON.parse(localStorage.getItem('switchboard.session')).access_token;",
+    )
+    .await
+}
+
+// The conversation list and the badge.
+
+/// Loads the messages page of a signed-in tab and waits for the list.
+pub async fn open_list(s: &Session, base: &str) {
+    s.goto(&format!("{base}/messages")).await.unwrap();
+    s.wait_for("[data-testid=conversation-item]", WAIT)
+        .await
+        .unwrap();
+}
+
 /// The badge's number.
 pub async fn badge(s: &Session) -> i64 {
-    s.execute(BADGE, vec![])
-        .await
-        .unwrap()
-        .as_i64()
-        .unwrap_or(0)
-}
-
-/// The list items as `{id, unread}`.
-pub async fn items(s: &Session) -> Vec<Value> {
-    s.execute(ITEMS, vec![])
-        .await
-        .unwrap()
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// The message ids in the thread.
-pub async fn message_ids(s: &Session) -> Vec<String> {
-    s.execute(MESSAGE_IDS, vec![])
-        .await
-        .unwrap()
-        .as_array()
-        .unwrap_or(&vec![])
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect()
+    run(s, BADGE).await.as_i64().unwrap_or(0)
 }
 
 /// Waits until the badge shows `expected`.
@@ -94,6 +151,70 @@ pub async fn wait_badge(s: &Session, expected: i64) {
     )
     .await
     .unwrap_or_else(|_| panic!("badge never became {expected}"));
+}
+
+/// The list items as `{id, unread}`.
+pub async fn items(s: &Session) -> Vec<Value> {
+    run(s, ITEMS).await.as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until the list shows `n` conversations.
+pub async fn wait_conversation_count(s: &Session, what: &str, n: usize) {
+    let script = format!(
+        "return document.querySelectorAll('[data-testid=conversation-item]').length === {n};"
+    );
+    wait(s, what, &script).await;
+}
+
+/// Waits until `conversation` is at the top of the list.
+pub async fn wait_on_top(s: &Session, what: &str, conversation: &str) {
+    let script = format!("return document.querySelector('[data-testid=conversation-item]').dataset.conversationId === '{conversation}';");
+    wait(s, what, &script).await;
+}
+
+/// Script: whether the list shows `conversation` with `n` unread.
+fn unread_is(conversation: &str, n: i64) -> String {
+    format!(
+        "const e = document.querySelector('{}'); return !!e && e.dataset.unread === '{n}';",
+        item_selector(conversation)
+    )
+}
+
+/// Whether the list shows `conversation` with `n` unread.
+pub async fn shows_unread(s: &Session, conversation: &str, n: i64) -> bool {
+    run(s, &unread_is(conversation, n)).await == json!(true)
+}
+
+/// Waits until the list shows `conversation` with `n` unread.
+pub async fn wait_unread(s: &Session, what: &str, conversation: &str, n: i64) {
+    wait(s, what, &unread_is(conversation, n)).await;
+}
+
+/// Clicks a conversation and waits for its thread.
+pub async fn open_conversation(s: &Session, id: &str) {
+    let item = s.wait_for(&item_selector(id), WAIT).await.unwrap();
+    s.click(&item).await.unwrap();
+    s.wait_for("[data-testid=message-thread] [data-testid=message]", WAIT)
+        .await
+        .unwrap();
+}
+
+// The open thread.
+
+/// The message ids in the thread.
+pub async fn message_ids(s: &Session) -> Vec<String> {
+    run(s, MESSAGE_IDS)
+        .await
+        .as_array()
+        .unwrap_or(&vec![])
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+/// How many message rows the page holds.
+pub async fn message_count(s: &Session) -> u64 {
+    run(s, MESSAGE_COUNT).await.as_u64().unwrap()
 }
 
 /// Waits until a message is in the thread.
@@ -110,37 +231,122 @@ pub async fn wait_message(s: &Session, id: &str) {
     .unwrap_or_else(|_| panic!("message {id} never appeared"));
 }
 
-/// Clicks a conversation and waits for its thread.
-pub async fn open_conversation(s: &Session, id: &str) {
-    let item = s
-        .wait_for(
-            &format!("[data-testid=conversation-item][data-conversation-id=\"{id}\"]"),
-            WAIT,
-        )
-        .await
-        .unwrap();
-    s.click(&item).await.unwrap();
-    s.wait_for("[data-testid=message-thread] [data-testid=message]", WAIT)
-        .await
-        .unwrap();
-}
-
-/// Script: whether the thread is scrolled to its bottom (within 2 px of rounding).
-pub const AT_BOTTOM: &str = "const t = document.querySelector('[data-testid=message-thread]'); return t.scrollHeight - t.scrollTop - t.clientHeight <= 2;";
-
-/// Script: whether the list shows conversation `id` with `n` unread.
-pub fn unread_is(id: &str, n: i64) -> String {
-    format!("const e = document.querySelector('[data-testid=conversation-item][data-conversation-id=\"{id}\"]'); return !!e && e.dataset.unread === '{n}';")
+/// Waits until the thread is scrolled to its bottom.
+pub async fn wait_at_bottom(s: &Session, what: &str) {
+    wait(s, what, AT_BOTTOM).await;
 }
 
 /// Scrolls the thread so its bottom is `px` below the view, as a reader would.
 pub async fn scroll_above_bottom(s: &Session, px: u32) {
-    s.execute(
-        &format!("const t = document.querySelector('[data-testid=message-thread]'); t.scrollTop = t.scrollHeight - t.clientHeight - {px}; return 0;"),
-        vec![],
-    )
-    .await
-    .unwrap();
+    run(s, &format!("const t = document.querySelector('[data-testid=message-thread]'); t.scrollTop = t.scrollHeight - t.clientHeight - {px}; return 0;")).await;
     // Let the scroll event reach the page.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+}
+
+/// What the reader looks at: `[scrollTop, first row in view, its offset from the top]`.
+pub async fn view_anchor(s: &Session) -> Value {
+    run(
+        s,
+        "const t = document.querySelector('[data-testid=message-thread]'); const top = t.getBoundingClientRect().top;
+            const r = [...t.querySelectorAll('[data-testid=message]')].find(e => e.getBoundingClientRect().bottom > top);
+            return [t.scrollTop, r.dataset.messageId, Math.round(r.getBoundingClientRect().top - top)];",
+    )
+    .await
+}
+
+/// Waits for the "new messages" pill.
+pub async fn wait_new_messages_pill(s: &Session) {
+    s.wait_for("[data-testid=new-messages-pill]", WAIT)
+        .await
+        .unwrap();
+}
+
+/// Whether the "new messages" pill is on screen.
+pub async fn has_new_messages_pill(s: &Session) -> bool {
+    run(
+        s,
+        "return !!document.querySelector('[data-testid=new-messages-pill]');",
+    )
+    .await
+        == json!(true)
+}
+
+/// Clicks the "new messages" pill.
+pub async fn click_new_messages_pill(s: &Session) {
+    run(
+        s,
+        "document.querySelector('[data-testid=new-messages-pill]').click(); return 0;",
+    )
+    .await;
+}
+
+/// A message as rendered: `{text, imgs, xss}`, its text, how many `img` and `script`
+/// elements it holds, and what an injected script would have set in `window.__xss`.
+pub async fn rendered_message(s: &Session, id: &str) -> Value {
+    s.execute(
+        "const m = document.querySelector(`[data-message-id=\"${arguments[0]}\"]`);
+         return {text: m.textContent, imgs: m.querySelectorAll('img,script').length, xss: window.__xss === undefined ? null : window.__xss};",
+        vec![json!(id)],
+    )
+    .await
+    .unwrap()
+}
+
+/// Types into the composer.
+pub async fn type_draft(s: &Session, text: &str) {
+    let composer = s.wait_for("[data-testid=composer]", WAIT).await.unwrap();
+    s.send_keys(&composer, text).await.unwrap();
+}
+
+/// Remembers the thread and composer elements, for [`thread_and_composer_kept`].
+pub async fn remember_thread_and_composer(s: &Session) {
+    run(s, "window.__thread = document.querySelector('[data-testid=message-thread]'); window.__composer = document.querySelector('[data-testid=composer]'); return 0;").await;
+}
+
+/// `[same thread element, same composer element, the composer's text]` since
+/// [`remember_thread_and_composer`].
+pub async fn thread_and_composer_kept(s: &Session) -> Value {
+    run(s, "const c = document.querySelector('[data-testid=composer]'); return [document.querySelector('[data-testid=message-thread]') === window.__thread, c === window.__composer, c.value];").await
+}
+
+// The whole page.
+
+/// The connection indicator's text.
+pub async fn connection_state(s: &Session) -> String {
+    run(s, CONNECTION_STATE)
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Waits until the connection indicator reads `want`.
+pub async fn wait_connection_state(s: &Session, want: &str) {
+    let script = format!("return ((() => {{ {CONNECTION_STATE} }})()) === '{want}';");
+    if wait_until(s, want, &script, STATE_WAIT).await.is_err() {
+        let now = s
+            .execute(CONNECTION_STATE, vec![])
+            .await
+            .unwrap_or_default();
+        panic!("connection state never became {want}; it is {now}");
+    }
+}
+
+/// The page's markup.
+pub async fn page_html(s: &Session) -> String {
+    run(s, "return document.body.innerHTML;")
+        .await
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// From now on, records the id of every conversation and message the page adds.
+pub async fn record_shown_ids(s: &Session) {
+    run(s, "window.__ids = []; new MutationObserver(rs => { for (const r of rs) for (const n of r.addedNodes) if (n.nodeType === 1) for (const e of [n, ...n.querySelectorAll('[data-conversation-id],[data-message-id]')]) { const d = e.dataset || {}; if (d.conversationId) window.__ids.push(d.conversationId); if (d.messageId) window.__ids.push(d.messageId); } }).observe(document.body, {childList: true, subtree: true}); return 0;").await;
+}
+
+/// The ids recorded since [`record_shown_ids`].
+pub async fn recorded_ids(s: &Session) -> Vec<String> {
+    serde_json::from_value(run(s, "return window.__ids;").await).unwrap()
 }

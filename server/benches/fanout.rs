@@ -10,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use switchboard_api_client::reqwest::StatusCode;
+use switchboard_api_client::{Client, Returning, DEMO_PASSWORD};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -144,52 +146,33 @@ async fn read_events(mut ws: Ws, s: Arc<Mutex<Samples>>) {
     }
 }
 
-async fn login(http: &reqwest::Client, base: &str, anon: &str, email: &str) -> Value {
-    http.post(format!("{base}/auth/v1/token?grant_type=password"))
-        .header("apikey", anon)
-        .json(&json!({"email": email, "password": "switchboard-demo"}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login json")
-}
-
 async fn run(bin: &PathBuf, sc: &Scenario) -> serde_json::Map<String, Value> {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut child, base) = spawn_server(bin, dir.path(), sc.sockets).await;
     let pid = child.id();
-    let http = reqwest::Client::new();
-    let config: Value = http
-        .get(format!("{base}/config.json"))
-        .send()
+    let api = Client::connect(&base).await.expect("config.json");
+    let anon = api.anon_key().to_string();
+    let ana = api
+        .sign_in("ana@northside.test", DEMO_PASSWORD)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let anon = config["anon_key"].as_str().unwrap().to_string();
-    let ana = login(&http, &base, &anon, "ana@northside.test").await;
-    let token = ana["access_token"].as_str().unwrap().to_string();
-    let org = ana["user"]["app_metadata"]["org_id"]
+        .expect("login");
+    let token = ana.access_token.clone();
+    let org = ana.user()["app_metadata"]["org_id"]
         .as_str()
         .unwrap()
         .to_string();
     let mut medics = Vec::new();
     for n in 1..=12 {
-        let s = login(&http, &base, &anon, &format!("medic{n:02}@northside.test")).await;
-        let t = s["access_token"].as_str().unwrap().to_string();
-        let convs: Value = http
-            .get(format!("{base}/rest/v1/conversations?select=id"))
-            .header("apikey", &anon)
-            .bearer_auth(&t)
-            .send()
+        let t = api
+            .sign_in(&format!("medic{n:02}@northside.test"), DEMO_PASSWORD)
+            .await
+            .expect("medic login")
+            .access_token;
+        let convs = api
+            .get("/rest/v1/conversations?select=id", &t)
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .body;
         medics.push((t, convs[0]["id"].as_str().unwrap().to_string()));
     }
 
@@ -242,16 +225,11 @@ async fn run(bin: &PathBuf, sc: &Scenario) -> serde_json::Map<String, Value> {
     for seq in 0..total {
         ticker.tick().await;
         let (t, conv) = medics[seq as usize % medics.len()].clone();
-        let (http, base, anon) = (http.clone(), base.clone(), anon.clone());
+        let api = api.clone();
         posts.push(tokio::spawn(async move {
-            let r = http
-                .post(format!("{base}/rest/v1/messages"))
-                .header("apikey", anon)
-                .bearer_auth(t)
-                .json(&json!({"conversation_id": conv, "body": format!("bench-{seq}")}))
-                .send()
-                .await;
-            matches!(r, Ok(r) if r.status().as_u16() == 201)
+            let row = json!({"conversation_id": conv, "body": format!("bench-{seq}")});
+            let r = api.insert_messages(&row, Returning::Minimal, &t).await;
+            matches!(r, Ok(r) if r.status == StatusCode::CREATED)
         }));
     }
     let mut failed_posts = 0;

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod realtime;
 pub mod rest;
+pub mod schema;
 pub mod simulate;
 
 use std::net::SocketAddr;

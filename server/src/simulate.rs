@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
+use serde_json::json;
+use switchboard_api_client::reqwest::StatusCode;
+use switchboard_api_client::{self as api, Client, Returning, DEMO_PASSWORD};
 
-use crate::db::seed::DEMO_PASSWORD;
 use crate::error::{Error, Result};
 
 /// What to simulate.
@@ -78,25 +79,21 @@ struct Medic {
     conversations: Vec<String>,
 }
 
-async fn login(
-    http: &reqwest::Client,
-    o: &SimulateOptions,
-    key: &str,
-    email: &str,
-) -> Result<String> {
-    let response = http
-        .post(format!("{}/auth/v1/token?grant_type=password", o.url))
-        .header("apikey", key)
-        .json(&json!({"email": email, "password": DEMO_PASSWORD}))
-        .send()
+/// To the simulator's user every failure is one of setup: wrong URL, server not up, no
+/// demo seed.
+fn setup_error(url: &str) -> impl Fn(api::Error) -> Error + '_ {
+    move |e| match e {
+        api::Error::Http(e) => Error::Config(format!("cannot reach {url}: {e}")),
+        other => Error::Config(other.to_string()),
+    }
+}
+
+async fn login(client: &Client, email: &str) -> Result<String> {
+    client
+        .sign_in(email, DEMO_PASSWORD)
         .await
-        .map_err(|e| Error::Config(format!("cannot reach {}: {e}", o.url)))?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    body.get("access_token")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| Error::Config(format!("login as {email} failed ({status}): {body}")))
+        .map(|session| session.access_token)
+        .map_err(setup_error(client.base()))
 }
 
 /// Runs the simulator from command-line arguments.
@@ -106,35 +103,17 @@ pub async fn run_cli(args: &[String]) -> Result<()> {
 
 /// Logs in as the org's medics and posts messages into their conversations at the set rate.
 pub async fn run(o: SimulateOptions) -> Result<()> {
-    let http = reqwest::Client::new();
-    let config: Value = http
-        .get(format!("{}/config.json", o.url))
-        .send()
-        .await
-        .map_err(|e| Error::Config(format!("cannot reach {}: {e}", o.url)))?
-        .json()
-        .await
-        .map_err(|e| Error::Config(format!("bad /config.json: {e}")))?;
-    let key = config
-        .get("anon_key")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::Config("no anon_key in /config.json".into()))?
-        .to_string();
+    let client = Client::connect(&o.url).await.map_err(setup_error(&o.url))?;
     let medic_count = if o.org == "northside" { 12 } else { 3 };
     let mut medics = Vec::new();
     for n in 1..=medic_count {
         let email = format!("medic{n:02}@{}.test", o.org);
-        let token = login(&http, &o, &key, &email).await?;
-        let list: Value = http
-            .get(format!("{}/rest/v1/conversations?select=id", o.url))
-            .header("apikey", &key)
-            .bearer_auth(&token)
-            .send()
+        let token = login(&client, &email).await?;
+        let list = client
+            .get("/rest/v1/conversations?select=id", &token)
             .await
-            .map_err(|e| Error::Config(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| Error::Config(e.to_string()))?;
+            .map_err(setup_error(&o.url))?
+            .body;
         let conversations: Vec<String> = list
             .as_array()
             .map(|rows| {
@@ -168,23 +147,19 @@ pub async fn run(o: SimulateOptions) -> Result<()> {
     while o.count.is_none_or(|c| sent < c) {
         ticker.tick().await;
         let i = rng.random_range(0..medics.len());
-        let conv =
-            medics[i].conversations[rng.random_range(0..medics[i].conversations.len())].clone();
+        let conv = &medics[i].conversations[rng.random_range(0..medics[i].conversations.len())];
         let body = LINES[rng.random_range(0..LINES.len())];
-        let post = |token: String| {
-            http.post(format!("{}/rest/v1/messages", o.url))
-                .header("apikey", &key)
-                .bearer_auth(token)
-                .json(&json!({"id": uuid::Uuid::new_v4(), "conversation_id": conv, "body": body}))
-                .send()
-        };
-        match post(medics[i].token.clone()).await {
-            Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+        let row = json!({"id": uuid::Uuid::new_v4(), "conversation_id": conv, "body": body});
+        match client
+            .insert_messages(&row, Returning::Minimal, &medics[i].token)
+            .await
+        {
+            Ok(r) if r.status == StatusCode::UNAUTHORIZED => {
                 // Token expired mid-run: sign in again and carry on.
-                medics[i].token = login(&http, &o, &key, &medics[i].email).await?;
+                medics[i].token = login(&client, &medics[i].email).await?;
             }
-            Ok(r) if !r.status().is_success() => {
-                eprintln!("post failed: {}", r.status());
+            Ok(r) if !r.status.is_success() => {
+                eprintln!("post failed: {}", r.status);
             }
             Ok(_) => sent += 1,
             Err(e) => eprintln!("post failed: {e}"),

@@ -2,16 +2,13 @@
 
 mod common;
 
-use common::{Server, PASSWORD, SECRET};
+use common::{assert_error, Server, SECRET};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
+use switchboard_api_client::{self as api, Client, DEMO_PASSWORD};
 use switchboard_server::auth::jwt::{AppMetadata, AppRole, Keys, UserClaims, UserMetadata};
 
-async fn token_call(
-    s: &Server,
-    grant: &str,
-    body: serde_json::Value,
-) -> (StatusCode, serde_json::Value) {
+async fn token_call(s: &Server, grant: &str, body: Value) -> (StatusCode, Value) {
     s.call(
         Method::POST,
         &format!("/auth/v1/token?grant_type={grant}"),
@@ -20,6 +17,14 @@ async fn token_call(
         &[],
     )
     .await
+}
+
+async fn password_grant(s: &Server, email: &str, password: &str) -> (StatusCode, Value) {
+    token_call(s, "password", json!({"email": email, "password": password})).await
+}
+
+async fn refresh(s: &Server, refresh_token: &str) -> (StatusCode, Value) {
+    token_call(s, "refresh_token", json!({"refresh_token": refresh_token})).await
 }
 
 #[tokio::test]
@@ -59,24 +64,19 @@ async fn wrong_credentials_are_a_clear_400() {
     let s = Server::start().await;
     for (email, password) in [
         ("ana@northside.test", "nope"),
-        ("nobody@northside.test", PASSWORD),
+        ("nobody@northside.test", DEMO_PASSWORD),
     ] {
-        let (status, body) = token_call(
-            &s,
-            "password",
-            json!({"email": email, "password": password}),
-        )
-        .await;
+        let (status, body) = password_grant(&s, email, password).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["code"], "invalid_credentials");
         assert_eq!(body["message"], "Invalid login credentials");
     }
     let (status, body) = token_call(&s, "password", json!({"email": "ana@northside.test"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, body) = token_call(&s, "magic", json!({})).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
+    assert_error(
+        &token_call(&s, "magic", json!({})).await,
+        StatusCode::BAD_REQUEST,
+        "unsupported_grant_type",
     );
 }
 
@@ -86,7 +86,7 @@ async fn refresh_tokens_rotate_and_are_single_use() {
     let s = Server::start_with(|c| c.limits.refresh_reuse_window_ms = 0).await;
     let first = s.session("ben@northside.test").await;
     let r1 = first["refresh_token"].as_str().unwrap();
-    let (status, second) = token_call(&s, "refresh_token", json!({"refresh_token": r1})).await;
+    let (status, second) = refresh(&s, r1).await;
     assert_eq!(status, StatusCode::OK, "{second}");
     let r2 = second["refresh_token"].as_str().unwrap();
     assert_ne!(r1, r2);
@@ -100,21 +100,14 @@ async fn refresh_tokens_rotate_and_are_single_use() {
     assert_eq!(status, StatusCode::OK);
 
     // Reusing a spent token fails and, being a sign of theft, ends the session.
-    let (status, body) = token_call(&s, "refresh_token", json!({"refresh_token": r1})).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("refresh_token_already_used"))
-    );
-    let (status, body) = token_call(&s, "refresh_token", json!({"refresh_token": r2})).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("session_expired"))
-    );
-    let (status, body) = token_call(&s, "refresh_token", json!({"refresh_token": "made-up"})).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("refresh_token_not_found"))
-    );
+    let refused = [
+        (r1, "refresh_token_already_used"),
+        (r2, "session_expired"),
+        ("made-up", "refresh_token_not_found"),
+    ];
+    for (token, code) in refused {
+        assert_error(&refresh(&s, token).await, StatusCode::BAD_REQUEST, code);
+    }
 }
 
 #[tokio::test]
@@ -123,8 +116,8 @@ async fn two_tabs_refreshing_at_once_both_keep_the_session() {
     let first = s.session("ben@northside.test").await;
     let r1 = first["refresh_token"].as_str().unwrap();
     // Both tabs send the same token within the reuse window (10 s): both get a successor.
-    let (a_status, a) = token_call(&s, "refresh_token", json!({"refresh_token": r1})).await;
-    let (b_status, b) = token_call(&s, "refresh_token", json!({"refresh_token": r1})).await;
+    let (a_status, a) = refresh(&s, r1).await;
+    let (b_status, b) = refresh(&s, r1).await;
     assert_eq!(
         (a_status, b_status),
         (StatusCode::OK, StatusCode::OK),
@@ -136,7 +129,7 @@ async fn two_tabs_refreshing_at_once_both_keep_the_session() {
     );
     assert_ne!(ra, rb);
     for r in [ra, rb] {
-        let (status, body) = token_call(&s, "refresh_token", json!({"refresh_token": r})).await;
+        let (status, body) = refresh(&s, r).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 }
@@ -150,15 +143,10 @@ async fn logout_ends_the_session() {
         .call(Method::POST, "/auth/v1/logout", Some(token), None, &[])
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, body) = token_call(
-        &s,
-        "refresh_token",
-        json!({"refresh_token": session["refresh_token"]}),
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("session_expired"))
+    assert_error(
+        &refresh(&s, session["refresh_token"].as_str().unwrap()).await,
+        StatusCode::BAD_REQUEST,
+        "session_expired",
     );
     let (status, _) = s
         .call(Method::POST, "/auth/v1/logout", None, None, &[])
@@ -169,50 +157,36 @@ async fn logout_ends_the_session() {
 #[tokio::test]
 async fn every_request_needs_a_valid_apikey() {
     let s = Server::start().await;
-    let http = reqwest::Client::new();
+    let no_key = reqwest::Client::new();
+    let bad_key = Client::new(&s.base, "not-a-key");
     for path in [
         "/auth/v1/token?grant_type=password",
         "/rest/v1/rpc/unread_total",
     ] {
-        let resp = http
-            .post(format!("{}{path}", s.base))
-            .json(&json!({}))
-            .send()
+        let reply = api::send(no_key.post(format!("{}{path}", s.base)).json(&json!({})))
             .await
             .unwrap();
-        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-        let body: serde_json::Value = resp.json().await.unwrap();
-        assert_eq!(body["message"], "No API key found in request");
-        let resp = http
-            .post(format!("{}{path}", s.base))
-            .header("apikey", "not-a-key")
-            .json(&json!({}))
-            .send()
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.body["message"], "No API key found in request");
+        let reply = api::send(bad_key.request(Method::POST, path, None).json(&json!({})))
             .await
             .unwrap();
-        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-        let body: serde_json::Value = resp.json().await.unwrap();
-        assert_eq!(body["message"], "Invalid API key");
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.body["message"], "Invalid API key");
     }
     // A user's access token is not an API key.
     let token = s.login("ana@northside.test").await;
-    let resp = http
-        .get(format!("{}/rest/v1/conversations", s.base))
-        .header("apikey", &token)
-        .bearer_auth(&token)
-        .send()
+    let token_as_key = Client::new(&s.base, &token);
+    let reply = token_as_key
+        .get("/rest/v1/conversations", &token)
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     // /config.json is public and hands out the anon key.
-    let cfg: serde_json::Value = http
-        .get(format!("{}/config.json", s.base))
-        .send()
+    let cfg = api::send(no_key.get(format!("{}/config.json", s.base)))
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     assert_eq!(cfg["anon_key"], s.anon);
     assert_eq!(cfg["supabase_url"], "");
 }
@@ -225,41 +199,18 @@ async fn login_attempts_are_rate_limited_per_email_and_per_address() {
     })
     .await;
     for _ in 0..3 {
-        let (status, _) = token_call(
-            &s,
-            "password",
-            json!({"email": "ana@northside.test", "password": "x"}),
-        )
-        .await;
+        let (status, _) = password_grant(&s, "ana@northside.test", "x").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }
-    let (status, body) = token_call(
-        &s,
-        "password",
-        json!({"email": "ana@northside.test", "password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (
-            StatusCode::TOO_MANY_REQUESTS,
-            Some("over_request_rate_limit")
-        )
+    assert_error(
+        &password_grant(&s, "ana@northside.test", DEMO_PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "over_request_rate_limit",
     );
     // Another email still works from this address until the address limit is reached.
-    let (status, _) = token_call(
-        &s,
-        "password",
-        json!({"email": "ben@northside.test", "password": PASSWORD}),
-    )
-    .await;
+    let (status, _) = password_grant(&s, "ben@northside.test", DEMO_PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = token_call(
-        &s,
-        "password",
-        json!({"email": "cy@northside.test", "password": PASSWORD}),
-    )
-    .await;
+    let (status, _) = password_grant(&s, "cy@northside.test", DEMO_PASSWORD).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -299,16 +250,15 @@ async fn expired_and_forged_tokens_are_401() {
         .unwrap();
     let (status, _) = s.get("/rest/v1/conversations", &forged).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, body) = s.get("/rest/v1/conversations", "garbage").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("PGRST301"))
+    assert_error(
+        &s.get("/rest/v1/conversations", "garbage").await,
+        StatusCode::UNAUTHORIZED,
+        "PGRST301",
     );
-    let (status, body) = s
-        .call(Method::GET, "/rest/v1/conversations", None, None, &[])
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("PGRST302"))
+    assert_error(
+        &s.call(Method::GET, "/rest/v1/conversations", None, None, &[])
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "PGRST302",
     );
 }

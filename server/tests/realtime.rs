@@ -8,6 +8,7 @@ use common::ws::{Got, Ws};
 use common::{Server, SECRET};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use switchboard_api_client::Returning;
 use switchboard_server::auth::jwt::Keys;
 
 struct Ctx {
@@ -530,9 +531,8 @@ async fn concurrent_writers_arrive_once_each_in_commit_order() {
     .await;
     let writers: Vec<_> = (0..4)
         .map(|w| {
-            let (base, anon, token, conv) = (
-                c.s.base.clone(),
-                c.s.anon.clone(),
+            let (api, token, conv) = (
+                c.s.api.clone(),
                 if w % 2 == 0 {
                     c.token.clone()
                 } else {
@@ -541,17 +541,13 @@ async fn concurrent_writers_arrive_once_each_in_commit_order() {
                 c.conv.clone(),
             );
             tokio::spawn(async move {
-                let http = reqwest::Client::new();
                 for i in 0..25 {
-                    let r = http
-                        .post(format!("{base}/rest/v1/messages"))
-                        .header("apikey", &anon)
-                        .bearer_auth(&token)
-                        .json(&json!({"conversation_id": conv, "body": format!("w{w}-{i}")}))
-                        .send()
+                    let row = json!({"conversation_id": conv, "body": format!("w{w}-{i}")});
+                    let r = api
+                        .insert_messages(&row, Returning::Minimal, &token)
                         .await
                         .unwrap();
-                    assert_eq!(r.status(), StatusCode::CREATED);
+                    assert_eq!(r.status, StatusCode::CREATED);
                 }
             })
         })

@@ -2,14 +2,26 @@
 
 mod common;
 
-use common::{ids, Server};
+use common::{assert_error, ids, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use switchboard_api_client as api;
 
 async fn first_conversation(s: &Server, token: &str) -> Value {
     let (status, rows) = s.rpc("conversations_with_unread", token, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{rows}");
     rows[0].clone()
+}
+
+/// Conversation `id` as the caller's list (with unread counts) shows it.
+async fn list_row(s: &Server, token: &str, id: &Value) -> Value {
+    let (_, rows) = s.rpc("conversations_with_unread", token, json!({})).await;
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == *id)
+        .unwrap()
+        .clone()
 }
 
 #[tokio::test]
@@ -50,10 +62,8 @@ async fn select_columns_embed_order_limit_offset() {
     assert_eq!(ids(&page2), ids(&older));
 
     let resp = s
-        .http
-        .get(format!("{}{path}", s.base))
-        .header("apikey", &s.anon)
-        .bearer_auth(&ana)
+        .api
+        .request(Method::GET, &path, Some(&ana))
         .send()
         .await
         .unwrap();
@@ -76,58 +86,27 @@ async fn every_filter_operator() {
         .as_str()
         .unwrap()
         .replace('+', "%2B");
-    let count = |rows: &Value| rows.as_array().unwrap().len();
     let q = |f: String| format!("/rest/v1/conversations?select=id&{f}");
-    assert_eq!(
-        count(&s.get(&q(format!("last_message_at=lt.{mid}")), &ana).await.1),
-        20
-    );
-    assert_eq!(
-        count(
-            &s.get(&q(format!("last_message_at=lte.{mid}")), &ana)
-                .await
-                .1
-        ),
-        21
-    );
-    assert_eq!(
-        count(&s.get(&q(format!("last_message_at=gt.{mid}")), &ana).await.1),
-        19
-    );
-    assert_eq!(
-        count(
-            &s.get(&q(format!("last_message_at=gte.{mid}")), &ana)
-                .await
-                .1
-        ),
-        20
-    );
     let id0 = all[0]["id"].as_str().unwrap();
     let id1 = all[1]["id"].as_str().unwrap();
+    let counts = [
+        (format!("last_message_at=lt.{mid}"), 20),
+        (format!("last_message_at=lte.{mid}"), 21),
+        (format!("last_message_at=gt.{mid}"), 19),
+        (format!("last_message_at=gte.{mid}"), 20),
+        (format!("id=neq.{id0}"), 39),
+        (format!("id=in.({id0},{id1})"), 2),
+        ("last_message_at=is.null".into(), 0),
+        ("last_message_at=not.is.null".into(), 40),
+        (format!("id=not.in.({id0})"), 39),
+    ];
+    for (filter, n) in counts {
+        let (_, rows) = s.get(&q(filter.clone()), &ana).await;
+        assert_eq!(rows.as_array().unwrap().len(), n, "{filter}");
+    }
     assert_eq!(
         ids(&s.get(&q(format!("id=eq.{id0}")), &ana).await.1),
         vec![id0]
-    );
-    assert_eq!(count(&s.get(&q(format!("id=neq.{id0}")), &ana).await.1), 39);
-    assert_eq!(
-        count(&s.get(&q(format!("id=in.({id0},{id1})")), &ana).await.1),
-        2
-    );
-    assert_eq!(
-        count(&s.get(&q("last_message_at=is.null".into()), &ana).await.1),
-        0
-    );
-    assert_eq!(
-        count(
-            &s.get(&q("last_message_at=not.is.null".into()), &ana)
-                .await
-                .1
-        ),
-        40
-    );
-    assert_eq!(
-        count(&s.get(&q(format!("id=not.in.({id0})")), &ana).await.1),
-        39
     );
     // Single-object responses.
     let (status, one) = s
@@ -140,18 +119,17 @@ async fn every_filter_operator() {
         )
         .await;
     assert_eq!((status, one["id"].as_str()), (StatusCode::OK, Some(id0)));
-    let (status, body) = s
-        .call(
+    assert_error(
+        &s.call(
             Method::GET,
             &q("limit=2".into()),
             Some(&ana),
             None,
             &[("Accept", "application/vnd.pgrst.object+json")],
         )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::NOT_ACCEPTABLE, Some("PGRST116"))
+        .await,
+        StatusCode::NOT_ACCEPTABLE,
+        "PGRST116",
     );
 }
 
@@ -254,29 +232,26 @@ async fn bad_input_gets_postgrest_errors() {
     }
     let conv = first_conversation(&s, &ana).await;
     // Malformed JSON.
-    let resp = s
-        .http
-        .post(format!("{}/rest/v1/messages", s.base))
-        .header("apikey", &s.anon)
-        .bearer_auth(&ana)
-        .header("content-type", "application/json")
-        .body("{\"body\": ")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(resp.json::<Value>().await.unwrap()["code"], "PGRST102");
+    let reply = api::send(
+        s.api
+            .request(Method::POST, "/rest/v1/messages", Some(&ana))
+            .header("content-type", "application/json")
+            .body("{\"body\": "),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["code"], "PGRST102");
     // Body limits.
     let too_long = "x".repeat(4001);
-    let (status, body) = s
-        .post_message(
+    assert_error(
+        &s.post_message(
             &ana,
             json!({"conversation_id": conv["id"], "body": too_long}),
         )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("23514"))
+        .await,
+        StatusCode::BAD_REQUEST,
+        "23514",
     );
     let exactly = "é".repeat(4000);
     let (status, _) = s
@@ -297,22 +272,20 @@ async fn bad_input_gets_postgrest_errors() {
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }
     let huge = "y".repeat(20_000);
-    let (status, body) = s
-        .post_message(&ana, json!({"conversation_id": conv["id"], "body": huge}))
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::PAYLOAD_TOO_LARGE, Some("PGRST413"))
+    assert_error(
+        &s.post_message(&ana, json!({"conversation_id": conv["id"], "body": huge}))
+            .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PGRST413",
     );
-    let (status, body) = s
-        .post_message(
+    assert_error(
+        &s.post_message(
             &ana,
             json!({"conversation_id": conv["id"], "body": "x", "mood": "ok"}),
         )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("PGRST204"))
+        .await,
+        StatusCode::BAD_REQUEST,
+        "PGRST204",
     );
     let (status, _) = s.post_message(&ana, json!({"body": "x"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -320,23 +293,22 @@ async fn bad_input_gets_postgrest_errors() {
         .post_message(&ana, json!({"conversation_id": conv["id"], "body": 5}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, body) = s.rpc("drop_everything", &ana, json!({})).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("PGRST202"))
+    assert_error(
+        &s.rpc("drop_everything", &ana, json!({})).await,
+        StatusCode::NOT_FOUND,
+        "PGRST202",
     );
-    let (status, body) = s
-        .call(
+    assert_error(
+        &s.call(
             Method::POST,
             "/rest/v1/users",
             Some(&ana),
             Some(json!({"display_name": "x"})),
             &[],
         )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("42501"))
+        .await,
+        StatusCode::FORBIDDEN,
+        "42501",
     );
 }
 
@@ -371,15 +343,14 @@ async fn insert_sets_server_fields_updates_conversation_and_is_idempotent() {
     let (status, again) = s.post_message(token, payload).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(again[0], *row);
-    let (status, body) = s
-        .post_message(
+    assert_error(
+        &s.post_message(
             token,
             json!({"id": id, "conversation_id": conv["id"], "body": "other"}),
         )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::CONFLICT, Some("23505"))
+        .await,
+        StatusCode::CONFLICT,
+        "23505",
     );
     let (_, copies) = s
         .get(&format!("/rest/v1/messages?select=id&id=eq.{id}"), token)
@@ -469,14 +440,7 @@ async fn unread_counts_and_mark_read() {
     assert_eq!(total2.as_i64(), Some(sum - n));
     // Another dispatcher's counts are their own.
     let ben = s.login("ben@northside.test").await;
-    let (_, ben_convs) = s.rpc("conversations_with_unread", &ben, json!({})).await;
-    let ben_target = ben_convs
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == target["id"])
-        .unwrap()
-        .clone();
+    let ben_target = list_row(&s, &ben, &target["id"]).await;
 
     // A medic message raises the count for dispatchers; the dispatcher's own reply does not.
     let (_, medic_rows) = s
@@ -496,14 +460,7 @@ async fn unread_counts_and_mark_read() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (_, ben_after) = s.rpc("conversations_with_unread", &ben, json!({})).await;
-    let ben_after = ben_after
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == target["id"])
-        .unwrap()
-        .clone();
+    let ben_after = list_row(&s, &ben, &target["id"]).await;
     assert_eq!(
         ben_after["unread_count"], ben_target["unread_count"],
         "dispatcher messages are not unread for dispatchers"
@@ -741,7 +698,8 @@ async fn serves_the_app_with_spa_fallback_but_json_404_for_api() {
     std::fs::write(dist.path().join("app.js"), "console.log(1)").unwrap();
     let dist_path = dist.path().to_path_buf();
     let s = Server::start_with(move |c| c.dist = Some(dist_path)).await;
-    let get = |p: &str| s.http.get(format!("{}{p}", s.base)).send();
+    let http = reqwest::Client::new();
+    let get = |p: &str| http.get(format!("{}{p}", s.base)).send();
     let r = get("/messages/123").await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("Switchboard"));
@@ -750,9 +708,8 @@ async fn serves_the_app_with_spa_fallback_but_json_404_for_api() {
         "console.log(1)"
     );
     let r = s
-        .http
-        .get(format!("{}/rest/v1/unknown_table", s.base))
-        .header("apikey", &s.anon)
+        .api
+        .request(Method::GET, "/rest/v1/unknown_table", None)
         .send()
         .await
         .unwrap();

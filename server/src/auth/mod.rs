@@ -1,6 +1,7 @@
 //! GoTrue subset under `/auth/v1`: password and refresh grants, logout, user; plus the
 //! `apikey` gate and the bearer-token extractor shared with REST.
 
+pub mod apikey;
 pub mod jwt;
 pub mod password;
 pub mod ratelimit;
@@ -21,6 +22,7 @@ use serde_json::Value;
 use crate::body::JsonBody;
 use crate::error::{Error, Result};
 use crate::AppState;
+use apikey::ApiKeyCheck;
 use jwt::Principal;
 
 /// Routes mounted at `/auth/v1`.
@@ -35,27 +37,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(middleware::from_fn_with_state(state, require_api_key))
 }
 
-/// Rejects requests without a valid `apikey` header or query parameter.
+/// Rejects requests without a valid API key ([`apikey::check`]), answering as PostgREST.
 pub async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let from_header = req
-        .headers()
-        .get("apikey")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let from_query = req.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|pair| pair.strip_prefix("apikey=").map(str::to_string))
-    });
-    match from_header.or(from_query) {
-        None => Error::unauthorized("PGRST301", "No API key found in request")
+    match apikey::check(state.keys(), req.headers(), req.uri().query()) {
+        ApiKeyCheck::Valid => next.run(req).await,
+        ApiKeyCheck::Missing => Error::unauthorized("PGRST301", "No API key found in request")
             .with_hint("No `apikey` request header or url param was found.")
             .into_response(),
-        Some(key) if !state.keys().verify_api_key(&key) => {
-            Error::unauthorized("PGRST301", "Invalid API key")
-                .with_hint("Double check your Supabase `anon` or `service_role` API key.")
-                .into_response()
-        }
-        Some(_) => next.run(req).await,
+        ApiKeyCheck::Invalid => Error::unauthorized("PGRST301", "Invalid API key")
+            .with_hint("Double check your Supabase `anon` or `service_role` API key.")
+            .into_response(),
     }
 }
 

@@ -8,6 +8,8 @@ use axum::extract::ws::Utf8Bytes;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::schema::{Ownership, Table};
+
 /// How many changes a subscriber may fall behind before it is cut off.
 pub const FEED_CAPACITY: usize = 8192;
 
@@ -36,8 +38,8 @@ impl ChangeKind {
 /// One committed row change, with what authorization needs to decide who may see it.
 #[derive(Debug, Clone)]
 pub struct Change {
-    /// Table name (schema is always `public`).
-    pub table: &'static str,
+    /// The changed table (schema is always `public`).
+    pub table: &'static Table,
     /// Insert, update or delete.
     pub kind: ChangeKind,
     /// The row after the change (absent for deletes).
@@ -46,12 +48,8 @@ pub struct Change {
     pub old_record: Option<Value>,
     /// Commit time in microseconds.
     pub commit_micros: i64,
-    /// Organisation that owns the row.
-    pub org_id: String,
-    /// For conversation-scoped rows, the conversation's medic: medics see only their own.
-    pub medic_id: Option<String>,
-    /// For per-user rows (read_state), the owning user.
-    pub user_id: Option<String>,
+    /// Who the row belongs to, for the table's access rule.
+    pub owner: Ownership,
     /// Its Realtime encodings, made once however many sockets send it.
     pub wire: Wire,
 }

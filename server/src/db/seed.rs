@@ -7,9 +7,10 @@ use rusqlite::{params, Transaction};
 use crate::auth::password;
 use crate::clock::{format_micros, now_micros};
 use crate::error::Result;
+use crate::rest::write::preview;
 
 /// Password of every demo login.
-pub const DEMO_PASSWORD: &str = "switchboard-demo";
+pub use switchboard_api_client::DEMO_PASSWORD;
 
 const NORTHSIDE_DISPATCHERS: &[(&str, &str)] = &[
     ("ana@northside.test", "Ana Okafor"),
@@ -276,18 +277,6 @@ fn seed_org(
     Ok(())
 }
 
-/// The conversation-list preview of a message body.
-pub fn preview(body: &str) -> String {
-    const MAX: usize = 140;
-    let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= MAX {
-        flat
-    } else {
-        let cut: String = flat.chars().take(MAX - 1).collect();
-        format!("{cut}…")
-    }
-}
-
 fn fill(rng: &mut StdRng, lines: &[&str]) -> String {
     let line = lines[rng.random_range(0..lines.len())];
     line.replace("{u}", &rng.random_range(1..30).to_string())
@@ -306,18 +295,4 @@ fn fill(rng: &mut StdRng, lines: &[&str]) -> String {
         .replace("{m}", &rng.random_range(3..22).to_string())
         .replace("{h}", HOSPITALS[rng.random_range(0..HOSPITALS.len())])
         .replace("{st}", STREETS[rng.random_range(0..STREETS.len())])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn preview_flattens_and_truncates() {
-        assert_eq!(preview("a\n  b"), "a b");
-        let long = "x".repeat(500);
-        let p = preview(&long);
-        assert_eq!(p.chars().count(), 140);
-        assert!(p.ends_with('…'));
-    }
 }

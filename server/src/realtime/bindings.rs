@@ -1,12 +1,11 @@
 //! postgres_changes bindings: validation at join, stable ids, and matching committed changes.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::auth::jwt::{AppRole, Principal};
+use crate::auth::jwt::Principal;
 use crate::db::{Change, ChangeKind};
-use crate::rest::query::{split_top_level, Filter, Op, Operand};
-use crate::rest::select::normalise;
-use crate::rest::tables::{self, Table};
+use crate::schema::filter::{split_top_level, Filter, Op, Operand};
+use crate::schema::tables::{self, Table};
 
 /// Which row events a binding wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,17 +108,11 @@ pub fn parse_binding(params: &Value, who: &Principal) -> Result<Binding, String>
             let ty = table
                 .column(column)
                 .ok_or_else(|| format!("unknown column \"{column}\" in table \"{table_name}\""))?;
-            filter.operand = match filter.operand {
-                Operand::Value(v) => Operand::Value(normalise(ty, &v).map_err(|e| e.to_string())?),
-                Operand::List(vs) if vs.len() <= 100 => Operand::List(
-                    vs.iter()
-                        .map(|v| normalise(ty, v).map_err(|e| e.to_string()))
-                        .collect::<Result<_, _>>()?,
-                ),
-                Operand::List(_) => return Err("in accepts at most 100 values".to_string()),
-                other => other,
-            };
-            if reaches_outside(table.name, &filter, who) {
+            if matches!(&filter.operand, Operand::List(vs) if vs.len() > 100) {
+                return Err("in accepts at most 100 values".to_string());
+            }
+            filter.operand = filter.operand.normalised(ty).map_err(|e| e.to_string())?;
+            if reaches_outside(table, &filter, who) {
                 return Err(format!(
                     "Unauthorized: You do not have permissions to read from this Channel topic: filter {part} reaches outside your organisation"
                 ));
@@ -136,42 +129,25 @@ pub fn parse_binding(params: &Value, who: &Principal) -> Result<Binding, String>
     })
 }
 
-/// True when a filter on an ownership column can only select rows the caller may never see.
-fn reaches_outside(table: &str, filter: &Filter, who: &Principal) -> bool {
-    let owner = match (table, filter.column.as_str(), who.role) {
-        (_, "org_id", _) => &who.org_id,
-        ("read_state", "user_id", _) => &who.user_id,
-        ("conversations", "medic_id", AppRole::Medic) => &who.user_id,
-        _ => return false,
+/// True when a filter on a column the table's access rule pins to the caller (their
+/// organisation, their own id) asks for anything but the caller's own value: it could only
+/// select rows the caller may never see.
+fn reaches_outside(table: &Table, filter: &Filter, who: &Principal) -> bool {
+    let Some(own) = table.access.pinned(&filter.column, who) else {
+        return false;
     };
     match (&filter.op, &filter.operand) {
-        (Op::Eq, Operand::Value(v)) => v != owner,
-        (Op::In, Operand::List(vs)) => vs.iter().any(|v| v != owner),
+        (Op::Eq, Operand::Value(v)) => v != own,
+        (Op::In, Operand::List(vs)) => vs.iter().any(|v| v != own),
         // Ranges and negations over an owner column are always wider than one owner.
         _ => true,
-    }
-}
-
-fn filter_matches(filter: &Filter, row: &Map<String, Value>) -> bool {
-    let Some(actual) = row.get(&filter.column).and_then(Value::as_str) else {
-        return false; // NULL compares as unknown, which filters out.
-    };
-    match (&filter.op, &filter.operand) {
-        (Op::Eq, Operand::Value(v)) => actual == v,
-        (Op::Neq, Operand::Value(v)) => actual != v,
-        (Op::Lt, Operand::Value(v)) => actual < v.as_str(),
-        (Op::Lte, Operand::Value(v)) => actual <= v.as_str(),
-        (Op::Gt, Operand::Value(v)) => actual > v.as_str(),
-        (Op::Gte, Operand::Value(v)) => actual >= v.as_str(),
-        (Op::In, Operand::List(vs)) => vs.iter().any(|v| v == actual),
-        _ => false,
     }
 }
 
 impl Binding {
     /// Whether this binding selects the change (RLS is checked separately).
     pub fn matches(&self, change: &Change) -> bool {
-        if change.table != self.table.name || !self.event.matches(change.kind) {
+        if change.table.name != self.table.name || !self.event.matches(change.kind) {
             return false;
         }
         let row = match change.kind {
@@ -179,7 +155,7 @@ impl Binding {
             _ => change.record.as_ref(),
         };
         match row.and_then(Value::as_object) {
-            Some(row) => self.filters.iter().all(|f| filter_matches(f, row)),
+            Some(row) => self.filters.iter().all(|f| f.matches_row(row)),
             None => self.filters.is_empty(),
         }
     }
@@ -188,6 +164,9 @@ impl Binding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::jwt::AppRole;
+    use crate::schema::tables::{CONVERSATIONS, MESSAGES};
+    use crate::schema::Ownership;
 
     fn who(role: AppRole) -> Principal {
         Principal {
@@ -201,14 +180,16 @@ mod tests {
 
     fn change(kind: ChangeKind, record: Value) -> Change {
         Change {
-            table: "messages",
+            table: &MESSAGES,
             kind,
             record: Some(record),
             old_record: None,
             commit_micros: 0,
-            org_id: "22222222-2222-2222-2222-222222222222".into(),
-            medic_id: None,
-            user_id: None,
+            owner: Ownership {
+                org_id: "22222222-2222-2222-2222-222222222222".into(),
+                medic_id: None,
+                user_id: None,
+            },
             wire: Default::default(),
         }
     }
@@ -297,7 +278,7 @@ mod tests {
         assert!(!bind("INSERT", "created_at=gt.2026-01-01T00:00:00Z").matches(&insert));
         assert!(bind("INSERT", "created_at=gte.2026-01-01T00:00:00Z").matches(&insert));
         let mut other_table = insert.clone();
-        other_table.table = "conversations";
+        other_table.table = &CONVERSATIONS;
         assert!(!bind("*", "").matches(&other_table));
     }
 }

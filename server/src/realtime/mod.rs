@@ -1,6 +1,7 @@
 //! Realtime subset under `/realtime/v1`: Phoenix channels carrying postgres_changes.
 
 pub mod bindings;
+pub mod channels;
 pub mod protocol;
 pub mod registry;
 pub mod socket;
@@ -9,14 +10,15 @@ use std::collections::HashMap;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use switchboard_wire::Serializer;
 
+use crate::auth::apikey::{self, ApiKeyCheck};
 use crate::AppState;
-use protocol::Serializer;
 
 /// Routes mounted at `/realtime/v1`.
 pub fn router() -> Router<AppState> {
@@ -30,20 +32,19 @@ fn handshake_error(status: StatusCode, message: &str) -> Response {
 async fn websocket(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
+    uri: Uri,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let key = headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| params.get("apikey").cloned());
-    match key {
-        None => return handshake_error(StatusCode::UNAUTHORIZED, "API key is missing"),
-        Some(k) if !state.keys().verify_api_key(&k) => {
+    // Refused as Realtime refuses a handshake: the HTTP status with `{"error": …}`.
+    match apikey::check(state.keys(), &headers, uri.query()) {
+        ApiKeyCheck::Valid => {}
+        ApiKeyCheck::Missing => {
+            return handshake_error(StatusCode::UNAUTHORIZED, "API key is missing")
+        }
+        ApiKeyCheck::Invalid => {
             return handshake_error(StatusCode::UNAUTHORIZED, "Failed to validate JWT signature")
         }
-        Some(_) => {}
     }
     let Some(serializer) = Serializer::from_vsn(params.get("vsn").map(String::as_str)) else {
         return handshake_error(

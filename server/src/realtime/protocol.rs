@@ -1,175 +1,67 @@
-//! Phoenix channel frames in both serializers: vsn 1.0.0 (JSON objects) and 2.0.0 (arrays).
+//! Server-side Realtime encoding beyond the shared envelope ([`switchboard_wire::Message`]):
+//! the `postgres_changes` frame shared by every subscriber of a change, the header of a
+//! refused binary push, and why a socket is closed.
 
 use serde_json::{json, Value};
+use switchboard_wire::{change as data_field, event, field, Message, Serializer};
 
-/// The wire format chosen per connection by the `vsn` query parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Serializer {
-    /// `{topic, event, payload, ref, join_ref}`; the server never writes `join_ref`.
-    V1,
-    /// `[join_ref, ref, topic, event, payload]`.
-    V2,
-}
+use crate::clock::format_commit_timestamp;
+use crate::db::{Change, ChangeKind};
 
-impl Serializer {
-    /// A small number naming the serializer, for keying shared frames.
-    pub fn tag(self) -> u8 {
-        match self {
-            Serializer::V1 => 1,
-            Serializer::V2 => 2,
-        }
-    }
-
-    /// Picks the serializer for a `vsn` value; absent means 1.0.0, as Phoenix does.
-    pub fn from_vsn(vsn: Option<&str>) -> Option<Serializer> {
-        match vsn {
-            None => Some(Serializer::V1),
-            Some(v) if v.starts_with("1.") => Some(Serializer::V1),
-            Some(v) if v.starts_with("2.") => Some(Serializer::V2),
-            Some(_) => None,
-        }
+/// A small number naming the serializer, for keying a change's shared frames.
+pub fn serializer_tag(serializer: Serializer) -> u8 {
+    match serializer {
+        Serializer::V1 => 1,
+        Serializer::V2 => 2,
     }
 }
 
-/// One Phoenix message.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    /// The join this message belongs to.
-    pub join_ref: Option<String>,
-    /// Request reference, echoed in the reply.
-    pub reference: Option<String>,
-    /// Channel topic (`phoenix` for heartbeats).
-    pub topic: String,
-    /// Event name.
-    pub event: String,
-    /// Event payload.
-    pub payload: Value,
-}
-
-/// Why an incoming frame was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
-    /// Not JSON at all.
-    #[error("frame is not valid JSON")]
-    NotJson,
-    /// JSON of the wrong shape for the negotiated serializer.
-    #[error("frame has the wrong shape: {0}")]
-    Shape(&'static str),
-}
-
-fn opt_string(value: &Value) -> Result<Option<String>, FrameError> {
-    match value {
-        Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
-        // Some clients send refs as numbers; keep them as their decimal text.
-        Value::Number(n) => Ok(Some(n.to_string())),
-        _ => Err(FrameError::Shape("refs must be strings or null")),
+/// The Realtime `data` object of a change: `{schema, table, commit_timestamp, type, columns,
+/// errors}` plus `record` (not for deletes) and `old_record` (not for inserts).
+pub fn change_data(change: &Change) -> Value {
+    let columns: Vec<Value> = change
+        .table
+        .columns
+        .iter()
+        .map(|(name, ty)| json!({"name": name, "type": ty.pg_name()}))
+        .collect();
+    let mut data = json!({
+        data_field::SCHEMA: "public",
+        data_field::TABLE: change.table.name,
+        data_field::COMMIT_TIMESTAMP: format_commit_timestamp(change.commit_micros),
+        data_field::TYPE: change.kind.as_str(),
+        data_field::COLUMNS: columns,
+        data_field::ERRORS: null,
+    });
+    if change.kind != ChangeKind::Delete {
+        data[data_field::RECORD] = change.record.clone().unwrap_or(Value::Null);
     }
-}
-
-impl Message {
-    /// A reply to `to` with a status and response body.
-    pub fn reply(to: &Message, status: &str, response: Value) -> Message {
-        Message {
-            join_ref: to.join_ref.clone(),
-            reference: to.reference.clone(),
-            topic: to.topic.clone(),
-            event: "phx_reply".into(),
-            payload: json!({"status": status, "response": response}),
-        }
+    if change.kind != ChangeKind::Insert {
+        data[data_field::OLD_RECORD] = change.old_record.clone().unwrap_or(Value::Null);
     }
-
-    /// Decodes a text frame.
-    pub fn decode(serializer: Serializer, text: &str) -> Result<Message, FrameError> {
-        let value: Value = serde_json::from_str(text).map_err(|_| FrameError::NotJson)?;
-        match serializer {
-            Serializer::V2 => {
-                let items = value
-                    .as_array()
-                    .filter(|a| a.len() == 5)
-                    .ok_or(FrameError::Shape(
-                        "expected [join_ref, ref, topic, event, payload]",
-                    ))?;
-                Ok(Message {
-                    join_ref: opt_string(&items[0])?,
-                    reference: opt_string(&items[1])?,
-                    topic: items[2]
-                        .as_str()
-                        .ok_or(FrameError::Shape("topic must be a string"))?
-                        .to_string(),
-                    event: items[3]
-                        .as_str()
-                        .ok_or(FrameError::Shape("event must be a string"))?
-                        .to_string(),
-                    payload: items[4].clone(),
-                })
-            }
-            Serializer::V1 => {
-                let object = value
-                    .as_object()
-                    .ok_or(FrameError::Shape("expected a JSON object"))?;
-                let text_field = |name: &'static str| {
-                    object
-                        .get(name)
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                        .ok_or(FrameError::Shape("topic and event must be strings"))
-                };
-                if !object.contains_key("payload") || !object.contains_key("ref") {
-                    return Err(FrameError::Shape("payload and ref are required"));
-                }
-                Ok(Message {
-                    join_ref: object
-                        .get("join_ref")
-                        .map(opt_string)
-                        .transpose()?
-                        .flatten(),
-                    reference: opt_string(&object["ref"])?,
-                    topic: text_field("topic")?,
-                    event: text_field("event")?,
-                    payload: object["payload"].clone(),
-                })
-            }
-        }
-    }
-
-    /// Encodes for sending.
-    pub fn encode(&self, serializer: Serializer) -> String {
-        let value = match serializer {
-            Serializer::V2 => json!([
-                self.join_ref,
-                self.reference,
-                self.topic,
-                self.event,
-                self.payload
-            ]),
-            Serializer::V1 => json!({
-                "topic": self.topic, "event": self.event, "payload": self.payload, "ref": self.reference,
-            }),
-        };
-        value.to_string()
-    }
+    data
 }
 
 /// Encodes a `postgres_changes` push around pre-serialised `data` JSON (shared by every
-/// subscriber of a change, so it is serialised once).
+/// subscriber of a change, so it is serialised once). Refs are null, as on Realtime's
+/// fast lane, so clients never drop it as belonging to an older join.
 pub fn encode_change(serializer: Serializer, topic: &str, ids: &[u32], data_json: &str) -> String {
     let topic = Value::String(topic.to_string()).to_string();
     let ids = Value::from(ids.to_vec()).to_string();
+    let (event, ids_key, data_key) = (event::POSTGRES_CHANGES, field::IDS, field::DATA);
+    let payload = format!("{{\"{ids_key}\":{ids},\"{data_key}\":{data_json}}}");
     match serializer {
-        Serializer::V2 => format!(
-            "[null,null,{topic},\"postgres_changes\",{{\"ids\":{ids},\"data\":{data_json}}}]"
-        ),
+        Serializer::V2 => format!("[null,null,{topic},\"{event}\",{payload}]"),
         Serializer::V1 => format!(
-            "{{\"topic\":{topic},\"event\":\"postgres_changes\",\"payload\":{{\"ids\":{ids},\"data\":{data_json}}},\"ref\":null}}"
+            "{{\"topic\":{topic},\"event\":\"{event}\",\"payload\":{payload},\"ref\":null}}"
         ),
     }
 }
 
 /// The refs and topic of a vsn 2.0.0 binary user-broadcast push (kind 3), so it can be
-/// refused with a proper reply; `None` if the frame is not one.
+/// refused with a proper reply; `None` if the frame is not one. Layout: kind, the lengths
+/// of join_ref, ref, topic, event and metadata, an encoding byte, then those strings.
 pub fn binary_push_header(bytes: &[u8]) -> Option<Message> {
-    // kind, then lengths of join_ref, ref, topic, event, metadata, then the encoding byte.
     if bytes.len() < 7 || bytes[0] != 3 {
         return None;
     }
@@ -193,56 +85,65 @@ pub fn binary_push_header(bytes: &[u8]) -> Option<Message> {
     })
 }
 
+/// Why the server closes a websocket; each has its close code (RFC 6455 §7.4.1) and text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed the socket, or the connection ended.
+    ClientClosed,
+    /// Nothing arrived from the client for the idle timeout (Phoenix allows 60 s).
+    HeartbeatTimeout,
+    /// The server is shutting down.
+    ServerStopping,
+    /// A text frame that is not a Phoenix message of the connection's serializer.
+    MalformedFrame,
+    /// A binary frame that is not a vsn 2.0.0 user-broadcast push.
+    UnsupportedBinary,
+    /// A frame over the size limit, or one the socket could not read.
+    FrameTooLarge,
+    /// The client does not read fast enough: its send queue is full.
+    SlowClient,
+    /// The writer side of the connection is already gone.
+    ConnectionClosed,
+    /// The change feed dropped changes this socket had not read; the client must refetch.
+    TooFarBehind,
+}
+
+impl CloseReason {
+    /// The websocket close code: 1000 normal, 1001 going away, 1007 bad frame data,
+    /// 1008 policy violation, 1009 too big.
+    pub fn code(self) -> u16 {
+        match self {
+            CloseReason::ClientClosed | CloseReason::HeartbeatTimeout => 1000,
+            CloseReason::ServerStopping => 1001,
+            CloseReason::MalformedFrame | CloseReason::UnsupportedBinary => 1007,
+            CloseReason::SlowClient | CloseReason::ConnectionClosed | CloseReason::TooFarBehind => {
+                1008
+            }
+            CloseReason::FrameTooLarge => 1009,
+        }
+    }
+
+    /// The close frame's reason text.
+    pub fn text(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "bye",
+            CloseReason::HeartbeatTimeout => "heartbeat timeout",
+            CloseReason::ServerStopping => "server stopping",
+            CloseReason::MalformedFrame => "malformed frame",
+            CloseReason::UnsupportedBinary => "unsupported binary frame",
+            CloseReason::FrameTooLarge => "frame too large or invalid",
+            CloseReason::SlowClient => "client is not reading fast enough",
+            CloseReason::ConnectionClosed => "connection closed",
+            CloseReason::TooFarBehind => "too far behind",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decodes_and_encodes_v2() {
-        let text = r#"["3","3","realtime:room1","phx_join",{"config":{}}]"#;
-        let m = Message::decode(Serializer::V2, text).unwrap();
-        assert_eq!(m.join_ref.as_deref(), Some("3"));
-        assert_eq!(m.topic, "realtime:room1");
-        let reply = Message::reply(&m, "ok", json!({}));
-        assert_eq!(
-            reply.encode(Serializer::V2),
-            r#"["3","3","realtime:room1","phx_reply",{"response":{},"status":"ok"}]"#
-        );
-        let hb =
-            Message::decode(Serializer::V2, r#"[null,"26","phoenix","heartbeat",{}]"#).unwrap();
-        assert_eq!((hb.join_ref, hb.reference.as_deref()), (None, Some("26")));
-    }
-
-    #[test]
-    fn v1_never_writes_join_ref_and_requires_ref() {
-        let m = Message::decode(
-            Serializer::V1,
-            r#"{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"7"}"#,
-        )
-        .unwrap();
-        let out: Value =
-            serde_json::from_str(&Message::reply(&m, "ok", json!({})).encode(Serializer::V1))
-                .unwrap();
-        assert!(out.get("join_ref").is_none());
-        assert_eq!(out["ref"], "7");
-        assert!(Message::decode(
-            Serializer::V1,
-            r#"{"topic":"phoenix","event":"heartbeat","payload":{}}"#
-        )
-        .is_err());
-    }
-
-    #[test]
-    fn rejects_malformed_frames() {
-        assert_eq!(
-            Message::decode(Serializer::V2, "nope"),
-            Err(FrameError::NotJson)
-        );
-        assert!(Message::decode(Serializer::V2, "[1,2,3]").is_err());
-        assert!(Message::decode(Serializer::V2, r#"[null,null,5,"e",{}]"#).is_err());
-        assert!(Message::decode(Serializer::V2, r#"[{},null,"t","e",{}]"#).is_err());
-        assert!(Message::decode(Serializer::V1, "[]").is_err());
-    }
+    use crate::schema::tables::{MESSAGES, READ_STATE};
+    use crate::schema::Ownership;
 
     #[test]
     fn change_frames_are_valid_json() {
@@ -255,18 +156,41 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(v2[4]["ids"], json!([1, 2]));
-        assert_eq!(v2[2], "realtime:a\"b");
+        assert_eq!(
+            (&v2[2], &v2[3]),
+            (&json!("realtime:a\"b"), &json!("postgres_changes"))
+        );
         assert!(v2[0].is_null() && v2[1].is_null());
         let v1: Value =
             serde_json::from_str(&encode_change(Serializer::V1, "realtime:x", &[3], data)).unwrap();
         assert_eq!(v1["payload"]["data"]["type"], "INSERT");
+        assert!(v1["ref"].is_null() && v1.get("join_ref").is_none());
     }
 
     #[test]
-    fn picks_serializer_by_vsn() {
-        assert_eq!(Serializer::from_vsn(None), Some(Serializer::V1));
-        assert_eq!(Serializer::from_vsn(Some("2.0.0")), Some(Serializer::V2));
-        assert_eq!(Serializer::from_vsn(Some("9")), None);
+    fn change_data_has_realtimes_fields_per_kind() {
+        let change = |table, kind| Change {
+            table,
+            kind,
+            record: Some(json!({"id": "r"})),
+            old_record: Some(json!({"id": "o"})),
+            commit_micros: 1_764_000_000_123_456,
+            owner: Ownership::default(),
+            wire: Default::default(),
+        };
+        let insert = change_data(&change(&MESSAGES, ChangeKind::Insert));
+        assert_eq!(insert["record"]["id"], "r");
+        assert!(insert.get("old_record").is_none());
+        assert_eq!(insert["columns"][0], json!({"name": "id", "type": "uuid"}));
+        assert_eq!(insert["commit_timestamp"], "2025-11-24T16:00:00.123Z");
+        let update = change_data(&change(&READ_STATE, ChangeKind::Update));
+        assert_eq!(
+            (update["table"].as_str(), update["type"].as_str()),
+            (Some("read_state"), Some("UPDATE"))
+        );
+        assert_eq!(update["old_record"]["id"], "o");
+        let delete = change_data(&change(&MESSAGES, ChangeKind::Delete));
+        assert!(delete.get("record").is_none() && delete["errors"].is_null());
     }
 
     #[test]
@@ -284,5 +208,24 @@ mod tests {
         );
         assert!(binary_push_header(&[4, 0]).is_none());
         assert!(binary_push_header(&[3, 9, 9, 9, 9, 0, 0]).is_none());
+    }
+
+    #[test]
+    fn close_reasons_map_to_websocket_codes() {
+        use CloseReason::*;
+        for (reason, code) in [
+            (ClientClosed, 1000),
+            (HeartbeatTimeout, 1000),
+            (ServerStopping, 1001),
+            (MalformedFrame, 1007),
+            (UnsupportedBinary, 1007),
+            (SlowClient, 1008),
+            (ConnectionClosed, 1008),
+            (TooFarBehind, 1008),
+            (FrameTooLarge, 1009),
+        ] {
+            assert_eq!(reason.code(), code, "{reason:?}");
+            assert!(!reason.text().is_empty());
+        }
     }
 }

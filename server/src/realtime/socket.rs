@@ -1,453 +1,219 @@
-//! One websocket connection: Phoenix channel handling and postgres_changes fan-out.
+//! One websocket connection's I/O: the reader, the writer task, and the loop feeding the
+//! channel state machine ([`super::channels`]) and sending what it says.
 //!
-//! A single task owns the connection state and never awaits the network: outgoing frames go
-//! through a bounded queue to a writer task, so a slow client fills its own queue and is cut
-//! off instead of slowing writers or other sockets.
+//! The loop never awaits the network: outgoing frames go through a bounded queue to a writer
+//! task, so a slow client fills its own queue and is cut off instead of slowing writers or
+//! other sockets.
 
-use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use switchboard_wire::{Message, Serializer};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{sleep_until, Instant};
 
-use super::bindings::{parse_binding, Binding};
-use super::protocol::{binary_push_header, encode_change, Message, Serializer};
+use super::channels::{Channels, Host, Input, Out, UnixSecs};
+use super::protocol::{
+    binary_push_header, change_data, encode_change, serializer_tag, CloseReason,
+};
 use crate::auth::jwt::{Principal, TokenError};
-use crate::clock::format_commit_timestamp;
-use crate::db::{Change, ChangeKind};
-use crate::rest::tables;
+use crate::db::Change;
 use crate::AppState;
 
-struct Channel {
-    join_ref: Option<String>,
-    bindings: Vec<Binding>,
-    principal: Principal,
-}
+/// Go on, or close the socket for this reason.
+type Flow = ControlFlow<CloseReason>;
 
-struct Connection {
-    state: AppState,
-    serializer: Serializer,
-    out: mpsc::Sender<WsMessage>,
-    channels: HashMap<String, Channel>,
-    counted_user: Option<String>,
-}
+/// Changes handled per wake-up before the loop looks at the client again.
+const DRAIN_BATCH: usize = 256;
 
-type Flow = ControlFlow<&'static str>;
-
-fn unix_now() -> i64 {
+fn unix_now() -> UnixSecs {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+        .map_or(0, |d| d.as_secs() as UnixSecs)
 }
 
-/// The Realtime `data` object of a change.
-pub fn change_data(change: &Change) -> Value {
-    let columns: Vec<Value> = tables::table(change.table)
-        .map(|t| {
-            t.columns
-                .iter()
-                .map(|(name, ty)| json!({"name": name, "type": ty.pg_name()}))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut data = json!({
-        "schema": "public",
-        "table": change.table,
-        "commit_timestamp": format_commit_timestamp(change.commit_micros),
-        "type": change.kind.as_str(),
-        "columns": columns,
-        "errors": null,
-    });
-    if change.kind != ChangeKind::Delete {
-        data["record"] = change.record.clone().unwrap_or(Value::Null);
-    }
-    if change.kind != ChangeKind::Insert {
-        data["old_record"] = change.old_record.clone().unwrap_or(Value::Null);
-    }
-    data
-}
-
-fn token_reason(e: TokenError) -> &'static str {
-    match e {
-        TokenError::Expired => "InvalidJWTToken: Token has expired",
-        TokenError::BadSignature => "JwtSignatureError: Failed to validate JWT signature",
-        TokenError::Malformed => "MalformedJWT: The token provided is not a valid JWT",
-    }
-}
-
-impl Connection {
-    fn send_text(&self, text: String) -> Flow {
-        self.send_frame(WsMessage::Text(text.into()))
-    }
-
-    fn send_frame(&self, frame: WsMessage) -> Flow {
-        match self.out.try_send(frame) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                ControlFlow::Break("client is not reading fast enough")
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => ControlFlow::Break("connection closed"),
-        }
-    }
-
-    fn send(&self, message: &Message) -> Flow {
-        self.send_text(message.encode(self.serializer))
-    }
-
-    fn reply(&self, to: &Message, status: &str, response: Value) -> Flow {
-        self.send(&Message::reply(to, status, response))
-    }
-
-    fn reply_error(&self, to: &Message, reason: &str) -> Flow {
-        self.reply(to, "error", json!({"reason": reason}))
-    }
-
-    fn push(&self, topic: &str, join_ref: &Option<String>, event: &str, payload: Value) -> Flow {
-        self.send(&Message {
-            join_ref: join_ref.clone(),
-            reference: None,
-            topic: topic.to_string(),
-            event: event.to_string(),
-            payload,
-        })
-    }
-
-    fn close_channel(&mut self, topic: &str) -> Flow {
-        if let Some(ch) = self.channels.remove(topic) {
-            self.send(&Message {
-                join_ref: ch.join_ref.clone(),
-                reference: ch.join_ref.clone(),
-                topic: topic.to_string(),
-                event: "phx_close".into(),
-                payload: json!({}),
-            })?;
-        }
-        ControlFlow::Continue(())
-    }
-
-    /// Sends a channel-level system error and closes the channel, as Realtime does.
-    fn shut_channel(&mut self, topic: &str, message: &str) -> Flow {
-        if let Some(ch) = self.channels.get(topic) {
-            let join_ref = ch.join_ref.clone();
-            self.push(
-                topic,
-                &join_ref,
-                "system",
-                json!({"extension": "system", "status": "error", "message": message, "channel": sub_topic(topic)}),
-            )?;
-        }
-        self.close_channel(topic)
-    }
-
-    fn handle_text(&mut self, text: &str) -> Flow {
-        let message = match Message::decode(self.serializer, text) {
-            Ok(m) => m,
-            Err(_) => return ControlFlow::Break("malformed frame"),
-        };
-        match (message.topic.as_str(), message.event.as_str()) {
-            ("phoenix", "heartbeat") => self.reply(&message, "ok", json!({})),
-            (_, "phx_join") => self.join(&message),
-            (topic, _) if !self.channels.contains_key(topic) => {
-                self.reply_error(&message, "unmatched topic")
-            }
-            (topic, "phx_leave") => {
-                let topic = topic.to_string();
-                self.reply(&message, "ok", json!({}))?;
-                self.close_channel(&topic)
-            }
-            (topic, "access_token") => {
-                let topic = topic.to_string();
-                self.swap_token(&topic, &message)
-            }
-            (_, event) => {
-                let reason =
-                    format!("{event} is not supported by this server (postgres_changes only)");
-                self.reply_error(&message, &reason)
-            }
-        }
-    }
-
-    fn principal_for(&self, token: &str) -> Result<Principal, &'static str> {
-        self.state
-            .keys()
+impl Host for AppState {
+    fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        self.keys()
             .verify_user(token)
             .map(|claims| Principal::from(&claims))
-            .map_err(token_reason)
     }
 
-    fn join(&mut self, m: &Message) -> Flow {
-        let Some(sub) = m.topic.strip_prefix("realtime:") else {
-            return self.reply_error(m, "unmatched topic");
-        };
-        if sub.is_empty() {
-            return self.reply_error(m, "TopicNameRequired: You must provide a topic name");
-        }
-        let limit = self.state.config().limits.ws_channels_per_socket;
-        if self.channels.len() >= limit && !self.channels.contains_key(&m.topic) {
-            return self.reply_error(m, "ChannelRateLimitReached: Too many channels");
-        }
-        let token = m
-            .payload
-            .get("access_token")
-            .or_else(|| m.payload.get("user_token"))
-            .and_then(Value::as_str);
-        let Some(token) = token else {
-            return self.reply_error(m, "Unauthorized: a user access_token is required to join");
-        };
-        let principal = match self.principal_for(token) {
-            Ok(p) => p,
-            Err(reason) => return self.reply_error(m, reason),
-        };
-        if self.counted_user.is_none() {
-            let max = self.state.config().limits.ws_sockets_per_user;
-            if !self.state.sockets().try_acquire(&principal.user_id, max) {
-                return self.reply_error(
-                    m,
-                    "ConnectionRateLimitReached: Too many connections for this user",
-                );
-            }
-            self.counted_user = Some(principal.user_id.clone());
-        }
-        let params = match m.payload.pointer("/config/postgres_changes") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(list)) => list.clone(),
-            Some(_) => {
-                return self.reply_error(m, "InvalidJoinPayload: postgres_changes must be a list")
-            }
-        };
-        let mut bindings = Vec::new();
-        for p in &params {
-            match parse_binding(p, &principal) {
-                Ok(b) => bindings.push(b),
-                Err(reason) => return self.reply_error(m, &reason),
+    fn acquire_socket(&self, user_id: &str) -> bool {
+        let max = self.config().limits.ws_sockets_per_user;
+        self.sockets().try_acquire(user_id, max)
+    }
+}
+
+/// The sending half: the writer task's queue, and how this connection encodes messages.
+struct Outgoing {
+    queue: mpsc::Sender<WsMessage>,
+    serializer: Serializer,
+}
+
+impl Outgoing {
+    fn frame(&self, frame: WsMessage) -> Flow {
+        match self.queue.try_send(frame) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(mpsc::error::TrySendError::Full(_)) => ControlFlow::Break(CloseReason::SlowClient),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                ControlFlow::Break(CloseReason::ConnectionClosed)
             }
         }
-        // Joining an already joined topic replaces the old join, as Phoenix does.
-        let topic = m.topic.clone();
-        self.close_channel(&topic)?;
-        let echoed: Vec<Value> = bindings
-            .iter()
-            .map(|b| {
-                let mut p = b.params.clone();
-                p["id"] = Value::from(b.id);
-                p
-            })
-            .collect();
-        let join_ref = m.join_ref.clone().or_else(|| m.reference.clone());
-        let subscribed = !bindings.is_empty();
-        self.channels.insert(
-            topic.clone(),
-            Channel {
-                join_ref: join_ref.clone(),
-                bindings,
-                principal,
-            },
-        );
-        self.reply(m, "ok", json!({"postgres_changes": echoed}))?;
-        if subscribed {
-            // The feed subscription exists from connect, so changes flow from here on.
-            self.push(&topic, &join_ref, "system", subscribed_payload(&topic))?;
+    }
+
+    /// Carries out the machine's outputs in order.
+    fn apply(&self, outs: Vec<Out>) -> Flow {
+        for out in outs {
+            match out {
+                Out::Send(m) => self.frame(WsMessage::Text(m.encode(self.serializer).into()))?,
+                Out::Close(reason) => return ControlFlow::Break(reason),
+            }
         }
         ControlFlow::Continue(())
     }
 
-    fn swap_token(&mut self, topic: &str, m: &Message) -> Flow {
-        let Some(token) = m.payload.get("access_token").and_then(Value::as_str) else {
-            return ControlFlow::Continue(());
-        };
-        match self.principal_for(token) {
-            Ok(principal) => {
-                let Some(ch) = self.channels.get_mut(topic) else {
-                    return ControlFlow::Continue(());
-                };
-                if principal.user_id != ch.principal.user_id {
-                    return self.shut_channel(
-                        topic,
-                        "You no longer have permission to read from this Channel topic",
-                    );
-                }
-                ch.principal = principal;
-                let join_ref = ch.join_ref.clone();
-                self.push(topic, &join_ref, "system", subscribed_payload(topic))
-            }
-            Err(reason) => self.shut_channel(topic, reason),
-        }
-    }
-
-    fn next_expiry(&self) -> Option<Instant> {
-        let exp = self.channels.values().map(|c| c.principal.exp).min()?;
-        let wait = (exp - unix_now()).max(0) as u64;
-        Some(Instant::now() + Duration::from_secs(wait) + Duration::from_millis(50))
-    }
-
-    fn expire_tokens(&mut self) -> Flow {
-        let now = unix_now();
-        let expired: Vec<(String, i64)> = self
-            .channels
-            .iter()
-            .filter(|(_, c)| c.principal.exp <= now)
-            .map(|(t, c)| (t.clone(), now - c.principal.exp))
-            .collect();
-        for (topic, ago) in expired {
-            self.shut_channel(&topic, &format!("Token has expired {ago} seconds ago"))?;
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn fan_out(&self, change: &Change) -> Flow {
-        let now = unix_now();
-        for (topic, ch) in &self.channels {
-            if ch.principal.exp <= now || !tables::change_visible(change, &ch.principal) {
-                continue;
-            }
-            let ids: Vec<u32> = ch
-                .bindings
-                .iter()
-                .filter(|b| b.matches(change))
-                .map(|b| b.id)
-                .collect();
-            if ids.is_empty() {
-                continue;
-            }
+    /// Sends a committed change to every channel that gets it, as the change's shared frame
+    /// for that audience: the first socket to need one encodes it, the rest reuse it.
+    fn change(&self, channels: &Channels, change: &Change) -> Flow {
+        for (topic, ids) in channels.deliveries(change, unix_now()) {
             let data = change.wire.data(|| change_data(change).to_string());
-            let frame = change.wire.frame(self.serializer.tag(), topic, &ids, || {
+            let tag = serializer_tag(self.serializer);
+            let frame = change.wire.frame(tag, topic, &ids, || {
                 encode_change(self.serializer, topic, &ids, data)
             });
-            self.send_frame(WsMessage::Text(frame))?;
+            self.frame(WsMessage::Text(frame))?;
         }
         ControlFlow::Continue(())
-    }
-
-    fn fail_all(&mut self, message: &str) {
-        let topics: Vec<String> = self.channels.keys().cloned().collect();
-        for topic in topics {
-            if self.shut_channel(&topic, message).is_break() {
-                return;
-            }
-        }
     }
 }
 
 /// Handles changes that are already waiting, so a burst costs one wake-up, not one each.
-fn drain(conn: &mut Connection, feed: &mut broadcast::Receiver<Arc<Change>>) -> Flow {
-    for _ in 0..256 {
+fn drain(
+    channels: &mut Channels,
+    out: &Outgoing,
+    feed: &mut broadcast::Receiver<Arc<Change>>,
+    host: &AppState,
+) -> Flow {
+    for _ in 0..DRAIN_BATCH {
         match feed.try_recv() {
-            Ok(change) => conn.fan_out(&change)?,
-            Err(broadcast::error::TryRecvError::Lagged(missed)) => return lagged(conn, missed),
+            Ok(change) => out.change(channels, &change)?,
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                return lagged(channels, out, missed, host)
+            }
             Err(_) => break,
         }
     }
     ControlFlow::Continue(())
 }
 
-fn lagged(conn: &mut Connection, missed: u64) -> Flow {
-    // Never skip silently: the client must reconnect and refetch.
+fn lagged(channels: &mut Channels, out: &Outgoing, missed: u64, host: &AppState) -> Flow {
     tracing::warn!(missed, "realtime subscriber fell behind; closing");
-    conn.fail_all("Too far behind: reconnect and refetch");
-    ControlFlow::Break("too far behind")
+    out.apply(channels.step(Input::Lagged, host))
 }
 
-fn sub_topic(topic: &str) -> &str {
-    topic.strip_prefix("realtime:").unwrap_or(topic)
+/// When to feed the next [`Input::Tick`]: just after the earliest token expiry.
+fn expiry_instant(exp: UnixSecs) -> Instant {
+    let wait = (exp - unix_now()).max(0) as u64;
+    Instant::now() + Duration::from_secs(wait) + Duration::from_millis(50)
 }
 
-fn subscribed_payload(topic: &str) -> Value {
-    json!({"extension": "postgres_changes", "status": "ok", "message": "Subscribed to PostgreSQL", "channel": sub_topic(topic)})
+/// Writes queued frames; everything already queued goes out in one flush, one syscall for
+/// a burst instead of one per frame, which is what keeps a thousand sockets affordable.
+async fn write_frames(
+    mut sink: SplitSink<WebSocket, WsMessage>,
+    mut queue: mpsc::Receiver<WsMessage>,
+) {
+    'frames: while let Some(first) = queue.recv().await {
+        let mut next = Some(first);
+        while let Some(frame) = next.take() {
+            let closing = matches!(frame, WsMessage::Close(_));
+            if sink.feed(frame).await.is_err() || closing {
+                let _ = sink.flush().await;
+                break 'frames;
+            }
+            next = queue.try_recv().ok();
+        }
+        if sink.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = sink.close().await;
 }
 
 /// Serves one upgraded websocket until either side ends it.
 pub async fn run(socket: WebSocket, state: AppState, serializer: Serializer) {
     let limits = state.config().limits.clone();
-    let (mut sink, mut stream) = socket.split();
-    let (out, mut queue) = mpsc::channel::<WsMessage>(limits.ws_send_queue);
-    let writer = tokio::spawn(async move {
-        // Everything already queued goes out in one flush: one syscall for a burst instead
-        // of one per frame, which is what keeps a thousand sockets affordable.
-        'frames: while let Some(first) = queue.recv().await {
-            let mut next = Some(first);
-            while let Some(frame) = next.take() {
-                let closing = matches!(frame, WsMessage::Close(_));
-                if sink.feed(frame).await.is_err() || closing {
-                    let _ = sink.flush().await;
-                    break 'frames;
-                }
-                next = queue.try_recv().ok();
-            }
-            if sink.flush().await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let (sink, mut stream) = socket.split();
+    let (queue, pending) = mpsc::channel::<WsMessage>(limits.ws_send_queue);
+    let writer = tokio::spawn(write_frames(sink, pending));
+    let out = Outgoing { queue, serializer };
     let mut feed = state.db().feed().subscribe();
     let mut shutdown = state.sockets().shutdown_signal();
-    let mut conn = Connection {
-        state: state.clone(),
-        serializer,
-        out,
-        channels: HashMap::new(),
-        counted_user: None,
-    };
+    let mut channels = Channels::new(limits.ws_channels_per_socket);
     let idle = Duration::from_millis(limits.ws_idle_timeout_ms);
     let mut last_seen = Instant::now();
     let far = Duration::from_secs(86_400 * 365);
-    let (code, reason): (u16, &str) = loop {
-        let expiry = conn.next_expiry().unwrap_or_else(|| Instant::now() + far);
+    let reason = loop {
+        let expiry = channels
+            .next_expiry()
+            .map_or_else(|| Instant::now() + far, expiry_instant);
         let flow: Flow = tokio::select! {
             frame = stream.next() => match frame {
                 Some(Ok(WsMessage::Text(text))) => {
                     last_seen = Instant::now();
-                    conn.handle_text(text.as_str())
+                    match Message::decode(serializer, text.as_str()) {
+                        Ok(m) => out.apply(channels.step(Input::Message(m), &state)),
+                        Err(_) => ControlFlow::Break(CloseReason::MalformedFrame),
+                    }
                 }
                 Some(Ok(WsMessage::Binary(bytes))) => {
                     last_seen = Instant::now();
                     match binary_push_header(&bytes) {
-                        Some(m) => conn.reply_error(&m, "binary broadcast is not supported by this server"),
-                        None => ControlFlow::Break("unsupported binary frame"),
+                        Some(m) => out.apply(channels.step(Input::BinaryBroadcast(m), &state)),
+                        None => ControlFlow::Break(CloseReason::UnsupportedBinary),
                     }
                 }
                 Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {
                     last_seen = Instant::now();
                     ControlFlow::Continue(())
                 }
-                Some(Ok(WsMessage::Close(_))) | None => break (1000, "bye"),
-                Some(Err(_)) => break (1009, "frame too large or invalid"),
+                Some(Ok(WsMessage::Close(_))) | None => ControlFlow::Break(CloseReason::ClientClosed),
+                Some(Err(_)) => ControlFlow::Break(CloseReason::FrameTooLarge),
             },
             change = feed.recv() => match change {
-                Ok(change) => match conn.fan_out(&change) {
-                    ControlFlow::Continue(()) => drain(&mut conn, &mut feed),
+                Ok(change) => match out.change(&channels, &change) {
+                    ControlFlow::Continue(()) => drain(&mut channels, &out, &mut feed, &state),
                     stop => stop,
                 },
-                Err(broadcast::error::RecvError::Lagged(missed)) => lagged(&mut conn, missed),
-                Err(broadcast::error::RecvError::Closed) => ControlFlow::Break("server stopping"),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    lagged(&mut channels, &out, missed, &state)
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    ControlFlow::Break(CloseReason::ServerStopping)
+                }
             },
-            _ = sleep_until(last_seen + idle) => ControlFlow::Break("heartbeat timeout"),
-            _ = sleep_until(expiry) => conn.expire_tokens(),
-            _ = shutdown.changed() => ControlFlow::Break("server stopping"),
+            _ = sleep_until(last_seen + idle) => ControlFlow::Break(CloseReason::HeartbeatTimeout),
+            _ = sleep_until(expiry) => out.apply(channels.step(Input::Tick(unix_now()), &state)),
+            _ = shutdown.changed() => ControlFlow::Break(CloseReason::ServerStopping),
         };
-        if let ControlFlow::Break(why) = flow {
-            break match why {
-                "malformed frame" | "unsupported binary frame" => (1007, why),
-                "server stopping" => (1001, why),
-                "heartbeat timeout" => (1000, why),
-                _ => (1008, why),
-            };
+        if let ControlFlow::Break(reason) = flow {
+            break reason;
         }
     };
-    if let Some(user) = &conn.counted_user {
+    if let Some(user) = channels.counted_user() {
         state.sockets().release(user);
     }
     let close = WsMessage::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
+        code: reason.code(),
+        reason: reason.text().into(),
     }));
-    let queued = conn.out.try_send(close).is_ok();
-    drop(conn);
+    let queued = out.queue.try_send(close).is_ok();
+    drop(out);
     if queued {
         if tokio::time::timeout(Duration::from_secs(2), writer)
             .await

@@ -3,8 +3,9 @@
 pub mod query;
 pub mod rpc;
 pub mod select;
-pub mod tables;
 pub mod write;
+
+use std::future::Future;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -17,9 +18,11 @@ use serde_json::Value;
 use crate::auth::jwt::Principal;
 use crate::body::JsonBody;
 use crate::error::{Error, Result};
+use crate::schema::filter::{normalise, Filter, Op, Operand};
+use crate::schema::tables::{self, ColType, Table, MESSAGES, READ_STATE};
 use crate::AppState;
-use query::{parse_query, Filter, Operand, ReadQuery};
-use select::{unknown_table, Condition};
+use query::{parse_query, ReadQuery};
+use select::unknown_table;
 
 /// Routes mounted at `/rest/v1`.
 pub fn router(state: AppState) -> Router<AppState> {
@@ -33,8 +36,23 @@ pub fn router(state: AppState) -> Router<AppState> {
         ))
 }
 
-fn table_or_404(name: &str) -> Result<&'static tables::Table> {
+fn table_or_404(name: &str) -> Result<&'static Table> {
     tables::table(name).ok_or_else(|| unknown_table(name))
+}
+
+/// The parsed query of a write to `name`, which must be `writable`, the one table this
+/// method writes: any other exposed table is refused as Postgres refuses a missing grant.
+fn write_query(name: &str, writable: &'static Table, raw: Option<&str>) -> Result<ReadQuery> {
+    let table = table_or_404(name)?;
+    if table.name != writable.name {
+        return Err(permission_denied(table.name));
+    }
+    parse_query(raw.unwrap_or(""))
+}
+
+/// A string field of a JSON row.
+fn field<'a>(row: &'a Value, name: &str) -> Option<&'a str> {
+    row.get(name).and_then(Value::as_str)
 }
 
 fn permission_denied(table: &str) -> Error {
@@ -91,6 +109,21 @@ fn rows_response(
     Ok(response)
 }
 
+/// Answers a write as PostgREST does: the bare status `minimal` (the default), or the written
+/// rows with `representation` when `Prefer: return=representation` asks; only then is `rows`
+/// awaited.
+async fn written(
+    headers: &HeaderMap,
+    minimal: StatusCode,
+    representation: StatusCode,
+    rows: impl Future<Output = Result<Vec<Value>>>,
+) -> Result<Response> {
+    if !prefers(headers, "return=representation") {
+        return Ok(minimal.into_response());
+    }
+    rows_response(representation, rows.await?, 0, wants_single(headers))
+}
+
 async fn read(
     State(state): State<AppState>,
     Path(table_name): Path<String>,
@@ -116,11 +149,7 @@ async fn insert(
     who: Principal,
     JsonBody(body): JsonBody,
 ) -> Result<Response> {
-    let table = table_or_404(&table_name)?;
-    if table.name != "messages" {
-        return Err(permission_denied(table.name));
-    }
-    let query = parse_query(raw.as_deref().unwrap_or(""))?;
+    let query = write_query(&table_name, &MESSAGES, raw.as_deref())?;
     let items = match &body {
         Value::Array(list) if !list.is_empty() => list.clone(),
         Value::Array(_) => return Err(Error::bad_body("empty array: nothing to insert")),
@@ -135,43 +164,34 @@ async fn insert(
         .db()
         .write(move |tx, changes| write::insert_messages(tx, &writer, &messages, changes))
         .await?;
-    if !prefers(&headers, "return=representation") {
-        return Ok(StatusCode::CREATED.into_response());
-    }
-    let read_query = ReadQuery {
-        select: query.select,
-        ..ReadQuery::default()
+    let reread = async move {
+        let read_query = ReadQuery {
+            select: query.select,
+            ..ReadQuery::default()
+        };
+        let order = ids.clone();
+        let mut rows = state
+            .db()
+            .read(move |conn| {
+                let filter = Filter {
+                    column: "id".into(),
+                    negated: false,
+                    op: Op::In,
+                    operand: Operand::List(ids),
+                };
+                let just_written = select::filters_sql(&MESSAGES, "t0", &[filter])?;
+                select::run(conn, &MESSAGES, &read_query, &who, Some(just_written))
+            })
+            .await?;
+        // Rows come back in index order; answer in the order they were sent.
+        rows.sort_by_key(|row| {
+            field(row, "id")
+                .and_then(|id| order.iter().position(|o| o == id))
+                .unwrap_or(usize::MAX)
+        });
+        Ok(rows)
     };
-    let order = ids.clone();
-    let mut rows = state
-        .db()
-        .read(move |conn| {
-            let filter = Filter {
-                column: "id".into(),
-                negated: false,
-                op: query::Op::In,
-                operand: Operand::List(ids),
-            };
-            let extra = select::filters_sql(table, "t0", &[filter])?;
-            select::run(
-                conn,
-                table,
-                &read_query,
-                &who,
-                Some(Condition {
-                    sql: extra.sql,
-                    params: extra.params,
-                }),
-            )
-        })
-        .await?;
-    // Rows come back in index order; answer in the order they were sent.
-    rows.sort_by_key(|row| {
-        tables::field(row, "id")
-            .and_then(|id| order.iter().position(|o| o == id))
-            .unwrap_or(usize::MAX)
-    });
-    rows_response(StatusCode::CREATED, rows, 0, wants_single(&headers))
+    written(&headers, StatusCode::CREATED, StatusCode::CREATED, reread).await
 }
 
 async fn update(
@@ -182,11 +202,7 @@ async fn update(
     who: Principal,
     JsonBody(body): JsonBody,
 ) -> Result<Response> {
-    let table = table_or_404(&table_name)?;
-    if table.name != "read_state" {
-        return Err(permission_denied(table.name));
-    }
-    let query = parse_query(raw.as_deref().unwrap_or(""))?;
+    let query = write_query(&table_name, &READ_STATE, raw.as_deref())?;
     let object = body
         .as_object()
         .ok_or_else(|| Error::bad_body("PATCH body must be a JSON object"))?;
@@ -198,12 +214,12 @@ async fn update(
                     .as_str()
                     .ok_or_else(|| Error::bad_body("last_read_at must be a timestamp string"))?;
                 at = Some(crate::clock::parse_micros(text).ok_or_else(|| {
-                    select::normalise(tables::ColType::Timestamp, text)
+                    normalise(ColType::Timestamp, text)
                         .err()
                         .unwrap_or_else(|| Error::bad_body("bad timestamp"))
                 })?);
             }
-            "user_id" | "conversation_id" => return Err(permission_denied(table.name)),
+            "user_id" | "conversation_id" => return Err(permission_denied(READ_STATE.name)),
             other => {
                 return Err(Error::api(
                     StatusCode::BAD_REQUEST,
@@ -225,7 +241,7 @@ async fn update(
             // Which of my markers match the filters: the same RLS + filters as a read.
             let targets = select::run(
                 tx,
-                table,
+                &READ_STATE,
                 &ReadQuery {
                     filters: query.filters,
                     ..ReadQuery::default()
@@ -235,7 +251,7 @@ async fn update(
             )?;
             let mut rows = Vec::new();
             for row in targets {
-                if let Some(conv) = tables::field(&row, "conversation_id") {
+                if let Some(conv) = field(&row, "conversation_id") {
                     if let Some(r) = write::set_read_marker(tx, &who2, conv, Some(at), changes)? {
                         rows.push(r);
                     }
@@ -244,11 +260,8 @@ async fn update(
             Ok(rows)
         })
         .await?;
-    if prefers(&headers, "return=representation") {
-        rows_response(StatusCode::OK, updated, 0, wants_single(&headers))
-    } else {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    }
+    let rows = std::future::ready(Ok(updated));
+    written(&headers, StatusCode::NO_CONTENT, StatusCode::OK, rows).await
 }
 
 async fn rpc_call(
@@ -283,7 +296,7 @@ async fn rpc_call(
                         "mark_conversation_read needs {\"conversation_id\": \"<uuid>\"}",
                     )
                 })?;
-            let conv = select::normalise(tables::ColType::Uuid, raw)?;
+            let conv = normalise(ColType::Uuid, raw)?;
             let marked = state
                 .db()
                 .write(move |tx, changes| write::set_read_marker(tx, &who, &conv, None, changes))

@@ -1,8 +1,11 @@
 //! PostgREST query-string grammar: `select`, horizontal filters, `order`, `limit`, `offset`.
 //!
-//! Pure parsing; whether names exist is checked later against the table definitions.
+//! Pure parsing; whether names exist is checked later against the table definitions. The
+//! filter grammar itself is shared with Realtime and lives in [`crate::schema::filter`].
 
+use crate::auth::apikey;
 use crate::error::{Error, Result};
+use crate::schema::filter::{split_top_level, Filter};
 
 /// One item of `select=`.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,119 +30,6 @@ pub enum SelectItem {
         /// Columns of the related row.
         columns: Vec<SelectItem>,
     },
-}
-
-/// Comparison operators we support.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// `=`
-    Eq,
-    /// `<>`
-    Neq,
-    /// `>`
-    Gt,
-    /// `>=`
-    Gte,
-    /// `<`
-    Lt,
-    /// `<=`
-    Lte,
-    /// `IN (…)`
-    In,
-    /// `IS NULL` and friends
-    Is,
-}
-
-impl Op {
-    fn parse(text: &str) -> Option<Op> {
-        Some(match text {
-            "eq" => Op::Eq,
-            "neq" => Op::Neq,
-            "gt" => Op::Gt,
-            "gte" => Op::Gte,
-            "lt" => Op::Lt,
-            "lte" => Op::Lte,
-            "in" => Op::In,
-            "is" => Op::Is,
-            _ => return None,
-        })
-    }
-
-    /// The SQL operator for the scalar comparisons.
-    pub fn sql(self) -> &'static str {
-        match self {
-            Op::Eq => "=",
-            Op::Neq => "<>",
-            Op::Gt => ">",
-            Op::Gte => ">=",
-            Op::Lt => "<",
-            Op::Lte => "<=",
-            Op::In => "IN",
-            Op::Is => "IS",
-        }
-    }
-}
-
-/// The operand of a filter.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Operand {
-    /// A single value.
-    Value(String),
-    /// The list of `in.(…)`.
-    List(Vec<String>),
-    /// `is.null` / `is.not_null`.
-    Null {
-        /// True for `not_null`.
-        not: bool,
-    },
-}
-
-/// One horizontal filter `col=[not.]op.value`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Filter {
-    /// Column name.
-    pub column: String,
-    /// `not.` prefix.
-    pub negated: bool,
-    /// Operator.
-    pub op: Op,
-    /// Operand.
-    pub operand: Operand,
-}
-
-impl Filter {
-    /// Parses the value side of `column=value`.
-    pub fn parse(column: &str, value: &str) -> Result<Filter> {
-        let fail = || Error::bad_query(format!("failed to parse filter ({value})"));
-        if column.is_empty() {
-            return Err(fail());
-        }
-        let (negated, rest) = match value.strip_prefix("not.") {
-            Some(rest) => (true, rest),
-            None => (false, value),
-        };
-        let (op_text, operand_text) = rest.split_once('.').ok_or_else(fail)?;
-        let op = Op::parse(op_text).ok_or_else(|| {
-            Error::bad_query(format!("failed to parse filter ({value})"))
-                .with_details(format!("unknown operator \"{op_text}\""))
-                .with_hint("supported: eq, neq, gt, gte, lt, lte, in, is")
-        })?;
-        let operand = match op {
-            Op::In => Operand::List(parse_list(operand_text).ok_or_else(fail)?),
-            Op::Is => match operand_text {
-                "null" => Operand::Null { not: false },
-                "not_null" => Operand::Null { not: true },
-                _ => return Err(fail().with_hint("is accepts null or not_null here")),
-            },
-            _ => Operand::Value(unquote(operand_text)),
-        };
-        Ok(Filter {
-            column: column.to_string(),
-            negated,
-            op,
-            operand,
-        })
-    }
 }
 
 /// One term of `order=`.
@@ -178,7 +68,7 @@ pub fn parse_query(raw: &str) -> Result<ReadQuery> {
             "limit" => query.limit = Some(parse_count("limit", &value)?),
             "offset" => query.offset = Some(parse_count("offset", &value)?),
             // Not filters: the gateway key and PostgREST write options.
-            "apikey" | "columns" | "on_conflict" => {}
+            apikey::QUERY_PARAM | "columns" | "on_conflict" => {}
             column => query.filters.push(Filter::parse(column, &value)?),
         }
     }
@@ -284,55 +174,10 @@ fn check_ident(name: &str) -> std::result::Result<(), ()> {
     }
 }
 
-/// Splits on commas outside parentheses and double quotes (also used for Realtime filters).
-pub fn split_top_level(text: &str) -> Option<Vec<&str>> {
-    let mut parts = Vec::new();
-    let (mut depth, mut start, mut quoted) = (0i32, 0usize, false);
-    for (i, c) in text.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => {
-                depth -= 1;
-                if depth < 0 {
-                    return None;
-                }
-            }
-            ',' if !quoted && depth == 0 => {
-                parts.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if depth != 0 || quoted {
-        return None;
-    }
-    parts.push(&text[start..]);
-    Some(parts)
-}
-
-/// Parses `(a,b,"c,d")`.
-fn parse_list(text: &str) -> Option<Vec<String>> {
-    let inner = text.strip_prefix('(')?.strip_suffix(')')?;
-    if inner.trim().is_empty() {
-        return Some(Vec::new());
-    }
-    Some(split_top_level(inner)?.into_iter().map(unquote).collect())
-}
-
-fn unquote(text: &str) -> String {
-    let t = text.trim();
-    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
-        t[1..t.len() - 1].replace("\\\"", "\"")
-    } else {
-        t.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::filter::Operand;
 
     #[test]
     fn parses_a_full_query() {
@@ -362,34 +207,19 @@ mod tests {
     }
 
     #[test]
-    fn parses_operators() {
-        let f = Filter::parse("id", "in.(a,\"b,c\",d)").unwrap();
-        assert_eq!(
-            f.operand,
-            Operand::List(vec!["a".into(), "b,c".into(), "d".into()])
-        );
-        let f = Filter::parse("x", "not.is.null").unwrap();
-        assert!(f.negated);
-        assert_eq!(f.operand, Operand::Null { not: false });
-        for op in ["eq", "neq", "gt", "gte", "lt", "lte"] {
-            assert!(Filter::parse("x", &format!("{op}.1")).is_ok(), "{op}");
-        }
-        assert_eq!(
-            Filter::parse("x", "in.()").unwrap().operand,
-            Operand::List(vec![])
-        );
-    }
-
-    #[test]
     fn rejects_malformed_input() {
-        assert!(Filter::parse("x", "like.a").is_err());
-        assert!(Filter::parse("x", "eq").is_err());
-        assert!(Filter::parse("x", "in.(a,b").is_err());
-        assert!(Filter::parse("x", "is.maybe").is_err());
+        assert!(parse_query("x=like.a").is_err());
         assert!(parse_query("select=id,(").is_err());
         assert!(parse_query("select=a;drop").is_err());
         assert!(parse_query("order=x.sideways").is_err());
         assert!(parse_query("limit=-1").is_err());
         assert!(parse_query("limit=ten").is_err());
+    }
+
+    #[test]
+    fn the_api_key_and_write_options_are_not_filters() {
+        let q = parse_query("apikey=k&columns=a,b&on_conflict=id&id=eq.1").unwrap();
+        assert_eq!(q.filters.len(), 1);
+        assert_eq!(q.filters[0].column, "id");
     }
 }

@@ -3,9 +3,9 @@
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
-use super::tables::visibility_sql;
 use crate::auth::jwt::{AppRole, Principal};
 use crate::error::Result;
+use crate::schema::tables::CONVERSATIONS;
 
 /// SQL counting the caller's unread messages in conversation `c` (read marker joined as `rs`).
 fn unread_expr(who: &Principal) -> &'static str {
@@ -25,8 +25,9 @@ fn unread_expr(who: &Principal) -> &'static str {
 
 /// Every visible conversation with its medic's name and the caller's unread count, newest first.
 pub fn conversations_with_unread(conn: &Connection, who: &Principal) -> Result<Value> {
-    let (vis, mut params) = visibility_sql("conversations", "c", who);
-    params.insert(0, who.user_id.clone());
+    let visible = CONVERSATIONS.access.sql("c", who);
+    let vis = visible.sql;
+    let params = std::iter::once(who.user_id.clone()).chain(visible.params);
     let sql = format!(
         "SELECT c.id, c.org_id, c.medic_id, u.display_name, c.created_at, c.last_message_at, \
                 c.last_message_preview, {} \
@@ -36,7 +37,7 @@ pub fn conversations_with_unread(conn: &Connection, who: &Principal) -> Result<V
         unread_expr(who)
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+    let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
         Ok(json!({
             "id": r.get::<_, String>(0)?,
             "org_id": r.get::<_, String>(1)?,
@@ -53,15 +54,14 @@ pub fn conversations_with_unread(conn: &Connection, who: &Principal) -> Result<V
 
 /// The caller's total unread count over every visible conversation.
 pub fn unread_total(conn: &Connection, who: &Principal) -> Result<Value> {
-    let (vis, mut params) = visibility_sql("conversations", "c", who);
-    params.insert(0, who.user_id.clone());
+    let visible = CONVERSATIONS.access.sql("c", who);
+    let vis = visible.sql;
+    let params = std::iter::once(who.user_id.clone()).chain(visible.params);
     let sql = format!(
         "SELECT coalesce(sum({}), 0) FROM conversations c \
          LEFT JOIN read_state rs ON rs.conversation_id = c.id AND rs.user_id = ? WHERE {vis}",
         unread_expr(who)
     );
-    let total: i64 = conn.query_row(&sql, rusqlite::params_from_iter(params.iter()), |r| {
-        r.get(0)
-    })?;
+    let total: i64 = conn.query_row(&sql, rusqlite::params_from_iter(params), |r| r.get(0))?;
     Ok(Value::from(total))
 }

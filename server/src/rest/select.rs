@@ -5,11 +5,11 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
-use super::query::{Filter, Op, Operand, ReadQuery, SelectItem};
-use super::tables::{self, visibility_sql, ColType, Table};
+use super::query::{ReadQuery, SelectItem};
 use crate::auth::jwt::Principal;
-use crate::clock;
 use crate::error::{Error, Result};
+use crate::schema::filter::{normalise, Filter, Op, Operand};
+use crate::schema::{tables, Condition, Table};
 
 /// Most rows one request returns, whatever `limit` says (PostgREST's max-rows).
 pub const MAX_ROWS: u64 = 1000;
@@ -19,14 +19,6 @@ enum Output {
     Json,
 }
 
-/// A WHERE fragment with its bound parameters.
-pub struct Condition {
-    /// SQL text with `?` placeholders.
-    pub sql: String,
-    /// Parameters in placeholder order.
-    pub params: Vec<String>,
-}
-
 /// 400 for a column the table does not expose.
 pub fn unknown_column(table: &str, column: &str) -> Error {
     Error::api(
@@ -34,29 +26,6 @@ pub fn unknown_column(table: &str, column: &str) -> Error {
         "42703",
         format!("column {table}.{column} does not exist"),
     )
-}
-
-/// Normalises a filter value to the stored form of its column type.
-pub fn normalise(ty: ColType, value: &str) -> Result<String> {
-    match ty {
-        ColType::Text => Ok(value.to_string()),
-        ColType::Uuid => uuid::Uuid::parse_str(value)
-            .map(|u| u.to_string())
-            .map_err(|_| {
-                Error::api(
-                    StatusCode::BAD_REQUEST,
-                    "22P02",
-                    format!("invalid input syntax for type uuid: \"{value}\""),
-                )
-            }),
-        ColType::Timestamp => clock::canonical(value).ok_or_else(|| {
-            Error::api(
-                StatusCode::BAD_REQUEST,
-                "22007",
-                format!("invalid input syntax for type timestamp with time zone: \"{value}\""),
-            )
-        }),
-    }
 }
 
 /// Compiles AND-ed filters on `alias` into SQL.
@@ -156,13 +125,15 @@ fn embed_sql(
             }
         }
     }
-    let (vis, vis_params) = visibility_sql(target.name, &alias, who);
-    params.extend(vis_params);
+    // An embedded row the caller may not see comes back as null, as under RLS.
+    let visible = target.access.sql(&alias, who);
+    params.extend(visible.params);
     Ok(format!(
-        "(SELECT json_object({}) FROM {} {alias} WHERE {alias}.id = t0.{} AND {vis})",
+        "(SELECT json_object({}) FROM {} {alias} WHERE {alias}.id = t0.{} AND {})",
         pairs.join(", "),
         target.name,
-        relation.fk
+        relation.fk,
+        visible.sql
     ))
 }
 
@@ -222,18 +193,19 @@ pub fn run(
             }
         }
     }
-    let (vis, vis_params) = visibility_sql(table.name, "t0", who);
-    params.extend(vis_params);
+    let visible = table.access.sql("t0", who);
+    params.extend(visible.params);
     let filters = filters_sql(table, "t0", &query.filters)?;
     params.extend(filters.params);
     let mut sql = format!(
-        "SELECT {} FROM {} t0 WHERE ({vis}) AND ({})",
+        "SELECT {} FROM {} t0 WHERE ({}) AND ({})",
         outputs
             .iter()
             .map(|(_, expr, _)| expr.as_str())
             .collect::<Vec<_>>()
             .join(", "),
         table.name,
+        visible.sql,
         filters.sql
     );
     if let Some(extra) = extra {

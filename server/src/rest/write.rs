@@ -1,16 +1,20 @@
-//! Writes: message inserts (idempotent by client id) and read-state updates.
+//! Writes: message inserts (idempotent by client id), read-state updates, and the
+//! conversation preview a new message leaves behind.
+//!
+//! Who may write where is the policy's call ([`may_write`]); this module only gathers the
+//! facts it decides on and records the changes for Realtime.
 
 use axum::http::StatusCode;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
 
-use super::select::normalise;
-use super::tables::{table, ColType};
-use crate::auth::jwt::{AppRole, Principal};
-use crate::clock::{self, format_micros, now_micros};
-use crate::db::seed::preview;
+use crate::auth::jwt::Principal;
+use crate::clock::{self, format_micros, now_micros, Micros};
 use crate::db::{Change, ChangeKind};
 use crate::error::{Error, Result};
+use crate::schema::filter::normalise;
+use crate::schema::policy::{may_write, Ownership};
+use crate::schema::tables::{ColType, CONVERSATIONS, MESSAGES, READ_STATE};
 
 /// Longest accepted message body, in characters.
 pub const MAX_BODY_CHARS: usize = 4000;
@@ -47,9 +51,8 @@ pub fn parse_new_message(value: &Value, who: &Principal) -> Result<NewMessage> {
     let object = value
         .as_object()
         .ok_or_else(|| Error::bad_body("each message must be a JSON object"))?;
-    let messages = table("messages").ok_or_else(|| Error::Task("schema missing".into()))?;
     for key in object.keys() {
-        if messages.column(key).is_none() {
+        if MESSAGES.column(key).is_none() {
             return Err(Error::api(
                 StatusCode::BAD_REQUEST,
                 "PGRST204",
@@ -96,6 +99,44 @@ pub fn parse_new_message(value: &Value, who: &Principal) -> Result<NewMessage> {
     })
 }
 
+/// The conversation-list preview of a message body: whitespace runs become one space, and
+/// more than 140 characters are cut to 139 and an ellipsis.
+pub fn preview(body: &str) -> String {
+    const MAX: usize = 140;
+    let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= MAX {
+        flat
+    } else {
+        let cut: String = flat.chars().take(MAX - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+/// The conversation a row is written into: who owns it, and when its newest message was
+/// stamped.
+struct Target {
+    owner: Ownership,
+    newest: Option<Micros>,
+}
+
+fn conversation_target(tx: &Transaction<'_>, id: &str) -> Result<Option<Target>> {
+    let found: Option<(String, String, Option<String>)> = tx
+        .query_row(
+            "SELECT org_id, medic_id, (SELECT max(created_at) FROM messages WHERE conversation_id = c.id) FROM conversations c WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(found.map(|(org_id, medic_id, newest)| Target {
+        owner: Ownership {
+            org_id,
+            medic_id: Some(medic_id),
+            user_id: None,
+        },
+        newest: newest.as_deref().and_then(clock::parse_micros),
+    }))
+}
+
 /// The `record` of a message row, as Realtime sends it.
 pub fn message_record(
     id: &str,
@@ -117,21 +158,10 @@ pub fn insert_messages(
 ) -> Result<Vec<String>> {
     let mut ids = Vec::new();
     for m in items {
-        let conv: Option<(String, String)> = tx
-            .query_row(
-                "SELECT org_id, medic_id FROM conversations WHERE id = ?1",
-                [&m.conversation_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let allowed = match &conv {
-            Some((org, medic)) => {
-                *org == who.org_id && (who.role == AppRole::Dispatcher || *medic == who.user_id)
-            }
-            None => false,
-        };
-        let Some((org_id, medic_id)) = conv.filter(|_| allowed) else {
-            return Err(Error::rls_violation("messages"));
+        let Some(Target { owner, newest }) = conversation_target(tx, &m.conversation_id)?
+            .filter(|t| may_write(&MESSAGES, &t.owner, who))
+        else {
+            return Err(Error::rls_violation(MESSAGES.name));
         };
         let existing: Option<(String, String, String)> = tx
             .query_row(
@@ -160,21 +190,13 @@ pub fn insert_messages(
             )
             .with_details(format!("Key (id)=({}) already exists.", m.id)));
         }
-        let last: Option<String> = tx.query_row(
-            "SELECT max(created_at) FROM messages WHERE conversation_id = ?1",
-            [&m.conversation_id],
-            |r| r.get(0),
-        )?;
         // Strictly increasing per conversation even if the wall clock steps back.
-        let floor = last
-            .as_deref()
-            .and_then(clock::parse_micros)
-            .map_or(0, |t| t + 1);
+        let floor = newest.map_or(0, |t| t + 1);
         let at_micros = now_micros().max(floor);
         let at = format_micros(at_micros);
         tx.execute(
             "INSERT INTO messages (id, org_id, conversation_id, sender_id, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![m.id, org_id, m.conversation_id, who.user_id, m.body, at],
+            params![m.id, owner.org_id, m.conversation_id, who.user_id, m.body, at],
         )?;
         let preview = preview(&m.body);
         tx.execute(
@@ -182,11 +204,11 @@ pub fn insert_messages(
             params![at, preview, m.conversation_id],
         )?;
         changes.push(Change {
-            table: "messages",
+            table: &MESSAGES,
             kind: ChangeKind::Insert,
             record: Some(message_record(
                 &m.id,
-                &org_id,
+                &owner.org_id,
                 &m.conversation_id,
                 &who.user_id,
                 &m.body,
@@ -194,9 +216,7 @@ pub fn insert_messages(
             )),
             old_record: None,
             commit_micros: at_micros,
-            org_id: org_id.clone(),
-            medic_id: Some(medic_id.clone()),
-            user_id: None,
+            owner,
             wire: Default::default(),
         });
         changes.push(conversation_change(tx, &m.conversation_id, at_micros)?);
@@ -225,14 +245,16 @@ pub fn conversation_change(tx: &Transaction<'_>, id: &str, at: i64) -> Result<Ch
         },
     )?;
     Ok(Change {
-        table: "conversations",
+        table: &CONVERSATIONS,
         kind: ChangeKind::Update,
         record: Some(record),
         old_record: Some(json!({"id": id})),
         commit_micros: at,
-        org_id,
-        medic_id: Some(medic_id),
-        user_id: None,
+        owner: Ownership {
+            org_id,
+            medic_id: Some(medic_id),
+            user_id: None,
+        },
         wire: Default::default(),
     })
 }
@@ -245,28 +267,20 @@ pub fn set_read_marker(
     at: Option<i64>,
     changes: &mut Vec<Change>,
 ) -> Result<Option<Value>> {
-    let conv: Option<(String, String, Option<String>)> = tx
-        .query_row(
-            "SELECT org_id, medic_id, (SELECT max(created_at) FROM messages WHERE conversation_id = c.id) FROM conversations c WHERE id = ?1",
-            [conversation_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let visible = conv.as_ref().is_some_and(|(org, medic, _)| {
-        *org == who.org_id && (who.role == AppRole::Dispatcher || *medic == who.user_id)
-    });
-    let Some((org_id, medic_id, newest)) = conv.filter(|_| visible) else {
+    let Some(Target { owner, newest }) = conversation_target(tx, conversation_id)? else {
         return Ok(None);
     };
+    let owner = Ownership {
+        user_id: Some(who.user_id.clone()),
+        ..owner
+    };
+    if !may_write(&READ_STATE, &owner, who) {
+        return Ok(None);
+    }
     // Read up to the newest committed message, not up to "now": a message stamped earlier
     // but committed later (or after the clock stepped back) must stay unread. Stamps rise
     // strictly per conversation, so every later message is above this marker.
-    let target = at.unwrap_or_else(|| {
-        newest
-            .as_deref()
-            .and_then(clock::parse_micros)
-            .unwrap_or_else(now_micros)
-    });
+    let target = at.unwrap_or_else(|| newest.unwrap_or_else(now_micros));
     let previous: Option<String> = tx
         .query_row(
             "SELECT last_read_at FROM read_state WHERE user_id = ?1 AND conversation_id = ?2",
@@ -287,7 +301,7 @@ pub fn set_read_marker(
         params![who.user_id, conversation_id, value],
     )?;
     changes.push(Change {
-        table: "read_state",
+        table: &READ_STATE,
         kind: if previous.is_some() {
             ChangeKind::Update
         } else {
@@ -298,10 +312,27 @@ pub fn set_read_marker(
             .as_ref()
             .map(|_| json!({"user_id": who.user_id, "conversation_id": conversation_id})),
         commit_micros: now_micros(),
-        org_id,
-        medic_id: Some(medic_id),
-        user_id: Some(who.user_id.clone()),
+        owner,
         wire: Default::default(),
     });
     Ok(Some(record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_flattens_and_truncates() {
+        assert_eq!(preview("a\n  b"), "a b");
+        let long = "x".repeat(500);
+        let p = preview(&long);
+        assert_eq!(p.chars().count(), 140);
+        assert!(p.ends_with('…'));
+        assert_eq!(
+            preview(&"y".repeat(140)),
+            "y".repeat(140),
+            "140 fit as they are"
+        );
+    }
 }

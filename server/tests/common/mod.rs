@@ -1,4 +1,5 @@
-//! Shared harness: a real server on a free port over a temp SQLite file, and a REST client.
+//! Shared harness: a real server on a free port over a temp SQLite file, and the shared REST
+//! client pointed at it (every helper answers with status and body, for the tests to assert on).
 #![allow(dead_code)]
 
 pub mod ws;
@@ -7,19 +8,19 @@ use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use switchboard_api_client::{self as api, Client, Reply, Returning, DEMO_PASSWORD};
 use switchboard_server::config::{Config, Seed};
 use switchboard_server::Running;
 
 /// Signing secret the tests know, so they can mint tokens (e.g. expired ones).
 pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
-pub const PASSWORD: &str = "switchboard-demo";
 
 pub struct Server {
     pub running: Option<Running>,
     pub base: String,
     pub anon: String,
     pub dir: tempfile::TempDir,
-    pub http: reqwest::Client,
+    pub api: Client,
 }
 
 pub fn config(db: PathBuf) -> Config {
@@ -43,11 +44,11 @@ impl Server {
         let base = format!("http://{}", running.addr);
         let anon = running.state.keys().anon_key().to_string();
         Server {
+            api: Client::new(&base, &anon),
             running: Some(running),
             base,
             anon,
             dir,
-            http: reqwest::Client::new(),
         }
     }
 
@@ -74,68 +75,37 @@ impl Server {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .header("apikey", &self.anon);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
+        let mut req = self.api.request(method, path, token);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, value)
+        parts(api::send(req).await)
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, Some(token), None, &[]).await
+        parts(self.api.get(path, token).await)
     }
 
     pub async fn rpc(&self, name: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(
-            Method::POST,
-            &format!("/rest/v1/rpc/{name}"),
-            Some(token),
-            Some(body),
-            &[],
-        )
-        .await
+        parts(self.api.rpc(name, &body, token).await)
     }
 
     pub async fn post_message(&self, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(
-            Method::POST,
-            "/rest/v1/messages",
-            Some(token),
-            Some(body),
-            &[("Prefer", "return=representation")],
+        parts(
+            self.api
+                .insert_messages(&body, Returning::Representation, token)
+                .await,
         )
-        .await
     }
 
     pub async fn session(&self, email: &str) -> Value {
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/auth/v1/token?grant_type=password",
-                None,
-                Some(serde_json::json!({"email": email, "password": PASSWORD})),
-                &[],
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "login {email}: {body}");
-        body
+        match self.api.sign_in(email, DEMO_PASSWORD).await {
+            Ok(session) => session.body,
+            Err(e) => panic!("login {email}: {e}"),
+        }
     }
 
     pub async fn login(&self, email: &str) -> String {
@@ -144,6 +114,17 @@ impl Server {
             .unwrap()
             .to_string()
     }
+}
+
+fn parts(reply: Result<Reply, api::Error>) -> (StatusCode, Value) {
+    let reply = reply.unwrap();
+    (reply.status, reply.body)
+}
+
+/// Asserts an error answer: its status and its PostgREST or GoTrue `code`.
+#[track_caller]
+pub fn assert_error(reply: &(StatusCode, Value), status: StatusCode, code: &str) {
+    assert_eq!((reply.0, reply.1["code"].as_str()), (status, Some(code)));
 }
 
 pub fn ids(rows: &Value) -> Vec<String> {

@@ -1,0 +1,767 @@
+//! The channels of one socket as a pure state machine: Phoenix messages, clock ticks and
+//! feed trouble go in; messages to send, or a close, come out.
+//!
+//! Committed changes go in through [`Channels::deliveries`], which says which channel gets a
+//! change under which binding ids and leaves the encoding to the socket: a change is
+//! encoded once per audience and shared by every socket sending it (see
+//! [`crate::db::changes::Wire`]). Nothing here touches the network or reads the clock: time
+//! comes in as unix seconds, and token checks and the per-user socket cap are asked of a
+//! [`Host`]. The replies follow Supabase Realtime's channel (`realtime_channel.ex`): error
+//! reasons as `"Code: message"`, `system` messages, and `phx_close` when a channel ends.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+use switchboard_wire::{event, field, status, topic, Message};
+
+use super::bindings::{parse_binding, Binding};
+use super::protocol::CloseReason;
+use crate::auth::jwt::{Principal, TokenError};
+use crate::db::Change;
+
+/// Seconds since the Unix epoch.
+pub type UnixSecs = i64;
+
+/// The join payload key older clients use instead of `access_token`.
+const LEGACY_TOKEN_FIELD: &str = "user_token";
+
+/// What the machine asks of the server around it.
+pub trait Host {
+    /// Verifies a user access token (signature, expiry, claims).
+    fn verify(&self, token: &str) -> Result<Principal, TokenError>;
+    /// Counts this socket against `user_id`'s cap of open sockets; false when the user
+    /// already holds as many as allowed.
+    fn acquire_socket(&self, user_id: &str) -> bool;
+}
+
+/// What the machine reacts to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A decoded text frame from the client.
+    Message(Message),
+    /// The header of a vsn 2.0.0 binary user-broadcast push (its payload is never read).
+    BinaryBroadcast(Message),
+    /// The expiry timer fired; the current time.
+    Tick(UnixSecs),
+    /// The change feed dropped changes before this socket read them.
+    Lagged,
+}
+
+/// What the socket must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Out {
+    /// Encode and send this message.
+    Send(Message),
+    /// Close the socket; nothing follows.
+    Close(CloseReason),
+}
+
+#[derive(Debug)]
+struct Channel {
+    join_ref: Option<String>,
+    bindings: Vec<Binding>,
+    principal: Principal,
+}
+
+/// The joined channels of one socket, keyed by topic.
+#[derive(Debug)]
+pub struct Channels {
+    channels: HashMap<String, Channel>,
+    max_channels: usize,
+    counted_user: Option<String>,
+}
+
+fn token_reason(e: TokenError) -> &'static str {
+    match e {
+        TokenError::Expired => "InvalidJWTToken: Token has expired",
+        TokenError::BadSignature => "JwtSignatureError: Failed to validate JWT signature",
+        TokenError::Malformed => "MalformedJWT: The token provided is not a valid JWT",
+    }
+}
+
+fn reply(to: &Message, status: &str, response: Value) -> Out {
+    Out::Send(Message::reply(to, status, response))
+}
+
+fn reply_ok(to: &Message) -> Out {
+    reply(to, status::OK, json!({}))
+}
+
+fn reply_error(to: &Message, reason: &str) -> Out {
+    reply(to, status::ERROR, json!({ field::REASON: reason }))
+}
+
+fn push(topic: &str, join_ref: &Option<String>, event: &str, payload: Value) -> Out {
+    Out::Send(Message {
+        join_ref: join_ref.clone(),
+        reference: None,
+        topic: topic.to_string(),
+        event: event.to_string(),
+        payload,
+    })
+}
+
+fn subscribed(topic: &str, join_ref: &Option<String>) -> Out {
+    let payload = json!({
+        field::EXTENSION: event::POSTGRES_CHANGES,
+        field::STATUS: status::OK,
+        field::MESSAGE: "Subscribed to PostgreSQL",
+        field::CHANNEL: topic::sub_topic(topic),
+    });
+    push(topic, join_ref, event::SYSTEM, payload)
+}
+
+impl Channels {
+    /// No channels yet; at most `max_channels` may be joined at once.
+    pub fn new(max_channels: usize) -> Self {
+        Channels {
+            channels: HashMap::new(),
+            max_channels,
+            counted_user: None,
+        }
+    }
+
+    /// The user this socket was counted against by [`Host::acquire_socket`], to release
+    /// when the socket ends.
+    pub fn counted_user(&self) -> Option<&str> {
+        self.counted_user.as_deref()
+    }
+
+    /// When the first channel's token expires; feed [`Input::Tick`] then.
+    pub fn next_expiry(&self) -> Option<UnixSecs> {
+        self.channels.values().map(|c| c.principal.exp).min()
+    }
+
+    /// Applies one input.
+    pub fn step(&mut self, input: Input, host: &impl Host) -> Vec<Out> {
+        let mut out = Vec::new();
+        match input {
+            Input::Message(m) => self.on_message(&m, host, &mut out),
+            Input::BinaryBroadcast(m) => out.push(reply_error(
+                &m,
+                "binary broadcast is not supported by this server",
+            )),
+            Input::Tick(now) => self.expire(now, &mut out),
+            Input::Lagged => {
+                // Never skip silently: the client must reconnect and refetch.
+                for topic in self.topics() {
+                    self.shut(&topic, "Too far behind: reconnect and refetch", &mut out);
+                }
+                out.push(Out::Close(CloseReason::TooFarBehind));
+            }
+        }
+        out
+    }
+
+    /// Who gets a committed change at time `now`: each channel whose token is still valid,
+    /// whose caller the table's access rule lets see the row, and with at least one
+    /// matching binding, as (topic, ids of its matching bindings).
+    pub fn deliveries<'a>(
+        &'a self,
+        change: &'a Change,
+        now: UnixSecs,
+    ) -> impl Iterator<Item = (&'a str, Vec<u32>)> + 'a {
+        self.channels.iter().filter_map(move |(topic, ch)| {
+            if ch.principal.exp <= now || !change.table.access.allows(&change.owner, &ch.principal)
+            {
+                return None;
+            }
+            let ids: Vec<u32> = ch
+                .bindings
+                .iter()
+                .filter(|b| b.matches(change))
+                .map(|b| b.id)
+                .collect();
+            (!ids.is_empty()).then_some((topic.as_str(), ids))
+        })
+    }
+
+    /// Topics in a stable order, so multi-channel outputs are deterministic.
+    fn topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self.channels.keys().cloned().collect();
+        topics.sort();
+        topics
+    }
+
+    fn on_message(&mut self, m: &Message, host: &impl Host, out: &mut Vec<Out>) {
+        match (m.topic.as_str(), m.event.as_str()) {
+            (topic::PHOENIX, event::HEARTBEAT) => out.push(reply_ok(m)),
+            (_, event::PHX_JOIN) => self.join(m, host, out),
+            (topic, _) if !self.channels.contains_key(topic) => {
+                out.push(reply_error(m, "unmatched topic"))
+            }
+            (topic, event::PHX_LEAVE) => {
+                out.push(reply_ok(m));
+                self.close(topic, out);
+            }
+            (topic, event::ACCESS_TOKEN) => self.swap_token(topic, m, host, out),
+            (_, other) => out.push(reply_error(
+                m,
+                &format!("{other} is not supported by this server (postgres_changes only)"),
+            )),
+        }
+    }
+
+    fn join(&mut self, m: &Message, host: &impl Host, out: &mut Vec<Out>) {
+        let Some(sub) = m.topic.strip_prefix(topic::PREFIX) else {
+            return out.push(reply_error(m, "unmatched topic"));
+        };
+        if sub.is_empty() {
+            return out.push(reply_error(
+                m,
+                "TopicNameRequired: You must provide a topic name",
+            ));
+        }
+        if self.channels.len() >= self.max_channels && !self.channels.contains_key(&m.topic) {
+            return out.push(reply_error(m, "ChannelRateLimitReached: Too many channels"));
+        }
+        let token = m
+            .payload
+            .get(field::ACCESS_TOKEN)
+            .or_else(|| m.payload.get(LEGACY_TOKEN_FIELD))
+            .and_then(Value::as_str);
+        let Some(token) = token else {
+            return out.push(reply_error(
+                m,
+                "Unauthorized: a user access_token is required to join",
+            ));
+        };
+        let principal = match host.verify(token) {
+            Ok(p) => p,
+            Err(e) => return out.push(reply_error(m, token_reason(e))),
+        };
+        if self.counted_user.is_none() {
+            if !host.acquire_socket(&principal.user_id) {
+                return out.push(reply_error(
+                    m,
+                    "ConnectionRateLimitReached: Too many connections for this user",
+                ));
+            }
+            self.counted_user = Some(principal.user_id.clone());
+        }
+        let config = m.payload.get(field::CONFIG);
+        let params = match config.and_then(|c| c.get(field::POSTGRES_CHANGES)) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list.clone(),
+            Some(_) => {
+                return out.push(reply_error(
+                    m,
+                    "InvalidJoinPayload: postgres_changes must be a list",
+                ))
+            }
+        };
+        let mut bindings = Vec::new();
+        for p in &params {
+            match parse_binding(p, &principal) {
+                Ok(b) => bindings.push(b),
+                Err(reason) => return out.push(reply_error(m, &reason)),
+            }
+        }
+        // Joining an already joined topic replaces the old join, as Phoenix does.
+        self.close(&m.topic, out);
+        let echoed: Vec<Value> = bindings
+            .iter()
+            .map(|b| {
+                let mut p = b.params.clone();
+                p[field::ID] = Value::from(b.id);
+                p
+            })
+            .collect();
+        let join_ref = m.join_ref.clone().or_else(|| m.reference.clone());
+        let any_bindings = !bindings.is_empty();
+        self.channels.insert(
+            m.topic.clone(),
+            Channel {
+                join_ref: join_ref.clone(),
+                bindings,
+                principal,
+            },
+        );
+        out.push(reply(
+            m,
+            status::OK,
+            json!({ field::POSTGRES_CHANGES: echoed }),
+        ));
+        if any_bindings {
+            // The feed subscription exists from connect, so changes flow from here on.
+            out.push(subscribed(&m.topic, &join_ref));
+        }
+    }
+
+    fn swap_token(&mut self, topic: &str, m: &Message, host: &impl Host, out: &mut Vec<Out>) {
+        let Some(token) = m.payload.get(field::ACCESS_TOKEN).and_then(Value::as_str) else {
+            return;
+        };
+        match host.verify(token) {
+            Ok(principal) => {
+                let Some(ch) = self.channels.get_mut(topic) else {
+                    return;
+                };
+                if principal.user_id != ch.principal.user_id {
+                    return self.shut(
+                        topic,
+                        "You no longer have permission to read from this Channel topic",
+                        out,
+                    );
+                }
+                ch.principal = principal;
+                out.push(subscribed(topic, &ch.join_ref));
+            }
+            Err(e) => self.shut(topic, token_reason(e), out),
+        }
+    }
+
+    fn expire(&mut self, now: UnixSecs, out: &mut Vec<Out>) {
+        for topic in self.topics() {
+            let exp = self
+                .channels
+                .get(&topic)
+                .map_or(now + 1, |c| c.principal.exp);
+            if exp <= now {
+                let message = format!("Token has expired {} seconds ago", now - exp);
+                self.shut(&topic, &message, out);
+            }
+        }
+    }
+
+    /// Ends a channel as Realtime does after a channel-level error: a `system` error, then
+    /// `phx_close`.
+    fn shut(&mut self, topic: &str, message: &str, out: &mut Vec<Out>) {
+        if let Some(ch) = self.channels.get(topic) {
+            let payload = json!({
+                field::EXTENSION: event::SYSTEM,
+                field::STATUS: status::ERROR,
+                field::MESSAGE: message,
+                field::CHANNEL: topic::sub_topic(topic),
+            });
+            out.push(push(topic, &ch.join_ref, event::SYSTEM, payload));
+        }
+        self.close(topic, out);
+    }
+
+    /// Forgets a channel and tells the client with `phx_close` (join ref as both refs).
+    fn close(&mut self, topic: &str, out: &mut Vec<Out>) {
+        if let Some(ch) = self.channels.remove(topic) {
+            out.push(Out::Send(Message {
+                join_ref: ch.join_ref.clone(),
+                reference: ch.join_ref,
+                topic: topic.to_string(),
+                event: event::PHX_CLOSE.into(),
+                payload: json!({}),
+            }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::auth::jwt::AppRole;
+    use crate::db::ChangeKind;
+    use crate::schema::tables::{CONVERSATIONS, MESSAGES, READ_STATE};
+    use crate::schema::Ownership;
+
+    const ORG: &str = "22222222-2222-2222-2222-222222222222";
+    const ME: &str = "11111111-1111-1111-1111-111111111111";
+    const OTHER: &str = "33333333-3333-3333-3333-333333333333";
+    const CONV: &str = "44444444-4444-4444-4444-444444444444";
+
+    /// Tokens are `"<role>:<user>:<exp>"` with role `d` or `m` and user `me` standing for
+    /// [`ME`]; `"expired"` and anything else fail. Allows `slots` sockets in all.
+    struct FakeHost {
+        slots: Cell<usize>,
+    }
+
+    impl FakeHost {
+        fn new() -> Self {
+            FakeHost {
+                slots: Cell::new(5),
+            }
+        }
+    }
+
+    impl Host for FakeHost {
+        fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+            if token == "expired" {
+                return Err(TokenError::Expired);
+            }
+            let mut parts = token.split(':');
+            let role = match parts.next() {
+                Some("d") => AppRole::Dispatcher,
+                Some("m") => AppRole::Medic,
+                _ => return Err(TokenError::Malformed),
+            };
+            let user = match parts.next().ok_or(TokenError::Malformed)? {
+                "me" => ME,
+                other => other,
+            };
+            let exp = parts
+                .next()
+                .and_then(|e| e.parse().ok())
+                .ok_or(TokenError::Malformed)?;
+            Ok(Principal {
+                user_id: user.into(),
+                org_id: ORG.into(),
+                role,
+                exp,
+                session_id: "s".into(),
+            })
+        }
+
+        fn acquire_socket(&self, _user_id: &str) -> bool {
+            let left = self.slots.get();
+            self.slots.set(left.saturating_sub(1));
+            left > 0
+        }
+    }
+
+    fn msg(
+        join_ref: Option<&str>,
+        reference: &str,
+        topic: &str,
+        event: &str,
+        payload: Value,
+    ) -> Message {
+        Message {
+            join_ref: join_ref.map(str::to_string),
+            reference: Some(reference.into()),
+            topic: topic.into(),
+            event: event.into(),
+            payload,
+        }
+    }
+
+    fn bindings() -> Value {
+        json!([
+            {"event": "INSERT", "schema": "public", "table": "messages", "filter": format!("org_id=eq.{ORG}")},
+            {"event": "*", "schema": "public", "table": "read_state", "filter": format!("user_id=eq.{ME}")},
+        ])
+    }
+
+    fn join_msg(reference: &str, topic: &str, token: &str, bindings: Value) -> Input {
+        Input::Message(msg(
+            Some(reference),
+            reference,
+            topic,
+            event::PHX_JOIN,
+            json!({"config": {"postgres_changes": bindings}, "access_token": token}),
+        ))
+    }
+
+    fn sent(out: &[Out]) -> Vec<&Message> {
+        out.iter()
+            .map(|o| match o {
+                Out::Send(m) => m,
+                Out::Close(r) => panic!("unexpected close {r:?}"),
+            })
+            .collect()
+    }
+
+    fn reason(m: &Message) -> &str {
+        m.payload["response"]["reason"].as_str().unwrap_or_default()
+    }
+
+    fn joined(token: &str) -> (Channels, FakeHost) {
+        let host = FakeHost::new();
+        let mut ch = Channels::new(3);
+        let out = ch.step(join_msg("3", "realtime:org", token, bindings()), &host);
+        let out = sent(&out);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[0].reply_status().map(|r| r.0), Some(status::OK));
+        assert_eq!(
+            (out[1].event.as_str(), out[1].join_ref.as_deref()),
+            (event::SYSTEM, Some("3"))
+        );
+        assert_eq!(out[1].payload["channel"], "org");
+        (ch, host)
+    }
+
+    fn change(
+        table: &'static crate::schema::Table,
+        medic: Option<&str>,
+        user: Option<&str>,
+        record: Value,
+    ) -> Change {
+        Change {
+            table,
+            kind: ChangeKind::Insert,
+            record: Some(record),
+            old_record: None,
+            commit_micros: 0,
+            owner: Ownership {
+                org_id: ORG.into(),
+                medic_id: medic.map(str::to_string),
+                user_id: user.map(str::to_string),
+            },
+            wire: Default::default(),
+        }
+    }
+
+    #[test]
+    fn heartbeats_are_answered_on_the_phoenix_topic() {
+        let mut ch = Channels::new(1);
+        let out = ch.step(
+            Input::Message(msg(None, "26", topic::PHOENIX, event::HEARTBEAT, json!({}))),
+            &FakeHost::new(),
+        );
+        let out = sent(&out);
+        assert_eq!(out[0].reference.as_deref(), Some("26"));
+        assert_eq!(out[0].reply_status().map(|r| r.0), Some(status::OK));
+    }
+
+    #[test]
+    fn a_join_echoes_bindings_in_order_with_ids() {
+        let host = FakeHost::new();
+        let mut ch = Channels::new(3);
+        let out = ch.step(join_msg("3", "realtime:org", "d:me:100", bindings()), &host);
+        let reply = sent(&out)[0];
+        let echoed = reply.payload["response"]["postgres_changes"]
+            .as_array()
+            .unwrap();
+        for (sent, got) in bindings().as_array().unwrap().iter().zip(echoed) {
+            for key in ["event", "schema", "table", "filter"] {
+                assert_eq!(sent[key], got[key]);
+            }
+            assert!(got["id"].is_u64());
+        }
+        assert_eq!(ch.counted_user(), Some(ME));
+        assert_eq!(ch.next_expiry(), Some(100));
+        let out = ch.step(join_msg("7", "realtime:quiet", "d:me:50", json!([])), &host);
+        assert_eq!(sent(&out).len(), 1, "no bindings: no system message");
+        assert_eq!(ch.next_expiry(), Some(50));
+    }
+
+    #[test]
+    fn bad_joins_get_error_replies() {
+        let host = FakeHost::new();
+        let mut ch = Channels::new(1);
+        for (topic, token, expected) in [
+            ("room", "d:me:9", "unmatched topic"),
+            (
+                "realtime:",
+                "d:me:9",
+                "TopicNameRequired: You must provide a topic name",
+            ),
+            (
+                "realtime:x",
+                "junk",
+                "MalformedJWT: The token provided is not a valid JWT",
+            ),
+            (
+                "realtime:x",
+                "expired",
+                "InvalidJWTToken: Token has expired",
+            ),
+        ] {
+            let out = ch.step(join_msg("1", topic, token, json!([])), &host);
+            assert_eq!(reason(sent(&out)[0]), expected, "{topic} {token}");
+        }
+        let no_token = Input::Message(msg(
+            Some("1"),
+            "1",
+            "realtime:x",
+            event::PHX_JOIN,
+            json!({}),
+        ));
+        assert!(reason(sent(&ch.step(no_token, &host))[0]).starts_with("Unauthorized"));
+        let out = ch.step(
+            join_msg("1", "realtime:x", "d:me:9", json!({"not": "a list"})),
+            &host,
+        );
+        assert!(reason(sent(&out)[0]).starts_with("InvalidJoinPayload"));
+        let outside =
+            json!([{"event": "*", "table": "read_state", "filter": format!("user_id=eq.{OTHER}")}]);
+        let out = ch.step(join_msg("1", "realtime:x", "d:me:9", outside), &host);
+        assert!(reason(sent(&out)[0]).starts_with("Unauthorized"));
+        assert_eq!(ch.next_expiry(), None, "nothing joined");
+    }
+
+    #[test]
+    fn channel_and_socket_caps() {
+        let host = FakeHost::new();
+        let mut ch = Channels::new(1);
+        assert_eq!(
+            sent(&ch.step(join_msg("1", "realtime:a", "d:me:9", json!([])), &host)).len(),
+            1
+        );
+        let out = ch.step(join_msg("2", "realtime:b", "d:me:9", json!([])), &host);
+        assert_eq!(
+            reason(sent(&out)[0]),
+            "ChannelRateLimitReached: Too many channels"
+        );
+        assert_eq!(host.slots.get(), 4, "the socket is counted once");
+
+        let full = FakeHost {
+            slots: Cell::new(0),
+        };
+        let mut ch = Channels::new(1);
+        let out = ch.step(join_msg("1", "realtime:a", "d:me:9", json!([])), &full);
+        assert!(reason(sent(&out)[0]).starts_with("ConnectionRateLimitReached"));
+        assert_eq!(ch.counted_user(), None);
+    }
+
+    #[test]
+    fn rejoining_a_topic_closes_the_old_join_first() {
+        let (mut ch, host) = joined("d:me:100");
+        let out = ch.step(join_msg("8", "realtime:org", "d:me:100", bindings()), &host);
+        let out = sent(&out);
+        assert_eq!(
+            (out[0].event.as_str(), out[0].reference.as_deref()),
+            (event::PHX_CLOSE, Some("3"))
+        );
+        assert_eq!(out[1].reply_status().map(|r| r.0), Some(status::OK));
+        assert_eq!(out[1].reference.as_deref(), Some("8"));
+    }
+
+    #[test]
+    fn leaving_replies_then_closes_and_unjoined_topics_are_unmatched() {
+        let (mut ch, host) = joined("d:me:100");
+        let leave = msg(Some("3"), "10", "realtime:org", event::PHX_LEAVE, json!({}));
+        let out = ch.step(Input::Message(leave.clone()), &host);
+        let out = sent(&out);
+        assert_eq!(out[0].reference.as_deref(), Some("10"));
+        assert_eq!(
+            (
+                out[1].event.as_str(),
+                out[1].join_ref.as_deref(),
+                out[1].reference.as_deref()
+            ),
+            (event::PHX_CLOSE, Some("3"), Some("3"))
+        );
+        let out = ch.step(Input::Message(leave), &host);
+        assert_eq!(reason(sent(&out)[0]), "unmatched topic");
+    }
+
+    #[test]
+    fn unsupported_events_and_binary_pushes_get_error_replies() {
+        let (mut ch, host) = joined("d:me:100");
+        let b = msg(Some("3"), "4", "realtime:org", event::BROADCAST, json!({}));
+        let out = ch.step(Input::Message(b.clone()), &host);
+        assert!(reason(sent(&out)[0]).starts_with("broadcast is not supported"));
+        let out = ch.step(Input::BinaryBroadcast(b), &host);
+        assert_eq!(
+            reason(sent(&out)[0]),
+            "binary broadcast is not supported by this server"
+        );
+    }
+
+    #[test]
+    fn a_new_token_keeps_the_channel_and_a_bad_one_ends_it() {
+        let (mut ch, host) = joined("d:me:100");
+        let swap = |token: &str| {
+            Input::Message(msg(
+                Some("3"),
+                "5",
+                "realtime:org",
+                event::ACCESS_TOKEN,
+                json!({"access_token": token}),
+            ))
+        };
+        let out = ch.step(swap("d:me:500"), &host);
+        let out = sent(&out);
+        assert_eq!(
+            (out.len(), out[0].payload["status"].as_str()),
+            (1, Some(status::OK))
+        );
+        assert_eq!(ch.next_expiry(), Some(500));
+        let no_token = msg(
+            Some("3"),
+            "6",
+            "realtime:org",
+            event::ACCESS_TOKEN,
+            json!({}),
+        );
+        assert!(
+            ch.step(Input::Message(no_token), &host).is_empty(),
+            "ignored, never answered"
+        );
+
+        let out = ch.step(swap("d:someone-else:500"), &host);
+        let out = sent(&out);
+        assert_eq!(out[0].payload["extension"], event::SYSTEM);
+        assert_eq!(out[0].payload["status"], status::ERROR);
+        assert_eq!(out[1].event, event::PHX_CLOSE);
+
+        let (mut ch, host) = joined("d:me:100");
+        let out = ch.step(swap("junk"), &host);
+        assert_eq!(
+            sent(&out)[0].payload["message"],
+            "MalformedJWT: The token provided is not a valid JWT"
+        );
+        assert_eq!(ch.next_expiry(), None);
+    }
+
+    #[test]
+    fn ticks_end_expired_channels_only() {
+        let (mut ch, host) = joined("d:me:100");
+        ch.step(
+            join_msg("9", "realtime:later", "d:me:200", json!([])),
+            &host,
+        );
+        assert!(ch.step(Input::Tick(99), &host).is_empty());
+        let out = ch.step(Input::Tick(103), &host);
+        let out = sent(&out);
+        assert_eq!(out[0].payload["message"], "Token has expired 3 seconds ago");
+        assert_eq!(
+            (out[0].join_ref.as_deref(), out[0].reference.as_deref()),
+            (Some("3"), None)
+        );
+        assert_eq!(
+            (out[1].event.as_str(), out[1].topic.as_str()),
+            (event::PHX_CLOSE, "realtime:org")
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(ch.next_expiry(), Some(200));
+    }
+
+    #[test]
+    fn lagging_ends_every_channel_then_the_socket() {
+        let (mut ch, host) = joined("d:me:100");
+        ch.step(join_msg("9", "realtime:b", "d:me:100", json!([])), &host);
+        let out = ch.step(Input::Lagged, &host);
+        assert_eq!(out.len(), 5);
+        assert_eq!(out[4], Out::Close(CloseReason::TooFarBehind));
+        let topics: Vec<&str> = sent(&out[..4]).iter().map(|m| m.topic.as_str()).collect();
+        assert_eq!(
+            topics,
+            ["realtime:b", "realtime:b", "realtime:org", "realtime:org"]
+        );
+    }
+
+    #[test]
+    fn changes_go_to_channels_whose_caller_may_see_them() {
+        let record = json!({"org_id": ORG, "conversation_id": CONV});
+        let (dispatcher, _) = joined("d:me:100");
+        let (medic, _) = joined("m:me:100");
+        let others = change(&MESSAGES, Some(OTHER), None, record.clone());
+        let mine = change(&MESSAGES, Some(ME), None, record.clone());
+        let to = |ch: &Channels, c: &Change, now| {
+            ch.deliveries(c, now)
+                .map(|(t, ids)| (t.to_string(), ids.len()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            to(&dispatcher, &others, 10),
+            [("realtime:org".to_string(), 1)]
+        );
+        assert!(
+            to(&medic, &others, 10).is_empty(),
+            "another medic's conversation"
+        );
+        assert_eq!(to(&medic, &mine, 10).len(), 1);
+        assert!(to(&dispatcher, &others, 100).is_empty(), "token expired");
+        let marker = |user| change(&READ_STATE, Some(ME), Some(user), json!({"user_id": user}));
+        assert_eq!(to(&dispatcher, &marker(ME), 10).len(), 1);
+        assert!(to(&dispatcher, &marker(OTHER), 10).is_empty());
+        let unbound = change(&CONVERSATIONS, Some(ME), None, json!({"org_id": ORG}));
+        assert!(
+            to(&dispatcher, &unbound, 10).is_empty(),
+            "no binding for conversations"
+        );
+        let mut foreign = others.clone();
+        foreign.owner.org_id = OTHER.into();
+        assert!(to(&dispatcher, &foreign, 10).is_empty());
+    }
+}

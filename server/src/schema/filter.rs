@@ -1,0 +1,318 @@
+//! The PostgREST horizontal filter `col=[not.]op.value`, which Realtime's postgres_changes
+//! filters reuse: grammar, normalising values to their stored form, and evaluation on a row.
+//!
+//! REST compiles filters to SQL (`rest::select`); Realtime evaluates them on a committed
+//! row with [`Filter::matches_row`].
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value};
+
+use super::tables::ColType;
+use crate::clock;
+use crate::error::{Error, Result};
+
+/// Comparison operators we support (PostgREST's names; Realtime accepts the first seven).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `=`
+    Eq,
+    /// `<>`
+    Neq,
+    /// `>`
+    Gt,
+    /// `>=`
+    Gte,
+    /// `<`
+    Lt,
+    /// `<=`
+    Lte,
+    /// `IN (…)`
+    In,
+    /// `IS NULL` and friends
+    Is,
+}
+
+impl Op {
+    fn parse(text: &str) -> Option<Op> {
+        Some(match text {
+            "eq" => Op::Eq,
+            "neq" => Op::Neq,
+            "gt" => Op::Gt,
+            "gte" => Op::Gte,
+            "lt" => Op::Lt,
+            "lte" => Op::Lte,
+            "in" => Op::In,
+            "is" => Op::Is,
+            _ => return None,
+        })
+    }
+
+    /// The SQL operator.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Neq => "<>",
+            Op::Gt => ">",
+            Op::Gte => ">=",
+            Op::Lt => "<",
+            Op::Lte => "<=",
+            Op::In => "IN",
+            Op::Is => "IS",
+        }
+    }
+}
+
+/// The operand of a filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    /// A single value.
+    Value(String),
+    /// The list of `in.(…)`.
+    List(Vec<String>),
+    /// `is.null` / `is.not_null`.
+    Null {
+        /// True for `not_null`.
+        not: bool,
+    },
+}
+
+impl Operand {
+    /// The operand with every value in the stored form of a column of type `ty`.
+    ///
+    /// # Errors
+    /// 400 (`22P02`/`22007`) for a value that is not of that type, as Postgres would.
+    pub fn normalised(self, ty: ColType) -> Result<Operand> {
+        Ok(match self {
+            Operand::Value(v) => Operand::Value(normalise(ty, &v)?),
+            Operand::List(vs) => {
+                Operand::List(vs.iter().map(|v| normalise(ty, v)).collect::<Result<_>>()?)
+            }
+            null => null,
+        })
+    }
+}
+
+/// One horizontal filter `col=[not.]op.value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// Column name.
+    pub column: String,
+    /// `not.` prefix.
+    pub negated: bool,
+    /// Operator.
+    pub op: Op,
+    /// Operand, as sent until normalised against the column's type.
+    pub operand: Operand,
+}
+
+impl Filter {
+    /// Parses the value side of `column=value`; names are checked later, against a table.
+    ///
+    /// # Errors
+    /// 400 `PGRST100` for an unknown operator or a malformed operand.
+    pub fn parse(column: &str, value: &str) -> Result<Filter> {
+        let fail = || Error::bad_query(format!("failed to parse filter ({value})"));
+        if column.is_empty() {
+            return Err(fail());
+        }
+        let (negated, rest) = match value.strip_prefix("not.") {
+            Some(rest) => (true, rest),
+            None => (false, value),
+        };
+        let (op_text, operand_text) = rest.split_once('.').ok_or_else(fail)?;
+        let op = Op::parse(op_text).ok_or_else(|| {
+            fail()
+                .with_details(format!("unknown operator \"{op_text}\""))
+                .with_hint("supported: eq, neq, gt, gte, lt, lte, in, is")
+        })?;
+        let operand = match op {
+            Op::In => Operand::List(parse_list(operand_text).ok_or_else(fail)?),
+            Op::Is => match operand_text {
+                "null" => Operand::Null { not: false },
+                "not_null" => Operand::Null { not: true },
+                _ => return Err(fail().with_hint("is accepts null or not_null here")),
+            },
+            _ => Operand::Value(unquote(operand_text)),
+        };
+        Ok(Filter {
+            column: column.to_string(),
+            negated,
+            op,
+            operand,
+        })
+    }
+
+    /// Whether a row (JSON object of stored-form text values) passes this filter, with SQL's
+    /// meaning: a missing or NULL value never passes, and stored forms compare as text
+    /// (canonical timestamps are fixed-width, so text order is time order). Negated and `is`
+    /// filters are not evaluated here (Realtime refuses them at join) and never pass.
+    pub fn matches_row(&self, row: &Map<String, Value>) -> bool {
+        let Some(actual) = row.get(&self.column).and_then(Value::as_str) else {
+            return false;
+        };
+        if self.negated {
+            return false;
+        }
+        match (&self.op, &self.operand) {
+            (Op::Eq, Operand::Value(v)) => actual == v,
+            (Op::Neq, Operand::Value(v)) => actual != v,
+            (Op::Lt, Operand::Value(v)) => actual < v.as_str(),
+            (Op::Lte, Operand::Value(v)) => actual <= v.as_str(),
+            (Op::Gt, Operand::Value(v)) => actual > v.as_str(),
+            (Op::Gte, Operand::Value(v)) => actual >= v.as_str(),
+            (Op::In, Operand::List(vs)) => vs.iter().any(|v| v == actual),
+            _ => false,
+        }
+    }
+}
+
+/// Normalises a filter value to the stored form of its column type.
+///
+/// # Errors
+/// 400 `22P02` for a bad UUID, `22007` for a bad timestamp, with Postgres's messages.
+pub fn normalise(ty: ColType, value: &str) -> Result<String> {
+    match ty {
+        ColType::Text => Ok(value.to_string()),
+        ColType::Uuid => uuid::Uuid::parse_str(value)
+            .map(|u| u.to_string())
+            .map_err(|_| {
+                Error::api(
+                    StatusCode::BAD_REQUEST,
+                    "22P02",
+                    format!("invalid input syntax for type uuid: \"{value}\""),
+                )
+            }),
+        ColType::Timestamp => clock::canonical(value).ok_or_else(|| {
+            Error::api(
+                StatusCode::BAD_REQUEST,
+                "22007",
+                format!("invalid input syntax for type timestamp with time zone: \"{value}\""),
+            )
+        }),
+    }
+}
+
+/// Splits on commas outside parentheses and double quotes: `select=` items, `in.(…)` lists
+/// and Realtime's AND-ed filter lists. `None` when brackets or quotes are unbalanced.
+pub fn split_top_level(text: &str) -> Option<Vec<&str>> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start, mut quoted) = (0i32, 0usize, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => {
+                depth -= 1;
+                if depth < 0 {
+                    return None;
+                }
+            }
+            ',' if !quoted && depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 || quoted {
+        return None;
+    }
+    parts.push(&text[start..]);
+    Some(parts)
+}
+
+/// Parses `(a,b,"c,d")`.
+fn parse_list(text: &str) -> Option<Vec<String>> {
+    let inner = text.strip_prefix('(')?.strip_suffix(')')?;
+    if inner.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    Some(split_top_level(inner)?.into_iter().map(unquote).collect())
+}
+
+/// Strips PostgREST's double quotes (needed around values holding `,.:()`).
+fn unquote(text: &str) -> String {
+    let t = text.trim();
+    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
+        t[1..t.len() - 1].replace("\\\"", "\"")
+    } else {
+        t.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_operators() {
+        let f = Filter::parse("id", "in.(a,\"b,c\",d)").unwrap();
+        assert_eq!(
+            f.operand,
+            Operand::List(vec!["a".into(), "b,c".into(), "d".into()])
+        );
+        let f = Filter::parse("x", "not.is.null").unwrap();
+        assert!(f.negated);
+        assert_eq!(f.operand, Operand::Null { not: false });
+        for op in ["eq", "neq", "gt", "gte", "lt", "lte"] {
+            assert!(Filter::parse("x", &format!("{op}.1")).is_ok(), "{op}");
+        }
+        assert_eq!(
+            Filter::parse("x", "in.()").unwrap().operand,
+            Operand::List(vec![])
+        );
+        assert_eq!(
+            Filter::parse("x", "eq.\"a.b\"").unwrap().operand,
+            Operand::Value("a.b".into())
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_filters() {
+        assert!(Filter::parse("x", "like.a").is_err());
+        assert!(Filter::parse("x", "eq").is_err());
+        assert!(Filter::parse("x", "in.(a,b").is_err());
+        assert!(Filter::parse("x", "is.maybe").is_err());
+        assert!(Filter::parse("", "eq.1").is_err());
+    }
+
+    #[test]
+    fn normalises_to_stored_forms() {
+        assert_eq!(
+            normalise(ColType::Uuid, "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11").unwrap(),
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+        );
+        assert_eq!(
+            normalise(ColType::Timestamp, "2026-01-01T01:00:00+01:00").unwrap(),
+            "2026-01-01T00:00:00.000000+00:00"
+        );
+        assert_eq!(normalise(ColType::Text, " x ").unwrap(), " x ");
+        assert_eq!(normalise(ColType::Uuid, "nope").unwrap_err().status(), 400);
+        assert!(normalise(ColType::Timestamp, "yesterday").is_err());
+        let list = Operand::List(vec!["2026-01-01T00:00:00Z".into()]);
+        assert_eq!(
+            list.normalised(ColType::Timestamp).unwrap(),
+            Operand::List(vec!["2026-01-01T00:00:00.000000+00:00".into()])
+        );
+    }
+
+    #[test]
+    fn evaluates_on_rows_as_sql_would() {
+        let row = json!({"a": "m", "t": "2026-01-01T00:00:00.000000+00:00", "n": null});
+        let row = row.as_object().unwrap();
+        let passes = |col: &str, value: &str| Filter::parse(col, value).unwrap().matches_row(row);
+        assert!(passes("a", "eq.m") && !passes("a", "eq.z"));
+        assert!(passes("a", "neq.z") && !passes("a", "neq.m"));
+        assert!(passes("a", "lt.n") && passes("a", "lte.m") && !passes("a", "lt.m"));
+        assert!(passes("a", "gt.l") && passes("a", "gte.m") && !passes("a", "gt.m"));
+        assert!(passes("a", "in.(x,m)") && !passes("a", "in.()"));
+        assert!(passes("t", "lt.2026-01-01T00:00:00.000001+00:00"));
+        assert!(!passes("n", "neq.x"), "NULL compares as unknown");
+        assert!(!passes("missing", "neq.x"));
+        assert!(
+            !passes("a", "not.eq.z"),
+            "negation is refused at join, never matched"
+        );
+    }
+}
