@@ -36,8 +36,9 @@ impl AppConfig {
             base
         };
         format!(
-            "{ws}/realtime/v1/websocket?apikey={}&vsn=2.0.0",
-            self.anon_key
+            "{ws}/realtime/v1/websocket?apikey={}&vsn={}",
+            self.anon_key,
+            crate::realtime::protocol::SERIALIZER.vsn()
         )
     }
 }

@@ -12,7 +12,7 @@ use switchboard::api::{ConversationSummary, Message};
 use switchboard::cache::{use_query, FetchError, QueryClient, QueryKey};
 use switchboard::components::{ConversationList, LoginForm, UnreadBadge};
 use switchboard::realtime::machine::{Command, Input, Machine};
-use switchboard::realtime::protocol::{self, Frame};
+use switchboard::realtime::protocol;
 use switchboard::thread::MessageThread;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -397,27 +397,27 @@ async fn a_realtime_event_rerenders_list_thread_and_badge_through_invalidation()
     let Command::Send(join) = &machine.step(Input::Opened, 0.0)[0] else {
         panic!("no join")
     };
-    let r = Frame::decode(join).unwrap().reference;
+    let r = protocol::decode(join).unwrap().reference;
     let mut bindings = protocol::org_bindings("o1", "u1");
     for (i, b) in bindings.as_array_mut().unwrap().iter_mut().enumerate() {
         b["id"] = json!(i + 1);
     }
-    let reply = Frame {
+    let reply = switchboard_wire::Message {
         join_ref: r.clone(),
         reference: r,
         topic: protocol::org_topic("o1"),
         event: "phx_reply".into(),
         payload: json!({"status": "ok", "response": {"postgres_changes": bindings}}),
     };
-    machine.step(Input::Frame(reply.encode()), 0.0);
-    let event = Frame {
+    machine.step(Input::Text(protocol::encode(&reply)), 0.0);
+    let event = switchboard_wire::Message {
         join_ref: None,
         reference: None,
         topic: protocol::org_topic("o1"),
         event: "postgres_changes".into(),
         payload: json!({"ids": [1], "data": {"table": "messages", "type": "INSERT", "record": {"conversation_id": "c1"}}}),
     };
-    for action in machine.step(Input::Frame(event.encode()), 0.0) {
+    for action in machine.step(Input::Text(protocol::encode(&event)), 0.0) {
         if let Command::Invalidate(keys) = action {
             for k in keys {
                 client.invalidate(&k);

@@ -165,7 +165,7 @@ impl RealtimeClient {
         });
         let message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
             if let Some(text) = e.data().as_string() {
-                self.feed(Input::Frame(text));
+                self.feed(Input::Text(text));
             }
         });
         ws.set_onopen(Some(opened.as_ref().unchecked_ref()));

@@ -1,22 +1,23 @@
 //! Which cached queries a change event makes stale. Events never carry data into the cache.
 
 use serde_json::Value;
+use switchboard_wire::change;
 
 use crate::cache::QueryKey;
 
-/// The key prefixes to invalidate for one postgres_changes `data` object.
+/// The key prefixes to invalidate for one postgres_changes `data` object (any `type`:
+/// an insert, update or delete of a table's rows stales the same queries).
 pub fn keys_for_change(data: &Value) -> Vec<QueryKey> {
     let table = data
-        .get("table")
+        .get(change::TABLE)
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let kind = data.get("type").and_then(Value::as_str).unwrap_or_default();
-    match (table, kind) {
-        ("messages", _) => {
+    match table {
+        "messages" => {
             let mut keys = Vec::new();
             let conv = data
-                .get("record")
-                .or_else(|| data.get("old_record"))
+                .get(change::RECORD)
+                .or_else(|| data.get(change::OLD_RECORD))
                 .and_then(|r| r.get("conversation_id"))
                 .and_then(Value::as_str);
             match conv {
@@ -28,8 +29,8 @@ pub fn keys_for_change(data: &Value) -> Vec<QueryKey> {
             keys.push(QueryKey::unread_total());
             keys
         }
-        ("conversations", _) => vec![QueryKey::conversations()],
-        ("read_state", _) => vec![QueryKey::conversations(), QueryKey::unread_total()],
+        "conversations" => vec![QueryKey::conversations()],
+        "read_state" => vec![QueryKey::conversations(), QueryKey::unread_total()],
         _ => Vec::new(),
     }
 }

@@ -3,9 +3,10 @@
 use serde_json::Value;
 
 use super::invalidation::keys_for_change;
-use super::protocol::{self, Frame};
+use super::protocol;
 use crate::backoff::Backoff;
 use crate::cache::QueryKey;
+use switchboard_wire::{event, field, status, topic};
 
 /// Heartbeat period, as realtime-js uses.
 pub const HEARTBEAT_MS: u32 = 25_000;
@@ -45,7 +46,7 @@ pub enum Input {
     /// The socket closed or failed.
     Closed,
     /// A text frame arrived.
-    Frame(String),
+    Text(String),
     /// The heartbeat timer fired.
     HeartbeatTick,
     /// The reconnect timer fired.
@@ -169,9 +170,12 @@ impl Machine {
                         let r = self.make_ref();
                         self.join_ref = Some(r.clone());
                         self.phase = Phase::Joining;
-                        out.push(Command::Send(
-                            protocol::join_frame(&self.org_id, &self.user_id, &token, &r).encode(),
-                        ));
+                        out.push(Command::Send(protocol::encode(&protocol::join_message(
+                            &self.org_id,
+                            &self.user_id,
+                            &token,
+                            &r,
+                        ))));
                     }
                 }
             }
@@ -202,7 +206,9 @@ impl Machine {
                         self.lost(jitter, &mut out);
                     } else {
                         let r = self.make_ref();
-                        out.push(Command::Send(protocol::heartbeat_frame(&r).encode()));
+                        out.push(Command::Send(protocol::encode(
+                            &protocol::heartbeat_message(&r),
+                        )));
                         self.pending_heartbeat = Some(r);
                     }
                 }
@@ -220,9 +226,9 @@ impl Machine {
                             let jr = join_ref.clone();
                             let r = self.make_ref();
                             let topic = protocol::org_topic(&self.org_id);
-                            out.push(Command::Send(
-                                protocol::access_token_frame(&topic, &jr, &r, &t).encode(),
-                            ));
+                            out.push(Command::Send(protocol::encode(
+                                &protocol::access_token_message(&topic, &jr, &r, &t),
+                            )));
                         }
                         (Phase::Idle, _) => self.open(&mut out),
                         _ => {}
@@ -234,30 +240,30 @@ impl Machine {
                 out.push(Command::Close);
                 out.push(Command::Status(ConnectionStatus::Offline));
             }
-            Input::Frame(text) => self.on_frame(&text, jitter, &mut out),
+            Input::Text(text) => self.on_text(&text, jitter, &mut out),
         }
         out
     }
 
-    fn on_frame(&mut self, text: &str, jitter: f64, out: &mut Vec<Command>) {
-        let Ok(frame) = Frame::decode(text) else {
+    fn on_text(&mut self, text: &str, jitter: f64, out: &mut Vec<Command>) {
+        let Ok(message) = protocol::decode(text) else {
             return;
         };
-        let topic = protocol::org_topic(&self.org_id);
-        if frame.topic == "phoenix" {
-            if frame.event == "phx_reply" && frame.reference == self.pending_heartbeat {
+        let org_topic = protocol::org_topic(&self.org_id);
+        if message.topic == topic::PHOENIX {
+            if message.event == event::PHX_REPLY && message.reference == self.pending_heartbeat {
                 self.pending_heartbeat = None;
             }
             return;
         }
-        if frame.topic != topic {
+        if message.topic != org_topic {
             return;
         }
-        if let Some((status, response)) = protocol::reply_status(&frame) {
-            if self.phase == Phase::Joining && frame.reference == self.join_ref {
+        if let Some((status, response)) = message.reply_status() {
+            if self.phase == Phase::Joining && message.reference == self.join_ref {
                 let sent = protocol::org_bindings(&self.org_id, &self.user_id);
                 match (status, protocol::matched_binding_ids(&sent, response)) {
-                    ("ok", Some(ids)) => {
+                    (status::OK, Some(ids)) => {
                         self.phase = Phase::Joined;
                         self.attempt = 0;
                         self.binding_ids = ids;
@@ -274,13 +280,13 @@ impl Machine {
             }
             return;
         }
-        // Frames of an older join are not ours (phoenix.js drops them too).
-        if frame.join_ref.is_some() && frame.join_ref != self.join_ref {
+        // Messages of an older join are not ours (phoenix.js drops them too).
+        if message.join_ref.is_some() && message.join_ref != self.join_ref {
             return;
         }
-        match frame.event.as_str() {
-            "postgres_changes" => {
-                if let Some((ids, data)) = protocol::change_of(&frame) {
+        match message.event.as_str() {
+            event::POSTGRES_CHANGES => {
+                if let Some((ids, data)) = protocol::change_of(&message) {
                     if self.phase == Phase::Joined
                         && ids.iter().any(|i| self.binding_ids.contains(i))
                     {
@@ -291,11 +297,14 @@ impl Machine {
                     }
                 }
             }
-            "system" => {
-                let status = frame.payload.get("status").and_then(Value::as_str);
-                let extension = frame.payload.get("extension").and_then(Value::as_str);
-                if status == Some("ok")
-                    && extension == Some("postgres_changes")
+            event::SYSTEM => {
+                let state = message.payload.get(field::STATUS).and_then(Value::as_str);
+                let extension = message
+                    .payload
+                    .get(field::EXTENSION)
+                    .and_then(Value::as_str);
+                if state == Some(status::OK)
+                    && extension == Some(event::POSTGRES_CHANGES)
                     && self.phase == Phase::Joined
                 {
                     // Hosted Realtime subscribes to the database only now, a second or more
@@ -303,14 +312,14 @@ impl Machine {
                     // in between has no event, so refetch once more.
                     out.push(Command::InvalidateAll);
                 }
-                let failed = status == Some("error");
+                let failed = state == Some(status::ERROR);
                 if failed && self.phase == Phase::Joined {
                     // e.g. the token expired: the server closes the channel; rejoin fresh.
                     out.push(Command::Close);
                     self.lost(jitter, out);
                 }
             }
-            "phx_close" | "phx_error" => {
+            event::PHX_CLOSE | event::PHX_ERROR => {
                 if matches!(self.phase, Phase::Joined | Phase::Joining) {
                     out.push(Command::Close);
                     self.lost(jitter, out);
@@ -325,6 +334,7 @@ impl Machine {
 mod tests {
     use super::*;
     use serde_json::json;
+    use switchboard_wire::Message;
 
     fn joined() -> (Machine, String) {
         let mut m = Machine::new("o1", "u1", Some("t1".into()));
@@ -336,7 +346,7 @@ mod tests {
         let Command::Send(join) = &out[0] else {
             panic!("{out:?}")
         };
-        let join = Frame::decode(join).unwrap();
+        let join = protocol::decode(join).unwrap();
         assert_eq!(join.event, "phx_join");
         assert_eq!(join.payload["access_token"], "t1");
         let r = join.reference.clone().unwrap();
@@ -349,14 +359,14 @@ mod tests {
         {
             b["id"] = json!(100 + i);
         }
-        let reply = Frame {
+        let reply = Message {
             join_ref: Some(r.clone()),
             reference: Some(r.clone()),
             topic: protocol::org_topic("o1"),
             event: "phx_reply".into(),
             payload: json!({"status": "ok", "response": response}),
         };
-        let out = m.step(Input::Frame(reply.encode()), 0.0);
+        let out = m.step(Input::Text(protocol::encode(&reply)), 0.0);
         assert_eq!(
             out,
             vec![
@@ -368,13 +378,19 @@ mod tests {
     }
 
     fn change(ids: &[u64], table: &str, conv: &str) -> String {
-        Frame { join_ref: None, reference: None, topic: protocol::org_topic("o1"), event: "postgres_changes".into(), payload: json!({"ids": ids, "data": {"table": table, "type": "INSERT", "record": {"conversation_id": conv}}}) }.encode()
+        protocol::encode(&Message {
+            join_ref: None,
+            reference: None,
+            topic: protocol::org_topic("o1"),
+            event: "postgres_changes".into(),
+            payload: json!({"ids": ids, "data": {"table": table, "type": "INSERT", "record": {"conversation_id": conv}}}),
+        })
     }
 
     #[test]
     fn joins_and_turns_changes_into_invalidations() {
         let (mut m, _) = joined();
-        let out = m.step(Input::Frame(change(&[100], "messages", "c9")), 0.0);
+        let out = m.step(Input::Text(change(&[100], "messages", "c9")), 0.0);
         assert_eq!(
             out,
             vec![Command::Invalidate(vec![
@@ -384,11 +400,11 @@ mod tests {
             ])]
         );
         assert!(
-            m.step(Input::Frame(change(&[555], "messages", "c9")), 0.0)
+            m.step(Input::Text(change(&[555], "messages", "c9")), 0.0)
                 .is_empty(),
             "not our binding ids"
         );
-        assert!(m.step(Input::Frame("garbage".into()), 0.0).is_empty());
+        assert!(m.step(Input::Text("garbage".into()), 0.0).is_empty());
     }
 
     #[test]
@@ -420,7 +436,7 @@ mod tests {
         let Command::Send(join) = &out[0] else {
             panic!()
         };
-        let join = Frame::decode(join).unwrap();
+        let join = protocol::decode(join).unwrap();
         assert_eq!(
             join.payload["config"]["postgres_changes"]
                 .as_array()
@@ -444,15 +460,17 @@ mod tests {
         let (mut m, _) = joined();
         let out = m.step(Input::HeartbeatTick, 0.0);
         let Command::Send(hb) = &out[0] else { panic!() };
-        let hb = Frame::decode(hb).unwrap();
-        let reply = Frame {
+        let hb = protocol::decode(hb).unwrap();
+        let reply = Message {
             join_ref: None,
             reference: hb.reference.clone(),
             topic: "phoenix".into(),
             event: "phx_reply".into(),
             payload: json!({"status": "ok", "response": {}}),
         };
-        assert!(m.step(Input::Frame(reply.encode()), 0.0).is_empty());
+        assert!(m
+            .step(Input::Text(protocol::encode(&reply)), 0.0)
+            .is_empty());
         let out = m.step(Input::HeartbeatTick, 0.0);
         assert!(
             matches!(out[0], Command::Send(_)),
@@ -468,7 +486,7 @@ mod tests {
         let (mut m, join_ref) = joined();
         let out = m.step(Input::Token(Some("t2".into())), 0.0);
         let Command::Send(f) = &out[0] else { panic!() };
-        let f = Frame::decode(f).unwrap();
+        let f = protocol::decode(f).unwrap();
         assert_eq!(
             (
                 f.event.as_str(),
@@ -482,7 +500,10 @@ mod tests {
         let Command::Send(join) = &m.step(Input::Opened, 0.0)[0] else {
             panic!()
         };
-        assert_eq!(Frame::decode(join).unwrap().payload["access_token"], "t2");
+        assert_eq!(
+            protocol::decode(join).unwrap().payload["access_token"],
+            "t2"
+        );
         assert_eq!(
             m.step(Input::Token(None), 0.0),
             vec![Command::Close, Command::Status(ConnectionStatus::Offline)]
@@ -497,29 +518,32 @@ mod tests {
         let Command::Send(join) = &m.step(Input::Opened, 0.0)[0] else {
             panic!()
         };
-        let r = Frame::decode(join).unwrap().reference;
-        let err = Frame {
+        let r = protocol::decode(join).unwrap().reference;
+        let err = Message {
             join_ref: r.clone(),
             reference: r,
             topic: protocol::org_topic("o1"),
             event: "phx_reply".into(),
             payload: json!({"status": "error", "response": {"reason": "Unauthorized"}}),
         };
-        let out = m.step(Input::Frame(err.encode()), 0.0);
+        let out = m.step(Input::Text(protocol::encode(&err)), 0.0);
         assert_eq!(out[0], Command::Close);
         assert!(matches!(out[1], Command::ScheduleRetry(_)));
 
         let (mut m, jr) = joined();
-        let sys = Frame {
+        let sys = Message {
             join_ref: Some(jr.clone()),
             reference: None,
             topic: protocol::org_topic("o1"),
             event: "system".into(),
             payload: json!({"status": "error", "message": "Token has expired 3 seconds ago"}),
         };
-        assert_eq!(m.step(Input::Frame(sys.encode()), 0.0)[0], Command::Close);
+        assert_eq!(
+            m.step(Input::Text(protocol::encode(&sys)), 0.0)[0],
+            Command::Close
+        );
         let (mut m, _) = joined();
-        let stale = Frame {
+        let stale = Message {
             join_ref: Some("999".into()),
             reference: Some("999".into()),
             topic: protocol::org_topic("o1"),
@@ -527,7 +551,8 @@ mod tests {
             payload: json!({}),
         };
         assert!(
-            m.step(Input::Frame(stale.encode()), 0.0).is_empty(),
+            m.step(Input::Text(protocol::encode(&stale)), 0.0)
+                .is_empty(),
             "an old join's close is ignored"
         );
     }
@@ -535,7 +560,7 @@ mod tests {
     #[test]
     fn subscribed_to_postgres_refetches_what_the_gap_after_the_join_missed() {
         let (mut m, jr) = joined();
-        let subscribed = Frame {
+        let subscribed = Message {
             join_ref: Some(jr),
             reference: None,
             topic: protocol::org_topic("o1"),
@@ -544,7 +569,7 @@ mod tests {
                 "message": "Subscribed to PostgreSQL", "channel": "org:o1"}),
         };
         assert_eq!(
-            m.step(Input::Frame(subscribed.encode()), 0.0),
+            m.step(Input::Text(protocol::encode(&subscribed)), 0.0),
             vec![Command::InvalidateAll]
         );
     }
@@ -556,15 +581,18 @@ mod tests {
         let Command::Send(join) = &m.step(Input::Opened, 0.0)[0] else {
             panic!()
         };
-        let r = Frame::decode(join).unwrap().reference;
-        let reply = Frame {
+        let r = protocol::decode(join).unwrap().reference;
+        let reply = Message {
             join_ref: r.clone(),
             reference: r,
             topic: protocol::org_topic("o1"),
             event: "phx_reply".into(),
             payload: json!({"status": "ok", "response": {"postgres_changes": []}}),
         };
-        assert_eq!(m.step(Input::Frame(reply.encode()), 0.0)[0], Command::Close);
+        assert_eq!(
+            m.step(Input::Text(protocol::encode(&reply)), 0.0)[0],
+            Command::Close
+        );
     }
 
     #[test]

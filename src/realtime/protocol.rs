@@ -1,79 +1,34 @@
-//! Phoenix channel frames, vsn 2.0.0 (`[join_ref, ref, topic, event, payload]`), as current
-//! realtime-js speaks them.
+//! What this client says on the Realtime socket, in the Phoenix vocabulary of the shared
+//! `switchboard_wire` crate: vsn 2.0.0 text frames (`[join_ref, ref, topic, event,
+//! payload]`), as current realtime-js speaks them, and the org channel's join, heartbeat and
+//! token messages. Reading replies and change events is here too; no state.
 
 use serde_json::{json, Value};
+use switchboard_wire::{event, field, topic, DecodeError, Message, Serializer};
 
-/// One Phoenix message.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Frame {
-    /// The join this message belongs to.
-    pub join_ref: Option<String>,
-    /// Request reference (echoed in replies).
-    pub reference: Option<String>,
-    /// Channel topic, or `phoenix` for heartbeats.
-    pub topic: String,
-    /// Event name.
-    pub event: String,
-    /// Payload.
-    pub payload: Value,
+/// The serializer this client speaks (the socket URL's `vsn`).
+pub const SERIALIZER: Serializer = Serializer::V2;
+
+/// Decodes a text frame.
+///
+/// Errors: [`DecodeError`] when the text is not a vsn 2.0.0 Phoenix message.
+pub fn decode(text: &str) -> Result<Message, DecodeError> {
+    Message::decode(SERIALIZER, text)
 }
 
-/// A frame that could not be understood.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed realtime frame: {0}")]
-pub struct DecodeError(pub &'static str);
-
-fn opt_text(v: &Value) -> Result<Option<String>, DecodeError> {
-    match v {
-        Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
-        Value::Number(n) => Ok(Some(n.to_string())),
-        _ => Err(DecodeError("refs must be strings or null")),
-    }
+/// Encodes a message as a text frame.
+pub fn encode(message: &Message) -> String {
+    message.encode(SERIALIZER)
 }
 
-impl Frame {
-    /// Encodes as a vsn 2.0.0 text frame.
-    pub fn encode(&self) -> String {
-        json!([
-            self.join_ref,
-            self.reference,
-            self.topic,
-            self.event,
-            self.payload
-        ])
-        .to_string()
-    }
-
-    /// Decodes a vsn 2.0.0 text frame.
-    pub fn decode(text: &str) -> Result<Frame, DecodeError> {
-        let v: Value = serde_json::from_str(text).map_err(|_| DecodeError("not JSON"))?;
-        let a = v
-            .as_array()
-            .filter(|a| a.len() == 5)
-            .ok_or(DecodeError("expected a 5-element array"))?;
-        Ok(Frame {
-            join_ref: opt_text(&a[0])?,
-            reference: opt_text(&a[1])?,
-            topic: a[2]
-                .as_str()
-                .ok_or(DecodeError("topic must be a string"))?
-                .to_string(),
-            event: a[3]
-                .as_str()
-                .ok_or(DecodeError("event must be a string"))?
-                .to_string(),
-            payload: a[4].clone(),
-        })
-    }
-}
-
-/// The org channel's topic.
+/// The org channel's topic, `realtime:web-messages:org_<org_id>`.
 pub fn org_topic(org_id: &str) -> String {
-    format!("realtime:web-messages:org_{org_id}")
+    format!("{}web-messages:org_{org_id}", topic::PREFIX)
 }
 
-/// The three postgres_changes bindings of the dashboard (DESIGN.md §4), in order.
+/// The three postgres_changes bindings of the dashboard, in order (ARCHITECTURE.md,
+/// "Realtime"): new messages and conversation updates of the org, and the caller's own read
+/// markers.
 pub fn org_bindings(org_id: &str, user_id: &str) -> Value {
     json!([
         {"event": "INSERT", "schema": "public", "table": "messages", "filter": format!("org_id=eq.{org_id}")},
@@ -82,93 +37,83 @@ pub fn org_bindings(org_id: &str, user_id: &str) -> Value {
     ])
 }
 
-/// The `phx_join` frame for the org channel.
-pub fn join_frame(org_id: &str, user_id: &str, token: &str, reference: &str) -> Frame {
-    Frame {
+/// The `phx_join` of the org channel; `reference` is both its ref and its join ref.
+pub fn join_message(org_id: &str, user_id: &str, token: &str, reference: &str) -> Message {
+    Message {
         join_ref: Some(reference.to_string()),
         reference: Some(reference.to_string()),
         topic: org_topic(org_id),
-        event: "phx_join".into(),
+        event: event::PHX_JOIN.into(),
         payload: json!({
-            "config": {
+            field::CONFIG: {
                 "broadcast": {"ack": false, "self": false},
                 "presence": {"key": "", "enabled": false},
-                "postgres_changes": org_bindings(org_id, user_id),
+                field::POSTGRES_CHANGES: org_bindings(org_id, user_id),
                 "private": false,
             },
-            "access_token": token,
+            field::ACCESS_TOKEN: token,
         }),
     }
 }
 
 /// A heartbeat on the `phoenix` topic.
-pub fn heartbeat_frame(reference: &str) -> Frame {
-    Frame {
+pub fn heartbeat_message(reference: &str) -> Message {
+    Message {
         join_ref: None,
         reference: Some(reference.into()),
-        topic: "phoenix".into(),
-        event: "heartbeat".into(),
+        topic: topic::PHOENIX.into(),
+        event: event::HEARTBEAT.into(),
         payload: json!({}),
     }
 }
 
 /// Hands a refreshed token to a joined channel (no reply expected).
-pub fn access_token_frame(topic: &str, join_ref: &str, reference: &str, token: &str) -> Frame {
-    Frame {
+pub fn access_token_message(topic: &str, join_ref: &str, reference: &str, token: &str) -> Message {
+    Message {
         join_ref: Some(join_ref.into()),
         reference: Some(reference.into()),
         topic: topic.into(),
-        event: "access_token".into(),
-        payload: json!({"access_token": token}),
+        event: event::ACCESS_TOKEN.into(),
+        payload: json!({ field::ACCESS_TOKEN: token }),
     }
-}
-
-/// The reply status and response of a `phx_reply`.
-pub fn reply_status(frame: &Frame) -> Option<(&str, &Value)> {
-    if frame.event != "phx_reply" {
-        return None;
-    }
-    Some((
-        frame.payload.get("status")?.as_str()?,
-        frame.payload.get("response")?,
-    ))
 }
 
 /// Checks the join reply's bindings as realtime-js does (same event/schema/table/filter, in
-/// order) and returns the server ids.
+/// order) and returns the server ids; `None` on any mismatch ("mismatch between server and
+/// client bindings").
 pub fn matched_binding_ids(sent: &Value, response: &Value) -> Option<Vec<u64>> {
     let sent = sent.as_array()?;
-    let got = response.get("postgres_changes")?.as_array()?;
+    let got = response.get(field::POSTGRES_CHANGES)?.as_array()?;
     if sent.len() != got.len() {
         return None;
     }
-    let field = |v: &Value, k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
+    let item = |v: &Value, k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
     let mut ids = Vec::new();
     for (s, g) in sent.iter().zip(got) {
         if ["event", "schema", "table", "filter"]
             .iter()
-            .any(|k| field(s, k) != field(g, k))
+            .any(|k| item(s, k) != item(g, k))
         {
             return None;
         }
-        ids.push(g.get("id")?.as_u64()?);
+        ids.push(g.get(field::ID)?.as_u64()?);
     }
     Some(ids)
 }
 
-/// A change event's `ids` and `data`.
-pub fn change_of(frame: &Frame) -> Option<(Vec<u64>, &Value)> {
-    if frame.event != "postgres_changes" {
+/// A change event's binding `ids` and its `data` object; `None` for other events.
+pub fn change_of(message: &Message) -> Option<(Vec<u64>, &Value)> {
+    if message.event != event::POSTGRES_CHANGES {
         return None;
     }
-    let ids = frame
+    let ids = message
         .payload
-        .get("ids")?
+        .get(field::IDS)?
         .as_array()?
         .iter()
         .filter_map(Value::as_u64)
         .collect();
-    Some((ids, frame.payload.get("data")?))
+    Some((ids, message.payload.get(field::DATA)?))
 }
 
 #[cfg(test)]
@@ -176,29 +121,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trips_frames() {
-        let f = join_frame("o1", "u1", "tok", "3");
-        let back = Frame::decode(&f.encode()).unwrap();
-        assert_eq!(back, f);
+    fn builds_the_join_and_heartbeat() {
+        let join = join_message("o1", "u1", "tok", "3");
+        let back = decode(&encode(&join)).unwrap();
+        assert_eq!(back, join);
+        assert_eq!(back.topic, "realtime:web-messages:org_o1");
         assert_eq!(
             back.payload["config"]["postgres_changes"][2]["filter"],
             "user_id=eq.u1"
         );
+        assert_eq!(back.payload["access_token"], "tok");
         assert_eq!(
-            heartbeat_frame("9").encode(),
+            encode(&heartbeat_message("9")),
             r#"[null,"9","phoenix","heartbeat",{}]"#
         );
     }
 
     #[test]
-    fn decodes_the_documented_exchange() {
-        let reply = Frame::decode(r#"["3","3","realtime:org-1","phx_reply",{"status":"ok","response":{"postgres_changes":[{"id":30636876,"event":"INSERT","schema":"public","table":"messages","filter":"org_id=eq.1"}]}}]"#).unwrap();
-        let (status, response) = reply_status(&reply).unwrap();
+    fn reads_the_documented_exchange() {
+        let reply = decode(r#"["3","3","realtime:org-1","phx_reply",{"status":"ok","response":{"postgres_changes":[{"id":30636876,"event":"INSERT","schema":"public","table":"messages","filter":"org_id=eq.1"}]}}]"#).unwrap();
+        let (status, response) = reply.reply_status().unwrap();
         assert_eq!(status, "ok");
         let sent =
             json!([{"event":"INSERT","schema":"public","table":"messages","filter":"org_id=eq.1"}]);
         assert_eq!(matched_binding_ids(&sent, response), Some(vec![30636876]));
-        let change = Frame::decode(r#"[null,null,"realtime:org-1","postgres_changes",{"ids":[30636876],"data":{"table":"messages","type":"INSERT","record":{"id":42}}}]"#).unwrap();
+        let change = decode(r#"[null,null,"realtime:org-1","postgres_changes",{"ids":[30636876],"data":{"table":"messages","type":"INSERT","record":{"id":42}}}]"#).unwrap();
         let (ids, data) = change_of(&change).unwrap();
         assert_eq!(
             (ids, data["record"]["id"].as_i64()),
@@ -227,7 +174,7 @@ mod tests {
             r#"[null,null,1,"e",{}]"#,
             r#"[{},null,"t","e",{}]"#,
         ] {
-            assert!(Frame::decode(bad).is_err(), "{bad}");
+            assert!(decode(bad).is_err(), "{bad}");
         }
     }
 }

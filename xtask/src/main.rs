@@ -172,40 +172,24 @@ fn run_step(s: &Step) -> Tally {
     tally
 }
 
+/// A clippy step over `scope` (packages, target), every target, warnings as errors.
+fn clippy(name: &'static str, scope: &[&str]) -> Step {
+    let mut args = vec!["clippy"];
+    args.extend_from_slice(scope);
+    args.extend_from_slice(&["--all-targets", "--", "-D", "warnings"]);
+    step(name, "cargo", &args, true)
+}
+
 fn test() -> Result<(), String> {
     let root = root();
     tools::for_test(&root)?;
     let chromedriver = ("CHROMEDRIVER", "/usr/bin/chromedriver".to_string());
     let mut steps = vec![
         step("format", "cargo", &["fmt", "--all", "--", "--check"], true),
-        step(
-            "clippy (native)",
-            "cargo",
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-            true,
-        ),
-        step(
+        clippy("clippy (native)", &["--workspace"]),
+        clippy(
             "clippy (wasm32 app)",
-            "cargo",
-            &[
-                "clippy",
-                "-p",
-                "switchboard",
-                "--target",
-                "wasm32-unknown-unknown",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-            true,
+            &["-p", "switchboard", "--target", "wasm32-unknown-unknown"],
         ),
         step(
             "native tests",

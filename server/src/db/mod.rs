@@ -1,7 +1,7 @@
 //! SQLite storage: one WAL-mode database file, migrations, the change feed and the demo seed.
 
 pub mod changes;
-pub mod schema;
+pub mod migrations;
 pub mod seed;
 
 use std::path::Path;
@@ -163,13 +163,13 @@ impl Db {
 fn migrate(conn: &mut Connection) -> Result<()> {
     let current: usize =
         conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
-    if current > schema::MIGRATIONS.len() {
+    if current > migrations::MIGRATIONS.len() {
         return Err(Error::Config(format!(
             "database schema version {current} is newer than this server ({})",
-            schema::MIGRATIONS.len()
+            migrations::MIGRATIONS.len()
         )));
     }
-    for (index, sql) in schema::MIGRATIONS.iter().enumerate().skip(current) {
+    for (index, sql) in migrations::MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (index + 1) as i64)?;

@@ -1,8 +1,6 @@
 //! What REST and Realtime share about the data: the exposed tables, the filter grammar, and
 //! the access policy (one rule per table). Neither protocol module owns these, so neither
-//! imports the other.
-//!
-//! Not to be confused with [`crate::db::schema`], the SQLite migrations.
+//! imports the other. (The SQLite schema itself is `db::migrations`.)
 
 pub mod filter;
 pub mod policy;

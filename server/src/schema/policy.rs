@@ -163,7 +163,7 @@ mod tests {
     /// medic has one conversation (`c-m`, `c-n`, `c-p`) with one message in it.
     fn world() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        for sql in crate::db::schema::MIGRATIONS {
+        for sql in crate::db::migrations::MIGRATIONS {
             conn.execute_batch(sql).unwrap();
         }
         conn.execute_batch(
