@@ -134,7 +134,7 @@ async fn main() {
         ("request_server", &mut waiting),
         ("response_to_dom", &mut to_dom),
     ];
-    // Flat keys (DESIGN.md §6): `request_server_p50_ms` and so on.
+    // Flat keys (ARCHITECTURE.md, "Benchmark JSON"): `request_server_p50_ms` and so on.
     let mut breakdown = Vec::new();
     for (name, values) in parts {
         let part = stats::summary(values);

@@ -1,5 +1,5 @@
 //! What a dispatcher does and sees, as WebDriver calls against the DOM contract
-//! (`data-testid` hooks of DESIGN.md §5). Every piece of JavaScript the scenarios run in the
+//! (the `data-testid` hooks of ARCHITECTURE.md, "DOM hooks"). Every piece of JavaScript the scenarios run in the
 //! page lives here, behind a name that says what it reads or does; the helpers panic like
 //! assertions, since a page that cannot be driven fails the scenario.
 
