@@ -22,8 +22,9 @@ pub fn form_error<I>(action: Action<I, Result<(), String>>) -> Signal<Option<Str
 where
     I: Send + Sync + 'static,
 {
+    let pending = action.pending();
     Signal::derive(move || {
-        if action.pending().get() {
+        if pending.get() {
             return None;
         }
         action
