@@ -274,25 +274,33 @@ mod tests {
     }
 
     #[test]
-    fn refreshes_a_quarter_life_before_expiry_capped_at_a_minute() {
-        assert_eq!(refresh_in_ms(1_000 + 3600, 3600, 1_000, 0.0), 3_540_000);
-        assert_eq!(refresh_in_ms(1_000 + 70, 70, 1_000, 0.0), 53_000);
-        assert_eq!(
-            refresh_in_ms(1_000 + 8, 8, 1_000, 0.0),
-            3_000,
-            "at least 5 s margin"
-        );
-        assert_eq!(refresh_in_ms(900, 3600, 1_000, 0.0), 0, "already due");
-    }
-
-    #[test]
-    fn tabs_spread_their_refreshes_over_a_third_of_the_margin() {
-        assert_eq!(refresh_in_ms(1_000 + 3600, 3600, 1_000, 0.5), 3_530_000);
-        assert_eq!(refresh_in_ms(1_000 + 3600, 3600, 1_000, 0.999), 3_520_020);
-        assert_eq!(
-            refresh_in_ms(1_000 + 3600, 3600, 1_000, 7.0),
-            3_520_000,
-            "clamped"
-        );
+    fn refreshes_ahead_of_expiry_spread_over_a_third_of_the_margin() {
+        // (expires_at, expires_in, now, jitter) → ms until the refresh. The margin is a
+        // quarter of the token's life, capped at a minute, at least 5 s; tabs spread their
+        // refreshes over its last third by jitter (clamped to [0, 1)).
+        let cases = [
+            (
+                (1_000 + 3600, 3600, 1_000, 0.0),
+                3_540_000,
+                "a minute ahead",
+            ),
+            ((1_000 + 70, 70, 1_000, 0.0), 53_000, "a quarter life ahead"),
+            ((1_000 + 8, 8, 1_000, 0.0), 3_000, "at least 5 s margin"),
+            ((900, 3600, 1_000, 0.0), 0, "already due"),
+            (
+                (1_000 + 3600, 3600, 1_000, 0.5),
+                3_530_000,
+                "half-way jitter",
+            ),
+            ((1_000 + 3600, 3600, 1_000, 0.999), 3_520_020, "the far end"),
+            ((1_000 + 3600, 3600, 1_000, 7.0), 3_520_000, "clamped"),
+        ];
+        for ((expires_at, expires_in, now, jitter), want, why) in cases {
+            assert_eq!(
+                refresh_in_ms(expires_at, expires_in, now, jitter),
+                want,
+                "{why}"
+            );
+        }
     }
 }

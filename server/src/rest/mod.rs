@@ -7,7 +7,7 @@ pub mod write;
 
 use std::future::Future;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -40,14 +40,53 @@ fn table_or_404(name: &str) -> Result<&'static Table> {
     tables::table(name).ok_or_else(|| unknown_table(name))
 }
 
-/// The parsed query of a write to `name`, which must be `writable`, the one table this
-/// method writes: any other exposed table is refused as Postgres refuses a missing grant.
-fn write_query(name: &str, writable: &'static Table, raw: Option<&str>) -> Result<ReadQuery> {
-    let table = table_or_404(name)?;
-    if table.name != writable.name {
-        return Err(permission_denied(table.name));
+/// What a write (`POST` insert, `PATCH` update) reads from its request, extracted in this
+/// order so a request with several faults gets the same error as before: the table named in
+/// the path, the raw query string, the headers (`Prefer`), the caller, the JSON body.
+struct WriteRequest {
+    table: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    who: Principal,
+    body: Value,
+}
+
+impl FromRequest<AppState> for WriteRequest {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Path(table) = Path::<String>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let query = parts.uri.query().map(str::to_string);
+        let headers = parts.headers.clone();
+        let who = Principal::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let JsonBody(body) = JsonBody::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(WriteRequest {
+            table,
+            query,
+            headers,
+            who,
+            body,
+        })
     }
-    parse_query(raw.unwrap_or(""))
+}
+
+impl WriteRequest {
+    /// The parsed query of this write, which must target `writable`, the one table the
+    /// method writes: any other exposed table is refused as Postgres refuses a missing grant.
+    fn query_for(&self, writable: &'static Table) -> Result<ReadQuery> {
+        let table = table_or_404(&self.table)?;
+        if table.name != writable.name {
+            return Err(permission_denied(table.name));
+        }
+        parse_query(self.query.as_deref().unwrap_or(""))
+    }
 }
 
 /// A string field of a JSON row.
@@ -141,15 +180,11 @@ async fn read(
     rows_response(StatusCode::OK, rows, offset, wants_single(&headers))
 }
 
-async fn insert(
-    State(state): State<AppState>,
-    Path(table_name): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    who: Principal,
-    JsonBody(body): JsonBody,
-) -> Result<Response> {
-    let query = write_query(&table_name, &MESSAGES, raw.as_deref())?;
+async fn insert(State(state): State<AppState>, write: WriteRequest) -> Result<Response> {
+    let query = write.query_for(&MESSAGES)?;
+    let WriteRequest {
+        headers, who, body, ..
+    } = write;
     let items = match &body {
         Value::Array(list) if !list.is_empty() => list.clone(),
         Value::Array(_) => return Err(Error::bad_body("empty array: nothing to insert")),
@@ -194,15 +229,11 @@ async fn insert(
     written(&headers, StatusCode::CREATED, StatusCode::CREATED, reread).await
 }
 
-async fn update(
-    State(state): State<AppState>,
-    Path(table_name): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    who: Principal,
-    JsonBody(body): JsonBody,
-) -> Result<Response> {
-    let query = write_query(&table_name, &READ_STATE, raw.as_deref())?;
+async fn update(State(state): State<AppState>, write: WriteRequest) -> Result<Response> {
+    let query = write.query_for(&READ_STATE)?;
+    let WriteRequest {
+        headers, who, body, ..
+    } = write;
     let object = body
         .as_object()
         .ok_or_else(|| Error::bad_body("PATCH body must be a JSON object"))?;
