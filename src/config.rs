@@ -12,6 +12,14 @@ pub struct AppConfig {
     pub supabase_url: String,
     /// The public anon key sent as `apikey`.
     pub anon_key: String,
+    /// Seconds between repeated alerts of an unacknowledged urgent message (the server's
+    /// `--urgent-realert-seconds`; 60 when the file does not say).
+    #[serde(default = "default_realert_seconds")]
+    pub urgent_realert_seconds: u32,
+}
+
+fn default_realert_seconds() -> u32 {
+    60
 }
 
 impl AppConfig {
@@ -77,6 +85,7 @@ mod tests {
         AppConfig {
             supabase_url: url.into(),
             anon_key: "k".into(),
+            urgent_realert_seconds: 60,
         }
     }
 
@@ -101,5 +110,16 @@ mod tests {
         assert!(cfg("https://x.supabase.co")
             .realtime_url("")
             .starts_with("wss://x.supabase.co/realtime/v1/websocket?"));
+    }
+
+    #[test]
+    fn the_realert_interval_defaults_to_a_minute() {
+        let parsed: AppConfig = serde_json::from_str(r#"{"supabase_url": "", "anon_key": "k"}"#)
+            .expect("a config without the field");
+        assert_eq!(parsed.urgent_realert_seconds, 60);
+        let short: AppConfig =
+            serde_json::from_str(r#"{"anon_key": "k", "urgent_realert_seconds": 3}"#)
+                .expect("a config with it");
+        assert_eq!(short.urgent_realert_seconds, 3);
     }
 }

@@ -62,6 +62,8 @@ fn conv(id: &str, name: &str, unread: i64) -> ConversationSummary {
         last_message_at: Some("2026-11-25T02:00:00.000000+00:00".into()),
         last_message_preview: Some(format!("hello from {name}")),
         unread_count: unread,
+        unacked_urgent: 0,
+        oldest_unacked_urgent_at: None,
     }
 }
 
@@ -76,6 +78,8 @@ fn msg(i: usize, sender: &str) -> Message {
             display_name: "Jordan Reyes".into(),
             role: "medic".into(),
         }),
+        priority: Default::default(),
+        ack: None,
     }
 }
 

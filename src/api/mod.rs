@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::config::AppConfig;
 pub use error::ApiError;
-pub use models::{ConversationSummary, Message, Session, User};
+pub use models::{Ack, ConversationSummary, Message, Priority, Session, User};
 
 /// How many of a thread's newest messages are loaded at first, and per "load older".
 pub const THREAD_PAGE: usize = 50;

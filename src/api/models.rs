@@ -70,6 +70,12 @@ pub struct ConversationSummary {
     pub last_message_preview: Option<String>,
     /// Messages from the other side newer than my read marker.
     pub unread_count: i64,
+    /// Urgent messages from the other side that nobody has acknowledged.
+    #[serde(default)]
+    pub unacked_urgent: i64,
+    /// `created_at` of the oldest of those, if any.
+    #[serde(default)]
+    pub oldest_unacked_urgent_at: Option<String>,
 }
 
 /// The embedded sender of a message.
@@ -79,6 +85,46 @@ pub struct Sender {
     pub display_name: String,
     /// "dispatcher" or "medic".
     pub role: String,
+}
+
+/// How loudly a message asks for attention; chosen by its sender, never changed after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// The default.
+    #[default]
+    Routine,
+    /// Needs an explicit acknowledgement from the receiving side.
+    Urgent,
+}
+
+impl Priority {
+    /// The wire value (`messages.priority`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Routine => "routine",
+            Priority::Urgent => "urgent",
+        }
+    }
+}
+
+/// The embedded acknowledger of an urgent message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckUser {
+    /// Display name.
+    pub display_name: String,
+}
+
+/// A `message_acks` row embedded in its message (one per message at most).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// Who acknowledged.
+    pub user_id: String,
+    /// Server time of the acknowledgement.
+    pub acked_at: String,
+    /// Their name (absent if the server would not show it).
+    #[serde(default)]
+    pub user: Option<AckUser>,
 }
 
 /// A message row with its sender.
@@ -96,4 +142,10 @@ pub struct Message {
     pub created_at: String,
     /// Embedded author (absent if the server would not show it).
     pub sender: Option<Sender>,
+    /// Routine or urgent.
+    #[serde(default)]
+    pub priority: Priority,
+    /// The acknowledgement of an urgent message, once there is one.
+    #[serde(default)]
+    pub ack: Option<Ack>,
 }

@@ -16,8 +16,12 @@ struct Handlers {
     _message: Closure<dyn FnMut(MessageEvent)>,
 }
 
+/// Called with the `data` object of every change event of ours.
+type ChangeListener = std::rc::Rc<dyn Fn(&serde_json::Value)>;
+
 struct Glue {
     machine: Machine,
+    listeners: Vec<ChangeListener>,
     url: String,
     socket: Option<(WebSocket, Handlers)>,
     heartbeat: Option<gloo_timers::callback::Interval>,
@@ -51,6 +55,7 @@ impl RealtimeClient {
             status: RwSignal::new(ConnectionStatus::Connecting),
             inner: StoredValue::new_local(Glue {
                 machine: Machine::new(org_id, user_id, token.get_untracked()),
+                listeners: Vec::new(),
                 url,
                 socket: None,
                 heartbeat: None,
@@ -85,6 +90,15 @@ impl RealtimeClient {
             client.feed(Input::Stop);
         });
         client
+    }
+
+    /// Calls `listener` with the postgres_changes `data` object of every change event this
+    /// connection delivers (after the cache has been told to invalidate), for as long as the
+    /// connection lives. For reacting to the event itself (alerts); cached data still comes
+    /// only from refetches.
+    pub fn on_change(self, listener: impl Fn(&serde_json::Value) + 'static) {
+        self.inner
+            .update_value(|g| g.listeners.push(std::rc::Rc::new(listener)));
     }
 
     /// Feeds one input and carries out the resulting commands.
@@ -125,6 +139,12 @@ impl RealtimeClient {
                 }
             }
             Command::InvalidateAll => self.inner.with_value(|g| g.cache).invalidate_all(),
+            Command::Changed(data) => {
+                let listeners = self.inner.with_value(|g| g.listeners.clone());
+                for listener in listeners {
+                    listener(&data);
+                }
+            }
             Command::Status(s) => {
                 if self.status.get_untracked() != s {
                     self.status.set(s);

@@ -73,6 +73,9 @@ pub enum Command {
     ScheduleRetry(u32),
     /// Make these queries stale.
     Invalidate(Vec<QueryKey>),
+    /// A change of ours arrived: its postgres_changes `data` object, for listeners that act
+    /// on the event itself (alerts). Never a source of cached data.
+    Changed(Value),
     /// Make every query stale (events may have been missed).
     InvalidateAll,
     /// Show a new status.
@@ -294,6 +297,7 @@ impl Machine {
                         if !keys.is_empty() {
                             out.push(Command::Invalidate(keys));
                         }
+                        out.push(Command::Changed(data.clone()));
                     }
                 }
             }
@@ -393,11 +397,17 @@ mod tests {
         let out = m.step(Input::Text(change(&[100], "messages", "c9")), 0.0);
         assert_eq!(
             out,
-            vec![Command::Invalidate(vec![
-                QueryKey::messages("c9"),
-                QueryKey::conversations(),
-                QueryKey::unread_total()
-            ])]
+            vec![
+                Command::Invalidate(vec![
+                    QueryKey::messages("c9"),
+                    QueryKey::conversations(),
+                    QueryKey::unread_total()
+                ]),
+                Command::Changed(
+                    json!({"table": "messages", "type": "INSERT", "record": {"conversation_id": "c9"}})
+                ),
+            ],
+            "the event invalidates and is handed to listeners (alerts) as it came"
         );
         assert!(
             m.step(Input::Text(change(&[555], "messages", "c9")), 0.0)
