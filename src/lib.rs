@@ -13,6 +13,7 @@ pub mod realtime;
 pub mod session;
 pub mod thread;
 pub mod timefmt;
+pub mod urgent;
 
 use leptos::prelude::*;
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
@@ -63,6 +64,7 @@ pub fn cache_config_for(query: &str) -> cache::CacheConfig {
         settle: vec![
             (cache::QueryKey::conversations(), SUMMARY_SETTLE_MS),
             (cache::QueryKey::unread_total(), SUMMARY_SETTLE_MS),
+            (cache::QueryKey::unacked_urgent_total(), SUMMARY_SETTLE_MS),
         ],
         ..cache::CacheConfig::default()
     }

@@ -485,3 +485,103 @@ async fn loading_older_history_keeps_the_reader_anchored() {
         .unwrap()
         .is_none());
 }
+
+#[wasm_bindgen_test]
+async fn an_urgent_message_says_so_and_the_receiving_side_acknowledges_it() {
+    use switchboard::api::models::{Ack, AckUser};
+    use switchboard::api::Priority;
+    use switchboard::urgent::Side;
+    let root = fresh_root();
+    let urgent = Message {
+        body: "Patient coding, need a second unit".into(),
+        priority: Priority::Urgent,
+        ..msg(1, "medic-1")
+    };
+    let messages = RwSignal::new(vec![msg(0, "medic-1"), urgent.clone()]);
+    let acked = Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let acked2 = acked.clone();
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        let on_acknowledge = UnsyncCallback::new(move |id: String| acked2.borrow_mut().push(id));
+        view! {
+            <MessageThread messages=messages me="ana" follow_next=StoredValue::new(false)
+                side=Side::Dispatcher on_acknowledge=on_acknowledge />
+        }
+    });
+    settle().await;
+    let rows = all(&root, "[data-testid=message]");
+    assert_eq!(
+        rows[0].get_attribute("data-priority").as_deref(),
+        Some("routine")
+    );
+    let row = &rows[1];
+    assert_eq!(
+        row.get_attribute("data-priority").as_deref(),
+        Some("urgent")
+    );
+    assert_eq!(row.get_attribute("data-acked").as_deref(), Some("false"));
+    assert!(
+        row.text_content().unwrap().contains("URGENT"),
+        "the word, not colour alone"
+    );
+    assert_eq!(
+        all(&root, "[data-testid=acknowledge]").len(),
+        1,
+        "only the urgent one"
+    );
+    let button: web_sys::HtmlElement = q(&root, "[data-testid=acknowledge]").unchecked_into();
+    button.click();
+    assert_eq!(acked.borrow().clone(), vec![urgent.id.clone()]);
+
+    // The acknowledgement arrives with the refetch: the button gives way to who and when.
+    messages.update(|m| {
+        m[1].ack = Some(Ack {
+            user_id: "ben".into(),
+            acked_at: "2026-11-25T02:00:05.000000+00:00".into(),
+            user: Some(AckUser {
+                display_name: "Ben Adeyemi".into(),
+            }),
+        })
+    });
+    settle().await;
+    let row = all(&root, "[data-testid=message]").pop().unwrap();
+    assert_eq!(row.get_attribute("data-acked").as_deref(), Some("true"));
+    assert!(root
+        .query_selector("[data-testid=acknowledge]")
+        .unwrap()
+        .is_none());
+    let note = q(&root, "[data-testid=ack-note]").text_content().unwrap();
+    assert!(note.contains("Acknowledged by Ben Adeyemi"), "{note}");
+}
+
+#[wasm_bindgen_test]
+async fn conversations_waiting_for_an_acknowledgement_are_pinned_and_marked() {
+    use switchboard::urgent::pin_urgent;
+    let root = fresh_root();
+    let mut waiting = conv("b", "Priya Natarajan", 1);
+    waiting.unacked_urgent = 1;
+    waiting.oldest_unacked_urgent_at = Some("2026-11-25T01:00:00.000000+00:00".into());
+    let data = RwSignal::new(vec![conv("a", "Jordan Reyes", 2), waiting]);
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        let shown = Signal::derive(move || data.with(|d| pin_urgent(d)));
+        let none = Signal::derive(|| None::<String>);
+        let ignore = UnsyncCallback::new(|_: String| ());
+        view! { <ConversationList conversations=shown selected=none on_select=ignore /> }
+    });
+    settle().await;
+    let items = all(&root, "[data-testid=conversation-item]");
+    assert_eq!(
+        items[0].get_attribute("data-conversation-id").as_deref(),
+        Some("b")
+    );
+    assert_eq!(items[0].get_attribute("data-urgent").as_deref(), Some("1"));
+    assert!(items[0].text_content().unwrap().contains("URGENT"));
+    assert_eq!(items[1].get_attribute("data-urgent").as_deref(), Some("0"));
+    // Acknowledged: back to its place by time.
+    data.update(|d| d[1].unacked_urgent = 0);
+    settle().await;
+    let items = all(&root, "[data-testid=conversation-item]");
+    assert_eq!(
+        items[0].get_attribute("data-conversation-id").as_deref(),
+        Some("a")
+    );
+}

@@ -51,7 +51,39 @@ impl Api {
 
     /// Posts a message and returns the stored row.
     pub async fn post(&self, conversation_id: &str, body: &str) -> Result<Value, Error> {
-        let row = json!({"conversation_id": conversation_id, "body": body});
+        self.post_row(json!({"conversation_id": conversation_id, "body": body}))
+            .await
+    }
+
+    /// Posts an urgent message and returns the stored row.
+    pub async fn post_urgent(&self, conversation_id: &str, body: &str) -> Result<Value, Error> {
+        self.post_row(
+            json!({"conversation_id": conversation_id, "body": body, "priority": "urgent"}),
+        )
+        .await
+    }
+
+    /// The acknowledgement of a message as the caller may read it (`None`: none visible).
+    pub async fn ack_of(&self, message_id: &str) -> Result<Option<Value>, Error> {
+        let path = format!(
+            "/rest/v1/message_acks?select=message_id,user_id,acked_at&message_id=eq.{message_id}"
+        );
+        let reply = self.client.get(&path, &self.token).await?;
+        if reply.status != StatusCode::OK {
+            return Err(Error::Api(format!("message_acks: {}", reply.status)));
+        }
+        Ok(reply.body.as_array().and_then(|rows| rows.first()).cloned())
+    }
+
+    /// The caller's count of urgent messages waiting for their side's acknowledgement.
+    pub async fn unacked_urgent_total(&self) -> Result<i64, Error> {
+        let total = self.rpc("unacked_urgent_total", json!({})).await?;
+        total
+            .as_i64()
+            .ok_or_else(|| Error::Api(format!("unacked_urgent_total: {total}")))
+    }
+
+    async fn post_row(&self, row: Value) -> Result<Value, Error> {
         let reply = self
             .client
             .insert_messages(&row, Returning::Representation, &self.token)

@@ -350,3 +350,117 @@ pub async fn record_shown_ids(s: &Session) {
 pub async fn recorded_ids(s: &Session) -> Vec<String> {
     serde_json::from_value(run(s, "return window.__ids;").await).unwrap()
 }
+
+// Urgent messages and acknowledgement.
+
+/// Script: the header's urgent counter (hidden means 0).
+const URGENT_COUNT: &str = "const b = document.querySelector('[data-testid=urgent-count]');
+    if (!b || b.hidden || b.offsetParent === null) return 0;
+    const n = parseInt(b.textContent.replace(/[^0-9]/g, ''), 10); return isNaN(n) ? 0 : n;";
+
+/// The header's urgent counter.
+pub async fn urgent_count(s: &Session) -> i64 {
+    run(s, URGENT_COUNT).await.as_i64().unwrap_or(0)
+}
+
+/// Waits until the header's urgent counter shows `n`.
+pub async fn wait_urgent_count(s: &Session, what: &str, n: i64) {
+    let script = format!("return (function() {{ {URGENT_COUNT} }})() === {n};");
+    wait(s, what, &script).await;
+}
+
+/// Waits until `conversation` is first in the list, marked as waiting for an
+/// acknowledgement of `n` urgent messages.
+pub async fn wait_pinned_urgent(s: &Session, what: &str, conversation: &str, n: i64) {
+    let script = format!(
+        "const first = document.querySelector('[data-testid=conversation-item]');
+        return !!first && first.dataset.conversationId === '{conversation}' && first.dataset.urgent === '{n}';"
+    );
+    wait(s, what, &script).await;
+}
+
+/// Clicks the header's urgent counter (it opens the longest-waiting conversation).
+pub async fn click_urgent_count(s: &Session) {
+    run(
+        s,
+        "document.querySelector('[data-testid=urgent-count]').click(); return true;",
+    )
+    .await;
+}
+
+/// Waits until message `id` is shown, urgent, with (`acked`) or without its acknowledgement.
+pub async fn wait_urgent_message(s: &Session, what: &str, id: &str, acked: bool) {
+    let script = format!(
+        "const m = document.querySelector('[data-testid=message][data-message-id=\"{id}\"]');
+        return !!m && m.dataset.priority === 'urgent' && m.dataset.acked === '{acked}';"
+    );
+    wait(s, what, &script).await;
+}
+
+/// Clicks the Acknowledge button of message `id`.
+pub async fn acknowledge(s: &Session, id: &str) {
+    let script = format!(
+        "document.querySelector('[data-testid=message][data-message-id=\"{id}\"] [data-testid=acknowledge]').click(); return true;"
+    );
+    run(s, &script).await;
+}
+
+/// The acknowledgement note under message `id` ('' when there is none).
+pub async fn ack_note(s: &Session, id: &str) -> String {
+    let script = format!(
+        "const n = document.querySelector('[data-testid=message][data-message-id=\"{id}\"] [data-testid=ack-note]');
+        return n ? n.textContent : '';"
+    );
+    run(s, &script)
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Types `text` into the composer and sends it with Ctrl+Shift+Enter (urgent).
+pub async fn send_urgent_by_keyboard(s: &Session, text: &str) {
+    let script = format!(
+        "const c = document.querySelector('[data-testid=composer]');
+        c.value = {text}; c.dispatchEvent(new Event('input', {{bubbles: true}}));
+        c.dispatchEvent(new KeyboardEvent('keydown', {{key: 'Enter', ctrlKey: true, shiftKey: true, bubbles: true}}));
+        return true;",
+        text = json!(text)
+    );
+    run(s, &script).await;
+}
+
+/// The canned replies' labels, in order.
+pub async fn canned_replies(s: &Session) -> Vec<String> {
+    let v = run(
+        s,
+        "return Array.from(document.querySelectorAll('[data-testid=canned-reply]')).map(b => b.textContent);",
+    )
+    .await;
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+/// Waits until the page shows `n` canned replies.
+pub async fn wait_canned_replies(s: &Session, n: usize) {
+    let script =
+        format!("return document.querySelectorAll('[data-testid=canned-reply]').length === {n};");
+    wait(s, "canned replies", &script).await;
+}
+
+/// Clicks the `n`th canned reply (0-based).
+pub async fn click_canned_reply(s: &Session, n: usize) {
+    let script = format!(
+        "document.querySelectorAll('[data-testid=canned-reply]')[{n}].click(); return true;"
+    );
+    run(s, &script).await;
+}
+
+/// Waits until the thread's last message reads `body`.
+pub async fn wait_last_message_body(s: &Session, body: &str) {
+    let script = format!(
+        "const m = Array.from(document.querySelectorAll('[data-testid=message] .body')).pop();
+        return !!m && m.textContent === {body};",
+        body = json!(body)
+    );
+    wait(s, &format!("last message {body:?}"), &script).await;
+}

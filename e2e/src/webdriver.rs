@@ -87,6 +87,17 @@ impl Session {
         .await
     }
 
+    /// Sends a Chrome DevTools Protocol command to the current tab (chromedriver's
+    /// `goog/cdp/execute`), e.g. `Page.addScriptToEvaluateOnNewDocument`.
+    pub async fn cdp(&self, command: &str, params: Value) -> Result<Value, Error> {
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": command, "params": params})),
+        )
+        .await
+    }
+
     /// Finds elements by CSS selector.
     pub async fn find_all(&self, css: &str) -> Result<Vec<Element>, Error> {
         let value = self

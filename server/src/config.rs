@@ -57,6 +57,9 @@ impl Default for Limits {
     }
 }
 
+/// Default of `--urgent-realert-seconds`.
+pub const DEFAULT_URGENT_REALERT_SECS: u64 = 60;
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -72,6 +75,9 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     /// Access-token lifetime in seconds.
     pub access_ttl_secs: i64,
+    /// Seconds between the app's repeated alerts for an urgent message nobody has
+    /// acknowledged (at least 1); published in `/config.json` as `urgent_realert_seconds`.
+    pub urgent_realert_secs: u64,
     /// Protective limits.
     pub limits: Limits,
 }
@@ -86,11 +92,16 @@ impl Config {
             seed: Seed::Demo,
             jwt_secret: None,
             access_ttl_secs: 3600,
+            urgent_realert_secs: DEFAULT_URGENT_REALERT_SECS,
             limits: Limits::default(),
         }
     }
 
-    /// Parses `--addr A --db FILE --dist DIR --seed demo|none --access-ttl SECS`.
+    /// Parses `--addr A --db FILE --dist DIR --seed demo|none --access-ttl SECS
+    /// --sockets-per-user N --urgent-realert-seconds N`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown flag, a missing value or one out of range.
     pub fn from_args(args: &[String]) -> Result<Self> {
         let mut config = Config::new(PathBuf::from("data/switchboard.db"));
         let mut it = args.iter();
@@ -133,6 +144,15 @@ impl Config {
                         Error::Config(format!("--sockets-per-user: not a number: {v}"))
                     })?;
                 }
+                "--urgent-realert-seconds" => {
+                    let v = value()?;
+                    config.urgent_realert_secs =
+                        v.parse().ok().filter(|s| *s >= 1).ok_or_else(|| {
+                            Error::Config(format!(
+                                "--urgent-realert-seconds: not a whole number of seconds >= 1: {v}"
+                            ))
+                        })?;
+                }
                 other => return Err(Error::Config(format!("unknown flag {other}"))),
             }
         }
@@ -164,6 +184,9 @@ mod tests {
         assert_eq!(c.addr.port(), 9);
         assert_eq!(c.db_path, PathBuf::from("x.db"));
         assert_eq!(c.seed, Seed::None);
+        assert_eq!(c.urgent_realert_secs, 60, "the default");
+        let c = Config::from_args(&args(&["--urgent-realert-seconds", "5"])).unwrap();
+        assert_eq!(c.urgent_realert_secs, 5);
     }
 
     #[test]
@@ -172,5 +195,12 @@ mod tests {
         assert!(Config::from_args(&args(&["--addr"])).is_err());
         assert!(Config::from_args(&args(&["--bogus", "1"])).is_err());
         assert!(Config::from_args(&args(&["--access-ttl", "-5"])).is_err());
+        for bad in ["0", "-1", "1.5", "soon"] {
+            assert!(
+                Config::from_args(&args(&["--urgent-realert-seconds", bad])).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Config::from_args(&args(&["--urgent-realert-seconds"])).is_err());
     }
 }

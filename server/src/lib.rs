@@ -140,8 +140,14 @@ async fn not_found() -> Response {
     Error::api(StatusCode::NOT_FOUND, "PGRST000", "not found").into_response()
 }
 
+/// `/config.json`: `{supabase_url, anon_key, urgent_realert_seconds}`. The empty URL means
+/// "this origin"; the re-alert interval is in seconds (`--urgent-realert-seconds`).
 async fn config_json(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({"supabase_url": "", "anon_key": state.keys().anon_key()}))
+    Json(serde_json::json!({
+        "supabase_url": "",
+        "anon_key": state.keys().anon_key(),
+        "urgent_realert_seconds": state.config().urgent_realert_secs,
+    }))
 }
 
 /// A server started in the background, stopped when dropped or via [`Running::stop`].

@@ -8,6 +8,7 @@ use switchboard_server::{db, simulate};
 const USAGE: &str = "usage:
   switchboard-server [--addr 127.0.0.1:3000] [--db data/switchboard.db] [--dist dist]
                      [--seed demo|none] [--access-ttl SECONDS] [--sockets-per-user N]
+                     [--urgent-realert-seconds N]   (default 60, at least 1)
   switchboard-server simulate [--url http://127.0.0.1:3000] [--rate MESSAGES_PER_SECOND]
                      [--count N] [--org northside|lakeside]
 env: SWITCHBOARD_JWT_SECRET (>= 32 bytes) sets the signing key; otherwise one is generated

@@ -13,9 +13,15 @@ pub use models::{Ack, ConversationSummary, Message, Priority, Session, User};
 /// How many of a thread's newest messages are loaded at first, and per "load older".
 pub const THREAD_PAGE: usize = 50;
 
-/// The columns of a thread message, with its sender embedded.
-pub const MESSAGE_SELECT: &str =
-    "id,conversation_id,sender_id,body,created_at,sender:users(display_name,role)";
+/// The columns of a thread message, with its sender and (for an urgent one) its
+/// acknowledgement embedded. `message_acks.message_id` is both a foreign key and the primary
+/// key, so PostgREST embeds `ack` as one object or null (a one-to-one relationship).
+pub const MESSAGE_SELECT: &str = "id,conversation_id,sender_id,body,priority,created_at,\
+     sender:users(display_name,role),ack:message_acks(user_id,acked_at,user:users(display_name))";
+
+/// The canned replies of the caller's org, in their order.
+pub const CANNED_REPLIES_PATH: &str =
+    "/rest/v1/canned_replies?select=label,body,position&order=position.asc";
 
 /// Most messages one thread fetch returns, however long the window has grown.
 pub const THREAD_WINDOW_CAP: usize = 2_000;
@@ -177,6 +183,12 @@ impl Backend {
         self.send(b, None).await
     }
 
+    /// The caller's org's canned replies (`[{label, body, position}]`, empty for medics).
+    pub async fn canned_replies(&self, token: &str) -> Result<Value, ApiError> {
+        let b = self.with_keys(Request::get(&self.url(CANNED_REPLIES_PATH)), Some(token));
+        self.send(b, None).await
+    }
+
     /// Sends a message with a client-chosen id, so a retry can never duplicate it.
     pub async fn send_message(
         &self,
@@ -184,6 +196,7 @@ impl Backend {
         id: &str,
         conversation_id: &str,
         body: &str,
+        priority: Priority,
     ) -> Result<Value, ApiError> {
         let b = self
             .with_keys(
@@ -193,7 +206,12 @@ impl Backend {
             .header("Prefer", "return=representation");
         self.send(
             b,
-            Some(&json!({"id": id, "conversation_id": conversation_id, "body": body})),
+            Some(&json!({
+                "id": id,
+                "conversation_id": conversation_id,
+                "body": body,
+                "priority": priority.as_str(),
+            })),
         )
         .await
     }

@@ -1,6 +1,7 @@
 //! Wire types of the GoTrue and PostgREST answers we read.
 
 use serde::{Deserialize, Serialize};
+pub use switchboard_wire::Priority;
 
 /// `app_metadata` of a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -85,27 +86,6 @@ pub struct Sender {
     pub display_name: String,
     /// "dispatcher" or "medic".
     pub role: String,
-}
-
-/// How loudly a message asks for attention; chosen by its sender, never changed after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    /// The default.
-    #[default]
-    Routine,
-    /// Needs an explicit acknowledgement from the receiving side.
-    Urgent,
-}
-
-impl Priority {
-    /// The wire value (`messages.priority`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Routine => "routine",
-            Priority::Urgent => "urgent",
-        }
-    }
 }
 
 /// The embedded acknowledger of an urgent message.

@@ -11,6 +11,10 @@ const CONVERSATIONS: &str = "conversations";
 const MESSAGES: &str = "messages";
 /// First segment of the unread badge's key.
 const UNREAD_TOTAL: &str = "unread_total";
+/// First segment of the urgent counter's key.
+const UNACKED_URGENT_TOTAL: &str = "unacked_urgent_total";
+/// First segment of the canned replies' key.
+const CANNED_REPLIES: &str = "canned_replies";
 
 /// A query key: a path of string segments.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,6 +48,16 @@ impl QueryKey {
     /// `["unread_total"]`: the badge.
     pub fn unread_total() -> Self {
         Self::new([UNREAD_TOTAL])
+    }
+
+    /// `["unacked_urgent_total"]`: the header's urgent counter.
+    pub fn unacked_urgent_total() -> Self {
+        Self::new([UNACKED_URGENT_TOTAL])
+    }
+
+    /// `["canned_replies"]`: the org's one-click replies.
+    pub fn canned_replies() -> Self {
+        Self::new([CANNED_REPLIES])
     }
 
     /// `["messages"]`: every window of every thread (a change whose conversation is unknown).

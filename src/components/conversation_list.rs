@@ -1,4 +1,5 @@
-//! The conversation list: newest first, unread counts, keyboard navigable.
+//! The conversation list: conversations waiting for an urgent acknowledgement first, then
+//! newest first; unread counts; keyboard navigable.
 
 use leptos::prelude::*;
 
@@ -36,7 +37,8 @@ fn on_key(ev: &leptos::ev::KeyboardEvent, id: &str, on_select: UnsyncCallback<St
     }
 }
 
-/// The org's conversations; `on_select` gets the chosen conversation id.
+/// The org's conversations in the order given (see `urgent::pin_urgent`); `on_select` gets
+/// the chosen conversation id.
 #[component]
 pub fn ConversationList(
     #[prop(into)] conversations: Signal<Vec<ConversationSummary>>,
@@ -56,7 +58,7 @@ pub fn ConversationList(
     });
     view! {
         <ul class="conversation-list" data-testid="conversation-list" role="listbox" aria-label="Conversations">
-            <For each=move || conversations.get() key=|c| (c.id.clone(), c.unread_count, c.last_message_at.clone(), c.last_message_preview.clone()) let:c>
+            <For each=move || conversations.get() key=|c| (c.id.clone(), c.unread_count, c.unacked_urgent, c.last_message_at.clone(), c.last_message_preview.clone()) let:c>
                 {
                     let id = c.id.clone();
                     let id_for_selected = id.clone();
@@ -65,14 +67,22 @@ pub fn ConversationList(
                     let id_key = id.clone();
                     let when = c.last_message_at.as_deref().map(js_sys::Date::parse);
                     let unread = c.unread_count;
+                    let urgent = c.unacked_urgent;
                     view! {
                         <li class="conversation-item" class:selected=is_selected.clone() class:unread={unread > 0}
+                            class:urgent={urgent > 0}
                             data-testid="conversation-item" data-conversation-id=id.clone() data-unread=unread.to_string()
+                            data-urgent=urgent.to_string()
                             role="option" tabindex="0" aria-selected=move || is_selected().to_string()
                             on:click=move |_| on_select.run(id_click.clone())
                             on:keydown=move |ev: leptos::ev::KeyboardEvent| on_key(&ev, &id_key, on_select)>
                             <div class="conversation-top">
-                                <span class="medic-name">{c.medic_name.clone()}</span>
+                                <span class="medic-name">
+                                    {(urgent > 0).then(|| view! {
+                                        <span class="urgent-tag" title="Urgent, not acknowledged"><span aria-hidden="true">"⚠ "</span>"URGENT"</span>
+                                    })}
+                                    {c.medic_name.clone()}
+                                </span>
                                 <span class="conversation-time">{move || when.map(|t| relative(now.get(), t)).unwrap_or_default()}</span>
                             </div>
                             <div class="conversation-bottom">

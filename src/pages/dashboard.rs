@@ -14,6 +14,7 @@ use crate::components::{ConnectionState, ConversationList, LoadError, UnreadBadg
 use crate::config::{page_origin, AppConfig};
 use crate::realtime::RealtimeClient;
 use crate::session::SessionService;
+use crate::urgent::{oldest_unacknowledged, pin_urgent};
 
 /// `/messages` and below; sends signed-out visitors to `/login`.
 #[component]
@@ -66,6 +67,16 @@ fn SignedIn() -> impl IntoView {
                 .map_err(fetch_error)
         },
     );
+    let urgent = use_query::<i64, _, _, _>(
+        cache,
+        || Some(QueryKey::unacked_urgent_total()),
+        move |_| async move {
+            session
+                .call(|b, t| async move { b.rpc(&t, "unacked_urgent_total", json!({})).await })
+                .await
+                .map_err(fetch_error)
+        },
+    );
     let conversations = use_query::<Vec<ConversationSummary>, _, _, _>(
         cache,
         || Some(QueryKey::conversations()),
@@ -88,7 +99,21 @@ fn SignedIn() -> impl IntoView {
     let on_select = UnsyncCallback::new(move |id: String| {
         navigate(&format!("/messages/{id}"), NavigateOptions::default())
     });
-    let list = Signal::derive(move || conversations.data.get().unwrap_or_default());
+    let list = Memo::new(move |_| {
+        conversations
+            .data
+            .with(|d| d.as_deref().map(pin_urgent).unwrap_or_default())
+    });
+    // The urgent counter opens the conversation that has waited longest.
+    let open_oldest_urgent = move |_| {
+        let oldest = conversations
+            .data
+            .with_untracked(|d| d.as_deref().and_then(oldest_unacknowledged));
+        if let Some(id) = oldest {
+            on_select.run(id);
+        }
+    };
+    let urgent_count = move || urgent.data.get().unwrap_or(0);
 
     view! {
         <div class="dashboard">
@@ -98,6 +123,11 @@ fn SignedIn() -> impl IntoView {
                 <div class="spacer"></div>
                 <ConnectionState status=realtime.status />
                 <span class="unread-label">"Unread" <UnreadBadge count=unread.data /></span>
+                <button class="urgent-count" data-testid="urgent-count" hidden=move || urgent_count() == 0
+                    aria-label=move || format!("{} urgent messages waiting for acknowledgement; open the oldest", urgent_count())
+                    on:click=open_oldest_urgent>
+                    <span aria-hidden="true">"⚠ "</span>"URGENT "{move || urgent_count().to_string()}
+                </button>
                 <span class="user">{name}</span>
                 <button class="signout" on:click=move |_| session.sign_out()>"Sign out"</button>
             </header>

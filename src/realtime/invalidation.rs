@@ -27,8 +27,16 @@ pub fn keys_for_change(data: &Value) -> Vec<QueryKey> {
             }
             keys.push(QueryKey::conversations());
             keys.push(QueryKey::unread_total());
+            keys.push(QueryKey::unacked_urgent_total());
             keys
         }
+        // An acknowledgement names its message, not the conversation: every loaded thread
+        // may show it, and the list and counter count it.
+        "message_acks" => vec![
+            QueryKey::all_messages(),
+            QueryKey::conversations(),
+            QueryKey::unacked_urgent_total(),
+        ],
         "conversations" => vec![QueryKey::conversations()],
         "read_state" => vec![QueryKey::conversations(), QueryKey::unread_total()],
         _ => Vec::new(),
@@ -49,7 +57,18 @@ mod tests {
             vec![
                 QueryKey::messages("c1"),
                 QueryKey::conversations(),
-                QueryKey::unread_total()
+                QueryKey::unread_total(),
+                QueryKey::unacked_urgent_total(),
+            ]
+        );
+        let ack =
+            json!({"table": "message_acks", "type": "INSERT", "record": {"message_id": "m1"}});
+        assert_eq!(
+            keys_for_change(&ack),
+            vec![
+                QueryKey::all_messages(),
+                QueryKey::conversations(),
+                QueryKey::unacked_urgent_total(),
             ]
         );
         let update = json!({"table": "conversations", "type": "UPDATE", "record": {"id": "c1"}});

@@ -401,7 +401,8 @@ mod tests {
                 Command::Invalidate(vec![
                     QueryKey::messages("c9"),
                     QueryKey::conversations(),
-                    QueryKey::unread_total()
+                    QueryKey::unread_total(),
+                    QueryKey::unacked_urgent_total(),
                 ]),
                 Command::Changed(
                     json!({"table": "messages", "type": "INSERT", "record": {"conversation_id": "c9"}})
@@ -452,7 +453,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            3,
+            4,
             "the full join payload again"
         );
     }

@@ -26,14 +26,16 @@ pub fn org_topic(org_id: &str) -> String {
     format!("{}web-messages:org_{org_id}", topic::PREFIX)
 }
 
-/// The three postgres_changes bindings of the dashboard, in order (ARCHITECTURE.md,
-/// "Realtime"): new messages and conversation updates of the org, and the caller's own read
-/// markers.
+/// The four postgres_changes bindings of the dashboard, in order (ARCHITECTURE.md,
+/// "Wire dialects"): new messages and conversation updates of the org, the caller's own
+/// read markers, and acknowledgements of urgent messages (each subscriber gets only the rows
+/// its access rule lets it see).
 pub fn org_bindings(org_id: &str, user_id: &str) -> Value {
     json!([
         {"event": "INSERT", "schema": "public", "table": "messages", "filter": format!("org_id=eq.{org_id}")},
         {"event": "UPDATE", "schema": "public", "table": "conversations", "filter": format!("org_id=eq.{org_id}")},
         {"event": "*", "schema": "public", "table": "read_state", "filter": format!("user_id=eq.{user_id}")},
+        {"event": "INSERT", "schema": "public", "table": "message_acks", "filter": format!("org_id=eq.{org_id}")},
     ])
 }
 
@@ -131,6 +133,10 @@ mod tests {
             "user_id=eq.u1"
         );
         assert_eq!(back.payload["access_token"], "tok");
+        assert_eq!(
+            back.payload["config"]["postgres_changes"][3]["table"],
+            "message_acks"
+        );
         assert_eq!(
             encode(&heartbeat_message("9")),
             r#"[null,"9","phoenix","heartbeat",{}]"#

@@ -8,6 +8,7 @@
 //!
 //! [`rows`], [`page`] and [`view`] only wire these to signals, the cache and the DOM.
 
+pub mod canned;
 pub mod outbox;
 pub mod page;
 pub mod read_marker;

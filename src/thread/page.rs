@@ -6,13 +6,16 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde_json::json;
 
+use super::canned::CannedReplies;
 use super::outbox::Outbox;
 use super::read_marker::ReadMarker;
 use super::rows::{use_thread_rows, ThreadRows};
 use super::view::MessageThread;
+use crate::api::Priority;
 use crate::cache::{QueryClient, QueryKey};
-use crate::components::{Composer, LoadError};
+use crate::components::{form_error, Composer, LoadError};
 use crate::session::SessionService;
+use crate::urgent::Side;
 
 /// Shown at `/messages` before a conversation is chosen.
 #[component]
@@ -36,11 +39,11 @@ pub fn ThreadPage() -> impl IntoView {
         has_older,
         load_older,
     } = use_thread_rows(id, following);
-    let me = session
+    let (me, side) = session
         .session
         .get_untracked()
-        .map(|s| s.user.id)
-        .unwrap_or_default();
+        .map(|s| (s.user.id, Side::of_role(&s.user.app_metadata.app_role)))
+        .unwrap_or((String::new(), Side::Dispatcher));
     let follow_next = StoredValue::new(false);
 
     // Read marking (rules in `read_marker`): the conversation a marker may be sent for is
@@ -71,11 +74,13 @@ pub fn ThreadPage() -> impl IntoView {
 
     // A resend after a lost answer carries the first try's id, so it cannot store a copy.
     let outbox = StoredValue::new(Outbox::default());
-    let send = move |text: String| async move {
+    let send = move |text: String, priority: Priority| async move {
         let conversation = id.get_untracked().unwrap_or_default();
         let message_id = outbox
             .try_update_value(|o| {
-                o.id_for(&conversation, &text, || uuid::Uuid::new_v4().to_string())
+                o.id_for(&conversation, &text, priority, || {
+                    uuid::Uuid::new_v4().to_string()
+                })
             })
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         follow_next.set_value(true);
@@ -83,7 +88,10 @@ pub fn ThreadPage() -> impl IntoView {
             .call(|b, t| {
                 let (conversation, message_id, text) =
                     (conversation.clone(), message_id.clone(), text.clone());
-                async move { b.send_message(&t, &message_id, &conversation, &text).await }
+                async move {
+                    b.send_message(&t, &message_id, &conversation, &text, priority)
+                        .await
+                }
             })
             .await;
         match result {
@@ -101,6 +109,43 @@ pub fn ThreadPage() -> impl IntoView {
             }
         }
     };
+    // Canned replies go out as routine messages, through the same outbox.
+    let quick = Action::new_unsync(move |body: &String| send(body.clone(), Priority::Routine));
+    let quick_error = form_error(quick);
+    let send_canned = UnsyncCallback::new(move |body: String| {
+        if !quick.pending().get_untracked() {
+            quick.dispatch(body);
+        }
+    });
+
+    // Acknowledging refetches at once rather than waiting for the event (which refetches
+    // every tab of every dispatcher, this one included).
+    let acknowledging = Action::new_unsync(move |message_id: &String| {
+        let body = json!({"message_id": message_id});
+        async move {
+            let result = session
+                .call(|b, t| {
+                    let body = body.clone();
+                    async move { b.rpc(&t, "acknowledge_message", body).await }
+                })
+                .await;
+            for key in [
+                QueryKey::all_messages(),
+                QueryKey::conversations(),
+                QueryKey::unacked_urgent_total(),
+            ] {
+                cache.invalidate(&key);
+            }
+            result
+                .map(|_| ())
+                .map_err(|e| format!("Not acknowledged: {e}"))
+        }
+    });
+    let ack_error = form_error(acknowledging);
+    let acknowledge = UnsyncCallback::new(move |message_id: String| {
+        acknowledging.dispatch(message_id);
+    });
+    let action_error = Signal::derive(move || ack_error.get().or_else(|| quick_error.get()));
 
     view! {
         <div class="thread">
@@ -111,9 +156,14 @@ pub fn ThreadPage() -> impl IntoView {
                 id.track();
                 view! {
                     <MessageThread messages=messages me=me.clone() follow_next=follow_next
-                        following=following has_older=has_older on_load_older=load_older />
+                        following=following has_older=has_older on_load_older=load_older
+                        side=side on_acknowledge=acknowledge />
                 }
             }}
+            <Show when=move || action_error.get().is_some()>
+                <p class="form-error thread-error" role="alert">{move || action_error.get().unwrap_or_default()}</p>
+            </Show>
+            <CannedReplies send=send_canned />
             <Composer send=send />
         </div>
     }

@@ -6,7 +6,8 @@ use leptos::prelude::*;
 use super::scroll::{
     appended_rows, distance_from_bottom, follows, keep_anchor, on_new_rows, Decision,
 };
-use crate::api::Message;
+use crate::api::{Message, Priority};
+use crate::urgent::{can_acknowledge, Side};
 
 /// The local calendar day of a time, cheap enough to compute for every row on every update
 /// (the formatted label, which goes through Intl, is only made for separators).
@@ -28,10 +29,14 @@ fn local_time(ms: f64) -> String {
 /// rows always scroll into view. When `has_older` is true a button at the top asks for
 /// older history through `on_load_older`; the row the reader was looking at stays put.
 /// `following` (if given) is kept true while the reader is within the 100 px of the bottom.
+/// Urgent messages say so in words, colour and icon; one the reader's `side` may acknowledge
+/// gets an Acknowledge button that calls `on_acknowledge` with its id.
 #[component]
 pub fn MessageThread(
     #[prop(into)] messages: Signal<Vec<Message>>,
     #[prop(into)] me: String,
+    #[prop(optional)] side: Option<Side>,
+    #[prop(into, optional)] on_acknowledge: Option<UnsyncCallback<String>>,
     follow_next: StoredValue<bool>,
     #[prop(into, optional)] has_older: Signal<bool>,
     #[prop(into, optional)] on_load_older: Option<UnsyncCallback<()>>,
@@ -133,6 +138,7 @@ pub fn MessageThread(
                 .collect::<Vec<_>>()
         })
     });
+    let side = side.unwrap_or(Side::Dispatcher);
     let row_view = move |(m, separator, at): (Message, Option<String>, f64)| {
         let own = m.sender_id == me;
         let (name, role) = m
@@ -140,15 +146,38 @@ pub fn MessageThread(
             .as_ref()
             .map(|s| (s.display_name.clone(), s.role.clone()))
             .unwrap_or_default();
+        let urgent = m.priority == Priority::Urgent;
+        let acknowledge =
+            (on_acknowledge.is_some() && can_acknowledge(&m, &me, side)).then(|| m.id.clone());
+        let acked = m.ack.as_ref().map(|a| {
+            let who = a
+                .user
+                .as_ref()
+                .map_or("someone", |u| u.display_name.as_str());
+            let when = js_sys::Date::parse(&a.acked_at);
+            format!("Acknowledged by {who} {}", local_time(when))
+        });
+        let is_acked = acked.is_some();
         view! {
             {separator.map(|day| view! { <div class="day-separator" role="separator"><span>{day}</span></div> })}
-            <article class="message" class:own=own class:from-medic={role == "medic"}
-                data-testid="message" data-message-id=m.id.clone()>
+            <article class="message" class:own=own class:from-medic={role == "medic"} class:urgent=urgent
+                class:acked=is_acked
+                data-testid="message" data-message-id=m.id.clone() data-priority=m.priority.as_str()
+                data-acked=is_acked.to_string()>
                 <header>
+                    {urgent.then(|| view! { <span class="urgent-tag"><span aria-hidden="true">"⚠ "</span>"URGENT"</span> })}
                     <span class="sender">{if own { "You".to_string() } else { name }}</span>
                     <time datetime=m.created_at.clone()>{local_time(at)}</time>
                 </header>
                 <p class="body">{m.body.clone()}</p>
+                {acked.map(|text| view! { <p class="ack-note" data-testid="ack-note">"✓ "{text}</p> })}
+                {acknowledge.map(|id| view! {
+                    <button class="acknowledge" data-testid="acknowledge" on:click=move |_| {
+                        if let Some(cb) = on_acknowledge {
+                            cb.run(id.clone());
+                        }
+                    }>"Acknowledge"</button>
+                })}
             </article>
         }
     };
@@ -167,7 +196,7 @@ pub fn MessageThread(
                         }
                     }>"Load older messages"</button>
                 </Show>
-                <For each=move || rows.get() key=|(m, separator, _)| (m.id.clone(), separator.clone()) children=row_view />
+                <For each=move || rows.get() key=|(m, separator, _)| (m.id.clone(), separator.clone(), m.ack.is_some()) children=row_view />
             </div>
             <Show when=move || { unseen.get() > 0 }>
                 <button class="new-messages-pill" data-testid="new-messages-pill" on:click=move |_| to_bottom()>

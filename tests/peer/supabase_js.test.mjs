@@ -131,3 +131,48 @@ test("a Lakeside subscription to Northside's org gets an error and no rows", asy
   await lake.sb.realtime.disconnect();
   await north.sb.realtime.disconnect();
 });
+
+test('an urgent message is acknowledged once over RPC, embedded as one object, and announced', async () => {
+  const ana = await signedIn('ana@northside.test');
+  const ben = await signedIn('ben@northside.test');
+  const medic = await signedIn('medic01@northside.test');
+  const org = ana.user.app_metadata.org_id;
+  const { data: convs } = await medic.sb.rpc('conversations_with_unread');
+  const conv = convs[0].id;
+
+  let onAck;
+  const announced = new Promise((resolve) => { onAck = resolve; });
+  const channel = ana.sb
+    .channel(`acks:org_${org}`)
+    .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'message_acks', filter: `org_id=eq.${org}` }, (p) => onAck(p));
+  const { status, err } = await withTimeout(subscribed(channel), 10_000, 'SUBSCRIBED');
+  assert.equal(status, 'SUBSCRIBED', String(err));
+
+  const { data: sent, error: sendError } = await medic.sb
+    .from('messages')
+    .insert({ conversation_id: conv, body: 'Patient coding, need ALS now', priority: 'urgent' })
+    .select();
+  assert.equal(sendError, null);
+  assert.equal(sent[0].priority, 'urgent');
+
+  const { data: row, error } = await ana.sb.rpc('acknowledge_message', { message_id: sent[0].id });
+  assert.equal(error, null);
+  assert.deepEqual(Object.keys(row).sort(), ['acked_at', 'message_id', 'org_id', 'user_id']);
+  assert.equal(row.user_id, ana.user.id);
+  const { data: again } = await ben.sb.rpc('acknowledge_message', { message_id: sent[0].id });
+  assert.deepEqual(again, row);
+  const { error: own } = await medic.sb.rpc('acknowledge_message', { message_id: sent[0].id });
+  assert.equal(own.code, '42501');
+
+  const event = await withTimeout(announced, 10_000, 'the acknowledgement event');
+  assert.deepEqual(event.new, row);
+
+  const { data: thread } = await medic.sb
+    .from('messages')
+    .select('id,priority,ack:message_acks(user_id,acked_at,user:users(display_name))')
+    .eq('id', sent[0].id);
+  assert.deepEqual(thread[0].ack, { user_id: row.user_id, acked_at: row.acked_at, user: { display_name: 'Ana Okafor' } });
+
+  await ana.sb.removeAllChannels();
+  await ana.sb.realtime.disconnect();
+});

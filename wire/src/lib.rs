@@ -2,14 +2,17 @@
 //!
 //! The web app (wasm) and the embedded server speak Supabase Realtime's Phoenix channel
 //! protocol to each other. This crate holds what both must spell the same way: the
-//! [`Message`] envelope with its two serializers, and one constant per event, topic, reply
-//! status and shared payload field name. The rules follow Phoenix (`phoenix.js`,
+//! [`Message`] envelope with its two serializers, one constant per event, topic, reply
+//! status and shared payload field name, and the values of the data both read
+//! ([`Priority`]). The rules follow Phoenix (`phoenix.js`,
 //! `Phoenix.Socket.V1.JSONSerializer`) and Supabase Realtime (`V2Serializer`,
 //! `RealtimeChannel`).
 
 mod message;
+mod priority;
 
 pub use message::{DecodeError, Message, Serializer};
+pub use priority::Priority;
 
 /// Event names (the fourth element of a vsn 2.0.0 frame).
 pub mod event {

@@ -1,5 +1,46 @@
 //! Schema migrations, applied in order at start and recorded in `user_version`.
 
+/// The demo organisations' canned replies, for databases the demo seed created (marked by
+/// `settings.seed = 'demo'`) whose org has none yet; so running it again adds nothing.
+/// Part of migration 3, because a seeded database is never seeded again and must still get
+/// them; the seed runs it too, after creating the orgs of a new database. Frozen with
+/// migration 3: new or changed replies need a new migration. `supabase/migrations/` seeds
+/// the same list.
+macro_rules! demo_canned_replies {
+    () => {
+        r#"
+INSERT INTO canned_replies (id, org_id, label, body, position)
+SELECT lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2)
+             || '-' || substr('89ab', 1 + (random() & 3), 1) || substr(hex(randomblob(2)), 2)
+             || '-' || hex(randomblob(6))),
+       o.id, r.column3, r.column4, r.column2
+  FROM (VALUES
+        ('Northside EMS', 1, 'Copy', 'Copy.'),
+        ('Northside EMS', 2, 'Stand by', 'Stand by.'),
+        ('Northside EMS', 3, 'ETA?', 'What is your ETA?'),
+        ('Northside EMS', 4, 'PD en route', 'PD is en route, stage until the scene is secure.'),
+        ('Northside EMS', 5, 'Second unit', 'Second unit en route.'),
+        ('Northside EMS', 6, 'Channel 2', 'Go to channel 2.'),
+        ('Northside EMS', 7, 'ED notified', 'Receiving ED has been notified.'),
+        ('Northside EMS', 8, 'Confirm address', 'Please confirm the address and cross street.'),
+        ('Lakeside Ambulance', 1, 'Copy', 'Copy.'),
+        ('Lakeside Ambulance', 2, 'Stand by', 'Stand by.'),
+        ('Lakeside Ambulance', 3, 'ETA?', 'What is your ETA?'),
+        ('Lakeside Ambulance', 4, 'PD en route', 'PD is en route, stage until the scene is secure.'),
+        ('Lakeside Ambulance', 5, 'Fire for lift assist', 'Fire is en route for lift assist.'),
+        ('Lakeside Ambulance', 6, 'Channel 2', 'Go to channel 2.'),
+        ('Lakeside Ambulance', 7, 'Call landline', 'Call dispatch on the landline when able.')
+       ) AS r
+  JOIN orgs o ON o.name = r.column1
+ WHERE EXISTS (SELECT 1 FROM settings WHERE key = 'seed' AND value = 'demo')
+   AND NOT EXISTS (SELECT 1 FROM canned_replies c WHERE c.org_id = o.id);
+"#
+    };
+}
+
+/// [`demo_canned_replies`] as a statement of its own, for the demo seed.
+pub const DEMO_CANNED_REPLIES: &str = demo_canned_replies!();
+
 /// Each entry moves the schema one version forward; never edit a released entry.
 pub const MIGRATIONS: &[&str] = &[
     r#"
@@ -64,4 +105,29 @@ CREATE TABLE settings (
     r#"
 ALTER TABLE refresh_tokens ADD COLUMN used_at_us INTEGER;
 "#,
+    // 3: urgent priority (fixed at insert: there is no message UPDATE path), one
+    // acknowledgement per message, and the org's canned replies (with the demo orgs' set).
+    concat!(
+        r#"
+ALTER TABLE messages ADD COLUMN priority TEXT NOT NULL DEFAULT 'routine'
+    CONSTRAINT messages_priority_check CHECK (priority IN ('routine', 'urgent'));
+CREATE INDEX messages_urgent ON messages(conversation_id, created_at) WHERE priority = 'urgent';
+CREATE TABLE message_acks (
+    message_id TEXT PRIMARY KEY REFERENCES messages(id),
+    org_id TEXT NOT NULL REFERENCES orgs(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    acked_at TEXT NOT NULL
+);
+CREATE INDEX message_acks_org ON message_acks(org_id);
+CREATE TABLE canned_replies (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES orgs(id),
+    label TEXT NOT NULL,
+    body TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    UNIQUE (org_id, position)
+);
+"#,
+        demo_canned_replies!()
+    ),
 ];

@@ -154,6 +154,8 @@ pub fn seed_demo(tx: &Transaction<'_>) -> Result<()> {
         "INSERT OR REPLACE INTO settings (key, value) VALUES ('seed', 'demo')",
         [],
     )?;
+    // The same statement that gave databases seeded before canned replies existed theirs.
+    tx.execute_batch(super::migrations::DEMO_CANNED_REPLIES)?;
     Ok(())
 }
 

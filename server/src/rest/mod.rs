@@ -1,4 +1,6 @@
-//! PostgREST subset under `/rest/v1`: table reads, message inserts, read-state updates, RPCs.
+//! PostgREST subset under `/rest/v1`: table reads, message inserts, read-state updates, RPCs
+//! (`conversations_with_unread`, `unread_total`, `unacked_urgent_total`,
+//! `mark_conversation_read`, `acknowledge_message`).
 
 pub mod query;
 pub mod rpc;
@@ -295,6 +297,22 @@ async fn update(State(state): State<AppState>, write: WriteRequest) -> Result<Re
     written(&headers, StatusCode::NO_CONTENT, StatusCode::OK, rows).await
 }
 
+/// The one uuid argument `name` of RPC `function`, in its stored form.
+///
+/// # Errors
+/// 400 `PGRST202` naming the expected body when the argument is missing or not a string;
+/// 400 `22P02` when it is not a uuid.
+fn uuid_arg(body: &Value, function: &str, name: &str) -> Result<String> {
+    let raw = body.get(name).and_then(Value::as_str).ok_or_else(|| {
+        Error::api(
+            StatusCode::BAD_REQUEST,
+            "PGRST202",
+            format!("{function} needs {{\"{name}\": \"<uuid>\"}}"),
+        )
+    })?;
+    normalise(ColType::Uuid, raw)
+}
+
 async fn rpc_call(
     State(state): State<AppState>,
     Path(function): Path<String>,
@@ -316,18 +334,15 @@ async fn rpc_call(
                 .await?;
             Ok(Json(total).into_response())
         }
+        "unacked_urgent_total" => {
+            let total = state
+                .db()
+                .read(move |conn| rpc::unacked_urgent_total(conn, &who))
+                .await?;
+            Ok(Json(total).into_response())
+        }
         "mark_conversation_read" => {
-            let raw = body
-                .get("conversation_id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    Error::api(
-                        StatusCode::BAD_REQUEST,
-                        "PGRST202",
-                        "mark_conversation_read needs {\"conversation_id\": \"<uuid>\"}",
-                    )
-                })?;
-            let conv = normalise(ColType::Uuid, raw)?;
+            let conv = uuid_arg(&body, "mark_conversation_read", "conversation_id")?;
             let marked = state
                 .db()
                 .write(move |tx, changes| write::set_read_marker(tx, &who, &conv, None, changes))
@@ -340,6 +355,14 @@ async fn rpc_call(
                     "conversation not found",
                 )),
             }
+        }
+        "acknowledge_message" => {
+            let message = uuid_arg(&body, "acknowledge_message", "message_id")?;
+            let row = state
+                .db()
+                .write(move |tx, changes| write::acknowledge_message(tx, &who, &message, changes))
+                .await?;
+            Ok(Json(row).into_response())
         }
         other => Err(Error::api(
             StatusCode::NOT_FOUND,

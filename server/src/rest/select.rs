@@ -9,6 +9,7 @@ use super::query::{ReadQuery, SelectItem};
 use crate::auth::jwt::Principal;
 use crate::error::{Error, Result};
 use crate::schema::filter::{normalise, Filter, Op, Operand};
+use crate::schema::tables::RelationKind;
 use crate::schema::{tables, Condition, Table};
 
 /// Most rows one request returns, whatever `limit` says (PostgREST's max-rows).
@@ -78,16 +79,22 @@ pub fn filters_sql(table: &Table, alias: &str, filters: &[Filter]) -> Result<Con
     })
 }
 
+/// The correlated subquery of one embed of `parent` (aliased `parent_alias`): the related
+/// row as a JSON object, or NULL when there is none or the caller may not see it (as under
+/// RLS). Embeds nest; each level takes the next alias `e<n>` from `next_alias`, and pushes
+/// its parameters in the order they appear in the SQL text.
+#[allow(clippy::too_many_arguments)]
 fn embed_sql(
-    table: &Table,
+    parent: &Table,
+    parent_alias: &str,
     target_name: &str,
     hint: Option<&str>,
     columns: &[SelectItem],
-    n: usize,
+    next_alias: &mut usize,
     who: &Principal,
     params: &mut Vec<String>,
 ) -> Result<String> {
-    let relation = table
+    let relation = parent
         .relations
         .iter()
         .find(|r| r.target == target_name && hint.is_none_or(|h| h == r.fk))
@@ -97,12 +104,13 @@ fn embed_sql(
                 "PGRST200",
                 format!(
                     "Could not find a relationship between '{}' and '{target_name}' in the schema cache",
-                    table.name
+                    parent.name
                 ),
             )
         })?;
     let target = tables::table(relation.target).ok_or_else(|| unknown_table(relation.target))?;
-    let alias = format!("e{n}");
+    *next_alias += 1;
+    let alias = format!("e{next_alias}");
     let mut pairs = Vec::new();
     for item in columns {
         match item {
@@ -120,19 +128,40 @@ fn embed_sql(
                     out.as_deref().unwrap_or(name)
                 ));
             }
-            SelectItem::Embed { .. } => {
-                return Err(Error::bad_query("nested embedding is not supported"))
+            SelectItem::Embed {
+                alias: out,
+                table: inner,
+                hint,
+                columns,
+            } => {
+                let sql = embed_sql(
+                    target,
+                    &alias,
+                    inner,
+                    hint.as_deref(),
+                    columns,
+                    next_alias,
+                    who,
+                    params,
+                )?;
+                // json(): a subquery's text would otherwise be nested as a string.
+                pairs.push(format!(
+                    "'{}', json({sql})",
+                    out.as_deref().unwrap_or(inner)
+                ));
             }
         }
     }
-    // An embedded row the caller may not see comes back as null, as under RLS.
+    let join = match relation.kind {
+        RelationKind::Forward => format!("{alias}.id = {parent_alias}.{}", relation.fk),
+        RelationKind::Reverse => format!("{alias}.{} = {parent_alias}.id", relation.fk),
+    };
     let visible = target.access.sql(&alias, who);
     params.extend(visible.params);
     Ok(format!(
-        "(SELECT json_object({}) FROM {} {alias} WHERE {alias}.id = t0.{} AND {})",
+        "(SELECT json_object({}) FROM {} {alias} WHERE {join} AND ({}))",
         pairs.join(", "),
         target.name,
-        relation.fk,
         visible.sql
     ))
 }
@@ -156,12 +185,13 @@ pub fn run(
 ) -> Result<Vec<Value>> {
     let mut params: Vec<String> = Vec::new();
     let mut outputs: Vec<(String, String, Output)> = Vec::new();
+    let mut next_alias = 0;
     let select = if query.select.is_empty() {
         vec![SelectItem::Star]
     } else {
         query.select.clone()
     };
-    for (n, item) in select.iter().enumerate() {
+    for item in &select {
         match item {
             SelectItem::Star => {
                 for (c, _) in table.columns {
@@ -184,7 +214,16 @@ pub fn run(
                 hint,
                 columns,
             } => {
-                let sql = embed_sql(table, target, hint.as_deref(), columns, n, who, &mut params)?;
+                let sql = embed_sql(
+                    table,
+                    "t0",
+                    target,
+                    hint.as_deref(),
+                    columns,
+                    &mut next_alias,
+                    who,
+                    &mut params,
+                )?;
                 outputs.push((
                     alias.clone().unwrap_or_else(|| target.clone()),
                     sql,

@@ -1,5 +1,5 @@
-//! Writes: message inserts (idempotent by client id), read-state updates, and the
-//! conversation preview a new message leaves behind.
+//! Writes: message inserts (idempotent by client id), read-state updates, the conversation
+//! preview a new message leaves behind, and acknowledgements of urgent messages.
 //!
 //! Who may write where is the policy's call ([`may_write`]); this module only gathers the
 //! facts it decides on and records the changes for Realtime.
@@ -13,11 +13,39 @@ use crate::clock::{self, format_micros, now_micros, Micros};
 use crate::db::{Change, ChangeKind};
 use crate::error::{Error, Result};
 use crate::schema::filter::normalise;
-use crate::schema::policy::{may_write, Ownership};
-use crate::schema::tables::{ColType, CONVERSATIONS, MESSAGES, READ_STATE};
+use crate::schema::policy::{may_acknowledge, may_write, AckRefusal, Ownership};
+use crate::schema::tables::{ColType, CONVERSATIONS, MESSAGES, MESSAGE_ACKS, READ_STATE};
+pub use switchboard_wire::Priority;
 
 /// Longest accepted message body, in characters.
 pub const MAX_BODY_CHARS: usize = 4000;
+
+/// Reads a request's `priority`; absent means routine.
+///
+/// # Errors
+/// As Postgres answers through PostgREST: 400 `23502` for an explicit null (the column is
+/// NOT NULL), 400 `23514` naming `messages_priority_check` for any other value (a JSON
+/// number or boolean becomes its text, which the check refuses too).
+pub fn priority_from_body(value: Option<&Value>) -> Result<Priority> {
+    let refused = |got: &Value| {
+        Error::api(
+            StatusCode::BAD_REQUEST,
+            "23514",
+            "new row for relation \"messages\" violates check constraint \"messages_priority_check\"",
+        )
+        .with_details(format!("priority must be \"routine\" or \"urgent\"; got {got}"))
+    };
+    match value {
+        None => Ok(Priority::Routine),
+        Some(Value::Null) => Err(Error::api(
+            StatusCode::BAD_REQUEST,
+            "23502",
+            "null value in column \"priority\" of relation \"messages\" violates not-null constraint",
+        )),
+        Some(got @ Value::String(text)) => Priority::parse(text).ok_or_else(|| refused(got)),
+        Some(got) => Err(refused(got)),
+    }
+}
 
 /// A validated message from a request body.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +56,8 @@ pub struct NewMessage {
     pub conversation_id: String,
     /// Text.
     pub body: String,
+    /// Routine or urgent.
+    pub priority: Priority,
 }
 
 fn str_field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>> {
@@ -92,10 +122,12 @@ pub fn parse_new_message(value: &Value, who: &Principal) -> Result<NewMessage> {
             "body must be 1 to {MAX_BODY_CHARS} characters and not blank; got {chars}"
         )));
     }
+    let priority = priority_from_body(object.get("priority"))?;
     Ok(NewMessage {
         id,
         conversation_id,
         body,
+        priority,
     })
 }
 
@@ -137,16 +169,12 @@ fn conversation_target(tx: &Transaction<'_>, id: &str) -> Result<Option<Target>>
     }))
 }
 
-/// The `record` of a message row, as Realtime sends it.
-pub fn message_record(
-    id: &str,
-    org: &str,
-    conv: &str,
-    sender: &str,
-    body: &str,
-    at: &str,
-) -> Value {
-    json!({"id": id, "org_id": org, "conversation_id": conv, "sender_id": sender, "body": body, "created_at": at})
+/// The `record` of a new message row, as Realtime sends it.
+pub fn message_record(m: &NewMessage, org: &str, sender: &str, at: &str) -> Value {
+    json!({
+        "id": m.id, "org_id": org, "conversation_id": m.conversation_id, "sender_id": sender,
+        "body": m.body, "created_at": at, "priority": m.priority.as_str(),
+    })
 }
 
 /// Inserts messages in one transaction; returns their ids in input order.
@@ -163,21 +191,23 @@ pub fn insert_messages(
         else {
             return Err(Error::rls_violation(MESSAGES.name));
         };
-        let existing: Option<(String, String, String)> = tx
+        let existing: Option<(String, String, String, String)> = tx
             .query_row(
-                "SELECT conversation_id, sender_id, body FROM messages WHERE id = ?1",
+                "SELECT conversation_id, sender_id, body, priority FROM messages WHERE id = ?1",
                 [&m.id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
         if let Some(found) = existing {
             // A retry of the same send is answered with the stored row; anything else
-            // reusing the id is a conflict, never a second copy.
+            // reusing the id (another body, or the same body at another priority) is a
+            // conflict, never a second copy.
             if found
                 == (
                     m.conversation_id.clone(),
                     who.user_id.clone(),
                     m.body.clone(),
+                    m.priority.as_str().to_string(),
                 )
             {
                 ids.push(m.id.clone());
@@ -195,8 +225,8 @@ pub fn insert_messages(
         let at_micros = now_micros().max(floor);
         let at = format_micros(at_micros);
         tx.execute(
-            "INSERT INTO messages (id, org_id, conversation_id, sender_id, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![m.id, owner.org_id, m.conversation_id, who.user_id, m.body, at],
+            "INSERT INTO messages (id, org_id, conversation_id, sender_id, body, created_at, priority) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![m.id, owner.org_id, m.conversation_id, who.user_id, m.body, at, m.priority.as_str()],
         )?;
         let preview = preview(&m.body);
         tx.execute(
@@ -206,14 +236,7 @@ pub fn insert_messages(
         changes.push(Change {
             table: &MESSAGES,
             kind: ChangeKind::Insert,
-            record: Some(message_record(
-                &m.id,
-                &owner.org_id,
-                &m.conversation_id,
-                &who.user_id,
-                &m.body,
-                &at,
-            )),
+            record: Some(message_record(m, &owner.org_id, &who.user_id, &at)),
             old_record: None,
             commit_micros: at_micros,
             owner,
@@ -318,9 +341,130 @@ pub fn set_read_marker(
     Ok(Some(record))
 }
 
+/// Acknowledges an urgent message for `who` (the `acknowledge_message` RPC): at most one row
+/// per message, so a second call, by anyone allowed, answers the existing row and writes
+/// nothing. Organisation and user come from the token, `acked_at` from the server clock.
+/// Writes are serialised by the one writer connection, so `ON CONFLICT DO NOTHING` then a
+/// read cannot race. Returns the row `{message_id, org_id, user_id, acked_at}`.
+///
+/// # Errors
+/// - 404 `P0002` for a message the caller cannot see (as for one that does not exist);
+/// - 400 `22023` for a routine message;
+/// - 403 `42501` when the caller is not on the receiving side ([`may_acknowledge`]).
+pub fn acknowledge_message(
+    tx: &Transaction<'_>,
+    who: &Principal,
+    message_id: &str,
+    changes: &mut Vec<Change>,
+) -> Result<Value> {
+    let found: Option<(String, String, String, String)> = tx
+        .query_row(
+            "SELECT m.org_id, m.sender_id, m.priority, c.medic_id FROM messages m \
+             JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?1",
+            [message_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let owner_of = |org: &str, medic: &str| Ownership {
+        org_id: org.to_string(),
+        medic_id: Some(medic.to_string()),
+        user_id: None,
+    };
+    let Some((org_id, sender_id, priority, medic_id)) =
+        found.filter(|(org, _, _, medic)| MESSAGES.access.allows(&owner_of(org, medic), who))
+    else {
+        return Err(Error::api(
+            StatusCode::NOT_FOUND,
+            "P0002",
+            "message not found",
+        ));
+    };
+    let urgent = priority == Priority::Urgent.as_str();
+    match may_acknowledge(urgent, &sender_id, &medic_id, who) {
+        Ok(()) => {}
+        Err(AckRefusal::Routine) => {
+            return Err(Error::api(
+                StatusCode::BAD_REQUEST,
+                "22023",
+                "only urgent messages are acknowledged",
+            )
+            .with_details("this message is routine"))
+        }
+        Err(AckRefusal::NotReceiver) => {
+            return Err(Error::api(
+                StatusCode::FORBIDDEN,
+                "42501",
+                "only the receiving side acknowledges an urgent message",
+            )
+            .with_details(
+                "a medic's message is acknowledged by a dispatcher, a dispatcher's by the conversation's medic",
+            ))
+        }
+    }
+    let now = now_micros();
+    let inserted = tx.execute(
+        "INSERT INTO message_acks (message_id, org_id, user_id, acked_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (message_id) DO NOTHING",
+        params![message_id, org_id, who.user_id, format_micros(now)],
+    )?;
+    let row = tx.query_row(
+        "SELECT message_id, org_id, user_id, acked_at FROM message_acks WHERE message_id = ?1",
+        [message_id],
+        |r| {
+            Ok(json!({
+                "message_id": r.get::<_, String>(0)?,
+                "org_id": r.get::<_, String>(1)?,
+                "user_id": r.get::<_, String>(2)?,
+                "acked_at": r.get::<_, String>(3)?,
+            }))
+        },
+    )?;
+    if inserted == 1 {
+        changes.push(Change {
+            table: &MESSAGE_ACKS,
+            kind: ChangeKind::Insert,
+            record: Some(row.clone()),
+            old_record: None,
+            commit_micros: now,
+            owner: owner_of(&org_id, &medic_id),
+            wire: Default::default(),
+        });
+    }
+    Ok(row)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn priority_is_routine_or_urgent() {
+        assert_eq!(priority_from_body(None).unwrap(), Priority::Routine);
+        assert_eq!(
+            priority_from_body(Some(&json!("urgent"))).unwrap(),
+            Priority::Urgent
+        );
+        assert_eq!(
+            priority_from_body(Some(&json!("routine"))).unwrap(),
+            Priority::Routine
+        );
+        for bad in [
+            json!("URGENT"),
+            json!("high"),
+            json!(""),
+            json!(1),
+            json!(true),
+        ] {
+            let e = priority_from_body(Some(&bad)).unwrap_err();
+            assert!(
+                matches!(&e, Error::Api { code, message, .. }
+                    if code == "23514" && message.contains("messages_priority_check")),
+                "{bad}: {e:?}"
+            );
+        }
+        let null = priority_from_body(Some(&Value::Null)).unwrap_err();
+        assert!(matches!(null, Error::Api { code, .. } if code == "23502"));
+    }
 
     #[test]
     fn preview_flattens_and_truncates() {

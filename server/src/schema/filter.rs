@@ -146,22 +146,47 @@ impl Filter {
     /// meaning: a missing or NULL value never passes, and stored forms compare as text
     /// (canonical timestamps are fixed-width, so text order is time order). Negated and `is`
     /// filters are not evaluated here (Realtime refuses them at join) and never pass.
+    /// Integer columns hold JSON numbers and compare as numbers.
     pub fn matches_row(&self, row: &Map<String, Value>) -> bool {
-        let Some(actual) = row.get(&self.column).and_then(Value::as_str) else {
-            return false;
+        let actual = match row.get(&self.column) {
+            Some(Value::String(text)) => Stored::Text(text),
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(n) => Stored::Integer(n),
+                None => return false,
+            },
+            _ => return false,
         };
         if self.negated {
             return false;
         }
+        use std::cmp::Ordering::*;
+        let compare = |v: &String| actual.compare(v);
         match (&self.op, &self.operand) {
-            (Op::Eq, Operand::Value(v)) => actual == v,
-            (Op::Neq, Operand::Value(v)) => actual != v,
-            (Op::Lt, Operand::Value(v)) => actual < v.as_str(),
-            (Op::Lte, Operand::Value(v)) => actual <= v.as_str(),
-            (Op::Gt, Operand::Value(v)) => actual > v.as_str(),
-            (Op::Gte, Operand::Value(v)) => actual >= v.as_str(),
-            (Op::In, Operand::List(vs)) => vs.iter().any(|v| v == actual),
+            (Op::Eq, Operand::Value(v)) => compare(v) == Some(Equal),
+            (Op::Neq, Operand::Value(v)) => matches!(compare(v), Some(Less | Greater)),
+            (Op::Lt, Operand::Value(v)) => compare(v) == Some(Less),
+            (Op::Lte, Operand::Value(v)) => matches!(compare(v), Some(Less | Equal)),
+            (Op::Gt, Operand::Value(v)) => compare(v) == Some(Greater),
+            (Op::Gte, Operand::Value(v)) => matches!(compare(v), Some(Greater | Equal)),
+            (Op::In, Operand::List(vs)) => vs.iter().any(|v| compare(v) == Some(Equal)),
             _ => false,
+        }
+    }
+}
+
+/// A row's value as stored: text (compared as text) or an integer (compared as a number).
+enum Stored<'a> {
+    Text(&'a str),
+    Integer(i64),
+}
+
+impl Stored<'_> {
+    /// How the stored value orders against a normalised operand; `None` when they cannot be
+    /// compared (a non-number against an integer), which no filter passes.
+    fn compare(&self, operand: &str) -> Option<std::cmp::Ordering> {
+        match self {
+            Stored::Text(text) => Some((*text).cmp(operand)),
+            Stored::Integer(n) => operand.parse::<i64>().ok().map(|o| n.cmp(&o)),
         }
     }
 }
@@ -169,7 +194,8 @@ impl Filter {
 /// Normalises a filter value to the stored form of its column type.
 ///
 /// # Errors
-/// 400 `22P02` for a bad UUID, `22007` for a bad timestamp, with Postgres's messages.
+/// 400 `22P02` for a bad UUID or integer, `22007` for a bad timestamp, with Postgres's
+/// messages.
 pub fn normalise(ty: ColType, value: &str) -> Result<String> {
     match ty {
         ColType::Text => Ok(value.to_string()),
@@ -180,6 +206,17 @@ pub fn normalise(ty: ColType, value: &str) -> Result<String> {
                     StatusCode::BAD_REQUEST,
                     "22P02",
                     format!("invalid input syntax for type uuid: \"{value}\""),
+                )
+            }),
+        ColType::Integer => value
+            .trim()
+            .parse::<i32>()
+            .map(|n| n.to_string())
+            .map_err(|_| {
+                Error::api(
+                    StatusCode::BAD_REQUEST,
+                    "22P02",
+                    format!("invalid input syntax for type integer: \"{value}\""),
                 )
             }),
         ColType::Timestamp => clock::canonical(value).ok_or_else(|| {
@@ -314,5 +351,21 @@ mod tests {
             !passes("a", "not.eq.z"),
             "negation is refused at join, never matched"
         );
+    }
+
+    #[test]
+    fn integers_normalise_and_compare_as_numbers() {
+        assert_eq!(normalise(ColType::Integer, "007").unwrap(), "7");
+        assert_eq!(
+            normalise(ColType::Integer, "x").unwrap_err().status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert!(normalise(ColType::Integer, "1.5").is_err());
+        let row = json!({"position": 10});
+        let row = row.as_object().unwrap();
+        let passes = |value: &str| Filter::parse("position", value).unwrap().matches_row(row);
+        assert!(passes("gt.9"), "10 > 9 as numbers, not as text");
+        assert!(passes("eq.10") && passes("in.(1,10)") && passes("lte.10"));
+        assert!(!passes("lt.9") && !passes("eq.x") && !passes("neq.x"));
     }
 }

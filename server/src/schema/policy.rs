@@ -33,6 +33,9 @@ pub enum MedicOf {
     Column(&'static str),
     /// The row belongs to the conversation whose id this column holds.
     Conversation(&'static str),
+    /// The row belongs to the message whose id this column holds (an acknowledgement); the
+    /// medic is that message's conversation's.
+    Message(&'static str),
 }
 
 /// A table's access rule. Every rule keeps rows inside the caller's organisation.
@@ -49,6 +52,9 @@ pub enum Rule {
     },
     /// Only the user whose id this column holds.
     Own(&'static str),
+    /// Only the dispatchers of the organisation whose id this column holds; medics see none
+    /// (an org's dispatch-side settings, such as its canned replies).
+    Dispatchers(&'static str),
 }
 
 /// A SQL boolean expression with its bound parameters.
@@ -66,8 +72,16 @@ impl Rule {
     /// indexed column per case.
     pub fn sql(self, alias: &str, who: &Principal) -> Condition {
         let (sql, param) = match (self, who.role) {
-            (Rule::Org(org), _) | (Rule::Conversation { org, .. }, AppRole::Dispatcher) => {
+            (Rule::Org(org), _)
+            | (Rule::Conversation { org, .. }, AppRole::Dispatcher)
+            | (Rule::Dispatchers(org), AppRole::Dispatcher) => {
                 (format!("{alias}.{org} = ?"), &who.org_id)
+            }
+            (Rule::Dispatchers(_), AppRole::Medic) => {
+                return Condition {
+                    sql: "0".to_string(),
+                    params: Vec::new(),
+                }
             }
             (
                 Rule::Conversation {
@@ -85,6 +99,22 @@ impl Rule {
             ) => (
                 format!(
                     "{alias}.{conversation} IN (SELECT id FROM conversations WHERE medic_id = ?)"
+                ),
+                &who.user_id,
+            ),
+            // Correlated on the message's key: one indexed lookup per row, which is what an
+            // embed of one acknowledgement per message needs.
+            (
+                Rule::Conversation {
+                    medic: MedicOf::Message(message),
+                    ..
+                },
+                AppRole::Medic,
+            ) => (
+                format!(
+                    "EXISTS (SELECT 1 FROM messages rule_m JOIN conversations rule_c \
+                     ON rule_c.id = rule_m.conversation_id \
+                     WHERE rule_m.id = {alias}.{message} AND rule_c.medic_id = ?)"
                 ),
                 &who.user_id,
             ),
@@ -106,6 +136,7 @@ impl Rule {
             (Rule::Org(_), _) | (Rule::Conversation { .. }, AppRole::Dispatcher) => true,
             (Rule::Conversation { .. }, AppRole::Medic) => owner.medic_id.as_deref() == me,
             (Rule::Own(_), _) => owner.user_id.as_deref() == me,
+            (Rule::Dispatchers(_), role) => role == AppRole::Dispatcher,
         }
     }
 
@@ -113,7 +144,9 @@ impl Rule {
     /// caller (their organisation, their own id); `None` for columns it leaves open.
     pub fn pinned<'a>(self, column: &str, who: &'a Principal) -> Option<&'a str> {
         match (self, who.role) {
-            (Rule::Org(org) | Rule::Conversation { org, .. }, _) if column == org => {
+            (Rule::Org(org) | Rule::Conversation { org, .. } | Rule::Dispatchers(org), _)
+                if column == org =>
+            {
                 Some(&who.org_id)
             }
             (
@@ -131,10 +164,10 @@ impl Rule {
     /// The columns the rule reads.
     pub fn columns(self) -> Vec<&'static str> {
         match self {
-            Rule::Org(c) | Rule::Own(c) => vec![c],
+            Rule::Org(c) | Rule::Own(c) | Rule::Dispatchers(c) => vec![c],
             Rule::Conversation {
                 org,
-                medic: MedicOf::Column(m) | MedicOf::Conversation(m),
+                medic: MedicOf::Column(m) | MedicOf::Conversation(m) | MedicOf::Message(m),
             } => vec![org, m],
         }
     }
@@ -149,6 +182,42 @@ pub fn may_write(table: &super::Table, owner: &Ownership, who: &Principal) -> bo
     table.access.allows(owner, who) && conversation_visible
 }
 
+/// Why an acknowledgement of a message the caller can see is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckRefusal {
+    /// The message is routine: only urgent messages are acknowledged (400, `22023`).
+    Routine,
+    /// The caller is not on the receiving side of the message (403, `42501`).
+    NotReceiver,
+}
+
+/// The acknowledgement rule, for a message `who` can already see (visibility is the
+/// messages table's [`Rule`]): only an urgent message, and only by its receiving side. A
+/// medic's message is acknowledged by a dispatcher of the org; a dispatcher's message by the
+/// conversation's own medic. So never by its sender, another dispatcher of a dispatcher's
+/// message, or another medic. `supabase/migrations/` holds the same rule in
+/// `acknowledge_message`, checked in the same order.
+pub fn may_acknowledge(
+    urgent: bool,
+    sender_id: &str,
+    conversation_medic_id: &str,
+    who: &Principal,
+) -> Result<(), AckRefusal> {
+    if !urgent {
+        return Err(AckRefusal::Routine);
+    }
+    let from_medic = sender_id == conversation_medic_id;
+    let receiver = match who.role {
+        AppRole::Dispatcher => from_medic,
+        AppRole::Medic => !from_medic && who.user_id == conversation_medic_id,
+    };
+    if receiver && who.user_id != sender_id {
+        Ok(())
+    } else {
+        Err(AckRefusal::NotReceiver)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rusqlite::Connection;
@@ -160,7 +229,8 @@ mod tests {
     const B: &str = "org-b";
 
     /// Org A: dispatcher `d`, medics `m` and `n`; org B: dispatcher `e`, medic `p`. Each
-    /// medic has one conversation (`c-m`, `c-n`, `c-p`) with one message in it.
+    /// medic has one conversation (`c-m`, `c-n`, `c-p`) with one urgent message in it, which
+    /// its org's dispatcher has acknowledged; each org has one canned reply.
     fn world() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         for sql in crate::db::migrations::MIGRATIONS {
@@ -174,11 +244,15 @@ mod tests {
                ('p', 'org-b', 'p@b', 'x', 'P', 'medic');
              INSERT INTO conversations (id, org_id, medic_id, created_at) VALUES
                ('c-m', 'org-a', 'm', 't'), ('c-n', 'org-a', 'n', 't'), ('c-p', 'org-b', 'p', 't');
-             INSERT INTO messages VALUES
-               ('msg-m', 'org-a', 'c-m', 'm', 'hi', 't'), ('msg-n', 'org-a', 'c-n', 'n', 'hi', 't'),
-               ('msg-p', 'org-b', 'c-p', 'p', 'hi', 't');
+             INSERT INTO messages (id, org_id, conversation_id, sender_id, body, created_at, priority) VALUES
+               ('msg-m', 'org-a', 'c-m', 'm', 'hi', 't', 'urgent'), ('msg-n', 'org-a', 'c-n', 'n', 'hi', 't', 'urgent'),
+               ('msg-p', 'org-b', 'c-p', 'p', 'hi', 't', 'urgent');
              INSERT INTO read_state VALUES
-               ('d', 'c-m', 't'), ('m', 'c-m', 't'), ('n', 'c-n', 't'), ('p', 'c-p', 't');",
+               ('d', 'c-m', 't'), ('m', 'c-m', 't'), ('n', 'c-n', 't'), ('p', 'c-p', 't');
+             INSERT INTO message_acks VALUES
+               ('msg-m', 'org-a', 'd', 't'), ('msg-n', 'org-a', 'd', 't'), ('msg-p', 'org-b', 'e', 't');
+             INSERT INTO canned_replies VALUES
+               ('cr-a', 'org-a', 'Copy', 'Copy.', 1), ('cr-b', 'org-b', 'Copy', 'Copy.', 1);",
         )
         .unwrap();
         conn
@@ -265,6 +339,11 @@ mod tests {
             cell("read_state",    &["m", "c-m"], (A, Some("m"), Some("m")), MarkerOf("m"),  (false, true)),
             cell("read_state",    &["n", "c-n"], (A, Some("n"), Some("n")), MarkerOf("n"),  (false, false)),
             cell("read_state",    &["p", "c-p"], (B, Some("p"), Some("p")), OtherOrg,       (false, false)),
+            cell("message_acks",  &["msg-m"],    (A, Some("m"), None),      OwnMedic,       (true, true)),
+            cell("message_acks",  &["msg-n"],    (A, Some("n"), None),      OtherMedic,     (true, false)),
+            cell("message_acks",  &["msg-p"],    (B, Some("p"), None),      OtherOrg,       (false, false)),
+            cell("canned_replies", &["cr-a"],    (A, None,      None),      SameOrg,        (true, false)),
+            cell("canned_replies", &["cr-b"],    (B, None,      None),      OtherOrg,       (false, false)),
         ]
     }
 
@@ -390,5 +469,48 @@ mod tests {
             "checked per row instead"
         );
         assert_eq!(pinned("messages", "body", &medic), None);
+        for caller in [&dispatcher, &medic] {
+            assert_eq!(
+                pinned("message_acks", "org_id", caller).as_deref(),
+                Some(A),
+                "both sides follow their org's acknowledgements"
+            );
+            assert_eq!(pinned("message_acks", "message_id", caller), None);
+            assert_eq!(
+                pinned("canned_replies", "org_id", caller).as_deref(),
+                Some(A)
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_receiving_side_acknowledges_urgent_messages() {
+        use AckRefusal::*;
+        let dispatcher = who("d", A, AppRole::Dispatcher);
+        let other_dispatcher = who("d2", A, AppRole::Dispatcher);
+        let medic = who("m", A, AppRole::Medic);
+        let other_medic = who("n", A, AppRole::Medic);
+        // (urgent, sender, conversation's medic, caller, verdict)
+        let cases = [
+            (true, "m", "m", &dispatcher, Ok(())),
+            (true, "m", "m", &other_dispatcher, Ok(())),
+            (true, "m", "m", &medic, Err(NotReceiver)),
+            (true, "m", "m", &other_medic, Err(NotReceiver)),
+            (true, "d", "m", &medic, Ok(())),
+            (true, "d", "m", &dispatcher, Err(NotReceiver)),
+            (true, "d", "m", &other_dispatcher, Err(NotReceiver)),
+            (true, "d", "m", &other_medic, Err(NotReceiver)),
+            (false, "m", "m", &dispatcher, Err(Routine)),
+            (false, "d", "m", &medic, Err(Routine)),
+            (false, "m", "m", &medic, Err(Routine)),
+        ];
+        for (urgent, sender, conv_medic, caller, verdict) in cases {
+            assert_eq!(
+                may_acknowledge(urgent, sender, conv_medic, caller),
+                verdict,
+                "urgent {urgent}, sent by {sender} in {conv_medic}'s, acked by {}",
+                caller.user_id
+            );
+        }
     }
 }

@@ -14,6 +14,8 @@ pub enum ColType {
     Text,
     /// Canonical timestamptz text (see [`crate::clock::format_micros`]).
     Timestamp,
+    /// A 32-bit integer (Postgres `integer`), stored and returned as a number.
+    Integer,
 }
 
 impl ColType {
@@ -23,17 +25,50 @@ impl ColType {
             ColType::Uuid => "uuid",
             ColType::Text => "text",
             ColType::Timestamp => "timestamptz",
+            ColType::Integer => "int4",
         }
     }
 }
 
-/// A to-one foreign key usable for PostgREST embedding (`alias:target(cols)`).
+/// How a to-one relation joins, for PostgREST embedding (`alias:target(cols)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    /// Many-to-one: `fk` is a column of this table holding the target's `id`.
+    Forward,
+    /// One-to-one from the referenced side: `fk` is the target's primary key and a foreign
+    /// key to this table's `id`, so each row has at most one target row. PostgREST embeds
+    /// such a relation as an object or null, as it does a many-to-one.
+    Reverse,
+}
+
+/// A to-one relation usable for PostgREST embedding (`alias:target(cols)`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Relation {
-    /// Column in this table.
+    /// The joining column: in this table ([`RelationKind::Forward`]) or in the target
+    /// ([`RelationKind::Reverse`]). Also what a `!hint` names.
     pub fk: &'static str,
-    /// Referenced table (its key is `id`).
+    /// The related table.
     pub target: &'static str,
+    /// Which side holds `fk`.
+    pub kind: RelationKind,
+}
+
+impl Relation {
+    const fn forward(fk: &'static str, target: &'static str) -> Relation {
+        Relation {
+            fk,
+            target,
+            kind: RelationKind::Forward,
+        }
+    }
+
+    const fn reverse(fk: &'static str, target: &'static str) -> Relation {
+        Relation {
+            fk,
+            target,
+            kind: RelationKind::Reverse,
+        }
+    }
 }
 
 /// An exposed table.
@@ -81,10 +116,7 @@ pub static USERS: Table = Table {
         ("role", ColType::Text),
     ],
     key: &["id"],
-    relations: &[Relation {
-        fk: "org_id",
-        target: "orgs",
-    }],
+    relations: &[Relation::forward("org_id", "orgs")],
     access: Rule::Org("org_id"),
 };
 
@@ -101,14 +133,8 @@ pub static CONVERSATIONS: Table = Table {
     ],
     key: &["id"],
     relations: &[
-        Relation {
-            fk: "medic_id",
-            target: "users",
-        },
-        Relation {
-            fk: "org_id",
-            target: "orgs",
-        },
+        Relation::forward("medic_id", "users"),
+        Relation::forward("org_id", "orgs"),
     ],
     access: Rule::Conversation {
         org: "org_id",
@@ -126,17 +152,14 @@ pub static MESSAGES: Table = Table {
         ("sender_id", ColType::Uuid),
         ("body", ColType::Text),
         ("created_at", ColType::Timestamp),
+        // Last, as Postgres adds a column; `routine` or `urgent`, fixed at insert.
+        ("priority", ColType::Text),
     ],
     key: &["id"],
     relations: &[
-        Relation {
-            fk: "sender_id",
-            target: "users",
-        },
-        Relation {
-            fk: "conversation_id",
-            target: "conversations",
-        },
+        Relation::forward("sender_id", "users"),
+        Relation::forward("conversation_id", "conversations"),
+        Relation::reverse("message_id", "message_acks"),
     ],
     access: Rule::Conversation {
         org: "org_id",
@@ -154,20 +177,61 @@ pub static READ_STATE: Table = Table {
     ],
     key: &["user_id", "conversation_id"],
     relations: &[
-        Relation {
-            fk: "user_id",
-            target: "users",
-        },
-        Relation {
-            fk: "conversation_id",
-            target: "conversations",
-        },
+        Relation::forward("user_id", "users"),
+        Relation::forward("conversation_id", "conversations"),
     ],
     access: Rule::Own("user_id"),
 };
 
+/// The acknowledgement of an urgent message: at most one per message (its key is the
+/// message's id), written only by the `acknowledge_message` RPC. Seen by whoever sees the
+/// message: the org's dispatchers and the conversation's medic.
+pub static MESSAGE_ACKS: Table = Table {
+    name: "message_acks",
+    columns: &[
+        ("message_id", ColType::Uuid),
+        ("org_id", ColType::Uuid),
+        ("user_id", ColType::Uuid),
+        ("acked_at", ColType::Timestamp),
+    ],
+    key: &["message_id"],
+    relations: &[
+        Relation::forward("message_id", "messages"),
+        Relation::forward("user_id", "users"),
+        Relation::forward("org_id", "orgs"),
+    ],
+    access: Rule::Conversation {
+        org: "org_id",
+        medic: MedicOf::Message("message_id"),
+    },
+};
+
+/// One-click dispatcher replies of an organisation, in `position` order. Read-only over
+/// REST; seeded for the demo organisations.
+pub static CANNED_REPLIES: Table = Table {
+    name: "canned_replies",
+    columns: &[
+        ("id", ColType::Uuid),
+        ("org_id", ColType::Uuid),
+        ("label", ColType::Text),
+        ("body", ColType::Text),
+        ("position", ColType::Integer),
+    ],
+    key: &["id"],
+    relations: &[Relation::forward("org_id", "orgs")],
+    access: Rule::Dispatchers("org_id"),
+};
+
 /// Every table REST and Realtime know about.
-pub static TABLES: &[&Table] = &[&ORGS, &USERS, &CONVERSATIONS, &MESSAGES, &READ_STATE];
+pub static TABLES: &[&Table] = &[
+    &ORGS,
+    &USERS,
+    &CONVERSATIONS,
+    &MESSAGES,
+    &READ_STATE,
+    &MESSAGE_ACKS,
+    &CANNED_REPLIES,
+];
 
 /// Looks a table up by name.
 pub fn table(name: &str) -> Option<&'static Table> {
@@ -186,7 +250,16 @@ mod tests {
                 assert!(t.column(column).is_some(), "{}.{column}", t.name);
             }
             for r in t.relations {
-                assert!(t.column(r.fk).is_some() && table(r.target).is_some());
+                let target = table(r.target).unwrap();
+                match r.kind {
+                    RelationKind::Forward => {
+                        assert!(t.column(r.fk).is_some() && target.key == ["id"])
+                    }
+                    // One-to-one: the target's key is the column pointing here.
+                    RelationKind::Reverse => {
+                        assert!(target.key == [r.fk] && t.key == ["id"], "{}", t.name)
+                    }
+                }
             }
         }
         assert_eq!(table("secrets"), None);
