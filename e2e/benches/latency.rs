@@ -37,26 +37,6 @@ fn arg(args: &[String], flag: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Epoch ms of the server's "2026-11-25T02:23:15.123456+00:00" (always UTC).
-fn time_parse(ts: &str) -> Option<f64> {
-    let (date, rest) = ts.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
-    let clock = rest.get(..15)?;
-    let h: i64 = clock.get(0..2)?.parse().ok()?;
-    let mi: i64 = clock.get(3..5)?.parse().ok()?;
-    let sec: f64 = clock.get(6..15)?.parse().ok()?;
-    // Days from civil (Howard Hinnant's algorithm), UTC.
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + da - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + h * 3_600 + mi * 60) as f64 + sec) * 1000.0)
-}
-
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -87,7 +67,7 @@ async fn main() {
             .expect("post");
         created.push((
             row["id"].as_str().unwrap_or_default().to_string(),
-            time_parse(row["created_at"].as_str().unwrap_or_default()).unwrap_or(f64::NAN),
+            stats::epoch_ms(row["created_at"].as_str().unwrap_or_default()).unwrap_or(f64::NAN),
         ));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -174,19 +154,4 @@ async fn main() {
     );
     println!("wrote {}", stats::write("latency", out).display());
     browser.stop().await;
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn parses_server_timestamps() {
-        assert_eq!(
-            super::time_parse("1970-01-01T00:00:01.500000+00:00"),
-            Some(1500.0)
-        );
-        assert_eq!(
-            super::time_parse("2026-11-25T00:00:00.000000+00:00"),
-            Some(1_795_564_800_000.0)
-        );
-    }
 }

@@ -99,6 +99,8 @@ impl Browser {
                          // Background tabs must keep running their timers and sockets.
                          "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
                          "--disable-backgrounding-occluded-windows",
+                         // Alert tones play without a click first, as after a real one.
+                         "--autoplay-policy=no-user-gesture-required",
                          format!("--user-data-dir={}", profile.path().display())],
             },
             "goog:loggingPrefs": {"browser": "ALL"},

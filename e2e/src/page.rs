@@ -464,3 +464,84 @@ pub async fn wait_last_message_body(s: &Session, body: &str) {
     );
     wait(s, &format!("last message {body:?}"), &script).await;
 }
+
+// Alerts.
+
+/// Init script: `Notification` replaced by a recorder that reports permission granted and
+/// keeps every notification made in `window.__notifications`; every tone started (an
+/// oscillator) is kept in `window.__tones` with its frequency and time.
+const ALERT_RECORDER: &str = "(() => {
+    const notes = []; const tones = [];
+    window.__notifications = notes; window.__tones = tones;
+    class RecordedNotification extends EventTarget {
+        constructor(title, options) {
+            super();
+            const o = options || {};
+            this.title = title; this.body = o.body; this.tag = o.tag;
+            notes.push({title, body: o.body || '', tag: o.tag || '',
+                requireInteraction: !!o.requireInteraction, at: Date.now()});
+        }
+        close() {}
+        static get permission() { return 'granted'; }
+        static requestPermission(done) { if (done) done('granted'); return Promise.resolve('granted'); }
+    }
+    window.Notification = RecordedNotification;
+    const start = OscillatorNode.prototype.start;
+    OscillatorNode.prototype.start = function (...args) {
+        tones.push({frequency: this.frequency.value, at: Date.now()});
+        return start.apply(this, args);
+    };
+})();";
+
+/// Records notifications and tones in the current tab from its next page load on (call
+/// before navigating; each tab needs its own call).
+pub async fn record_alerts(s: &Session) {
+    s.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": ALERT_RECORDER}),
+    )
+    .await
+    .expect("install the alert recorder");
+}
+
+/// The notifications this tab has shown, oldest first (`{title, body, tag,
+/// requireInteraction, at}`).
+pub async fn notifications(s: &Session) -> Vec<Value> {
+    let v = run(s, "return window.__notifications || [];").await;
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// The tones this tab has played, oldest first (`{frequency, at}`).
+pub async fn tones(s: &Session) -> Vec<Value> {
+    let v = run(s, "return window.__tones || [];").await;
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// The tab's title.
+pub async fn title(s: &Session) -> String {
+    run(s, "return document.title;")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Waits until the tab's title is `want`.
+pub async fn wait_title(s: &Session, want: &str) {
+    let script = format!("return document.title === {};", json!(want));
+    wait(s, &format!("title {want:?}"), &script).await;
+}
+
+/// Turns desktop notifications and sound on from the header (the toggles' clicks are what
+/// ask for permission).
+pub async fn enable_alerts(s: &Session) {
+    run(
+        s,
+        "for (const id of ['alerts-toggle', 'sound-toggle']) {
+            const b = document.querySelector(`[data-testid=${id}]`);
+            if (b && b.getAttribute('aria-pressed') !== 'true') b.click();
+        }
+        return true;",
+    )
+    .await;
+}

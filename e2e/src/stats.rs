@@ -40,6 +40,26 @@ pub fn write(name: &str, values: Map<String, Value>) -> std::path::PathBuf {
     path
 }
 
+/// Epoch ms of the server's "2026-11-25T02:23:15.123456+00:00" (always UTC).
+pub fn epoch_ms(ts: &str) -> Option<f64> {
+    let (date, rest) = ts.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
+    let clock = rest.get(..15)?;
+    let h: i64 = clock.get(0..2)?.parse().ok()?;
+    let mi: i64 = clock.get(3..5)?.parse().ok()?;
+    let sec: f64 = clock.get(6..15)?.parse().ok()?;
+    // Days from civil (Howard Hinnant's algorithm), UTC.
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + da - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3_600 + mi * 60) as f64 + sec) * 1000.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +73,15 @@ mod tests {
         assert_eq!(s["max_ms"], 100.0);
         assert_eq!(s["samples"], 100);
         assert!(percentile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn parses_server_timestamps() {
+        assert_eq!(epoch_ms("1970-01-01T00:00:01.500000+00:00"), Some(1500.0));
+        assert_eq!(
+            epoch_ms("2026-11-25T00:00:00.000000+00:00"),
+            Some(1_795_564_800_000.0)
+        );
+        assert_eq!(epoch_ms("yesterday"), None);
     }
 }

@@ -13,7 +13,7 @@ use summary::Tally;
 const USAGE: &str = "usage: cargo xtask <command>
   serve [--addr 127.0.0.1:3000]   install what is missing, build the app, run the server
   test                            install what is missing, run every check and test
-  bench [fanout|latency|burst]    run benchmarks (all when no name), write target/bench/NAME.json";
+  bench [fanout|latency|burst|alert] run benchmarks (all when no name), write target/bench/NAME.json";
 
 /// Benchmarks and how to run them.
 const BENCHES: &[(&str, &str)] = &[
@@ -25,6 +25,10 @@ const BENCHES: &[(&str, &str)] = &[
     (
         "burst",
         "requests per query and settle time for a burst of 100 events",
+    ),
+    (
+        "alert",
+        "urgent medic message: commit to desktop notification and to alert tone",
     ),
 ];
 
