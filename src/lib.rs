@@ -3,6 +3,7 @@
 //! Pure logic (cache rules, realtime protocol, scroll decisions) lives in plain Rust modules
 //! with native unit tests; components stay thin.
 
+pub mod alerts;
 pub mod api;
 pub mod backoff;
 pub mod cache;

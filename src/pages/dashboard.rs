@@ -8,6 +8,7 @@ use leptos_router::NavigateOptions;
 use serde_json::json;
 
 use super::fetch_error;
+use crate::alerts::{AlertControls, AlertInputs, AlertService};
 use crate::api::ConversationSummary;
 use crate::cache::{use_query, QueryClient, QueryKey};
 use crate::components::{ConnectionState, ConversationList, LoadError, UnreadBadge};
@@ -38,13 +39,14 @@ fn SignedIn() -> impl IntoView {
     let cache = expect_context::<QueryClient>();
     let config = expect_context::<AppConfig>();
     let user = session.session.get_untracked().map(|s| s.user);
-    let (org_id, user_id, name, org_name) = user
+    let (org_id, user_id, name, org_name, role) = user
         .map(|u| {
             (
                 u.app_metadata.org_id,
                 u.id,
                 u.user_metadata.display_name,
                 u.app_metadata.org_name,
+                u.app_metadata.app_role,
             )
         })
         .unwrap_or_default();
@@ -114,6 +116,22 @@ fn SignedIn() -> impl IntoView {
         }
     };
     let urgent_count = move || urgent.data.get().unwrap_or(0);
+    // Alerts for whoever is not looking: title, favicon, notifications, tones, reminders.
+    // They act on the realtime event itself; names come from what the cache holds.
+    let alerts = AlertService::start(AlertInputs {
+        org_id,
+        org_name: org_name.clone(),
+        user_id,
+        role,
+        realert_ms: config.urgent_realert_seconds.saturating_mul(1000),
+        unread: unread.data.into(),
+        urgent: urgent.data.into(),
+        status: realtime.status.into(),
+        conversations: conversations.data.into(),
+        open_conversation: selected,
+        navigate: on_select,
+    });
+    realtime.on_change(move |data| alerts.on_change(data));
 
     view! {
         <div class="dashboard">
@@ -128,6 +146,7 @@ fn SignedIn() -> impl IntoView {
                     on:click=open_oldest_urgent>
                     <span aria-hidden="true">"⚠ "</span>"URGENT "{move || urgent_count().to_string()}
                 </button>
+                <AlertControls service=alerts />
                 <span class="user">{name}</span>
                 <button class="signout" on:click=move |_| session.sign_out()>"Sign out"</button>
             </header>
