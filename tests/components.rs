@@ -585,3 +585,32 @@ async fn conversations_waiting_for_an_acknowledgement_are_pinned_and_marked() {
         Some("a")
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_reader_at_the_bottom_stays_there_when_the_view_shrinks() {
+    let root = fresh_root();
+    let messages = RwSignal::new((0..30).map(|i| msg(i, "medic")).collect::<Vec<_>>());
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        view! { <MessageThread messages=messages me="me" follow_next=StoredValue::new(false) /> }
+    });
+    settle().await;
+    let thread: web_sys::HtmlElement = q(&root, "[data-testid=message-thread]").unchecked_into();
+    assert!(distance(&thread) <= 1, "opens at the bottom");
+    // A row appears under the thread (canned replies): the view gets shorter.
+    thread.style().set_property("height", "150px").unwrap();
+    settle().await;
+    assert!(
+        distance(&thread) <= 1,
+        "still at the bottom: {}",
+        distance(&thread)
+    );
+
+    // A reader in history is left where they are.
+    thread.set_scroll_top(0);
+    thread
+        .dispatch_event(&web_sys::Event::new("scroll").unwrap())
+        .unwrap();
+    thread.style().set_property("height", "120px").unwrap();
+    settle().await;
+    assert_eq!(thread.scroll_top(), 0);
+}

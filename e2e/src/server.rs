@@ -15,6 +15,8 @@ pub struct ServerProcess {
     pub port: u16,
     db: PathBuf,
     access_ttl: Option<u64>,
+    /// More flags, e.g. `--urgent-realert-seconds 3`.
+    flags: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -40,12 +42,21 @@ fn server_bin() -> PathBuf {
 impl ServerProcess {
     /// Starts a demo-seeded server; `access_ttl` shortens token lifetime (seconds).
     pub async fn start(access_ttl: Option<u64>) -> Result<ServerProcess, Error> {
+        Self::start_with_flags(access_ttl, &[]).await
+    }
+
+    /// Starts a demo-seeded server with more command-line `flags`.
+    pub async fn start_with_flags(
+        access_ttl: Option<u64>,
+        flags: &[&str],
+    ) -> Result<ServerProcess, Error> {
         let dir = tempfile::tempdir().map_err(|e| Error::Setup(e.to_string()))?;
         let mut s = ServerProcess {
             child: None,
             port: free_port(),
             db: dir.path().join("e2e.db"),
             access_ttl,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
             _dir: dir,
         };
         s.spawn().await?;
@@ -73,6 +84,7 @@ impl ServerProcess {
         if let Some(ttl) = self.access_ttl {
             cmd.arg("--access-ttl").arg(ttl.to_string());
         }
+        cmd.args(&self.flags);
         let child = cmd.spawn().map_err(|e| {
             Error::Setup(format!(
                 "cannot start {}: {e} (cargo build -p switchboard-server)",

@@ -14,6 +14,12 @@ pub fn follows(distance: f64) -> bool {
     distance <= FOLLOW_THRESHOLD_PX
 }
 
+/// Whether a view whose box changed size (no rows added: a neighbour grew or shrank) keeps
+/// the reader at the bottom: yes if they were following, measured before the change.
+pub fn keeps_bottom_on_resize(distance_before: f64) -> bool {
+    follows(distance_before)
+}
+
 /// What to do when rows arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -71,6 +77,16 @@ mod tests {
         assert_eq!(
             on_new_rows(101.0, false, 1, 0),
             Decision::KeepPosition { unseen: 1 }
+        );
+    }
+
+    #[test]
+    fn a_resized_view_keeps_only_a_following_reader_at_the_bottom() {
+        assert!(keeps_bottom_on_resize(0.0));
+        assert!(keeps_bottom_on_resize(100.0));
+        assert!(
+            !keeps_bottom_on_resize(101.0),
+            "a reader in history stays put"
         );
     }
 

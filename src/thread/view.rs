@@ -2,9 +2,12 @@
 
 use leptos::html::Div;
 use leptos::prelude::*;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
 
 use super::scroll::{
-    appended_rows, distance_from_bottom, follows, keep_anchor, on_new_rows, Decision,
+    appended_rows, distance_from_bottom, follows, keep_anchor, keeps_bottom_on_resize, on_new_rows,
+    Decision,
 };
 use crate::api::{Message, Priority};
 use crate::urgent::{can_acknowledge, Side};
@@ -14,6 +17,9 @@ use crate::urgent::{can_acknowledge, Side};
 fn local_day(d: &js_sys::Date) -> (u32, u32, u32) {
     (d.get_full_year(), d.get_month(), d.get_date())
 }
+
+/// A ResizeObserver with the callback it calls (kept alive as long as it observes).
+type Watcher = (web_sys::ResizeObserver, Closure<dyn FnMut()>);
 
 fn day_label(d: &js_sys::Date) -> String {
     d.to_locale_date_string("default", &wasm_bindgen::JsValue::UNDEFINED)
@@ -120,6 +126,32 @@ pub fn MessageThread(
             }
         }
     };
+
+    // The view's own box changes under the reader too: the canned replies row arriving,
+    // the composer growing, the window resized. A reader at the bottom stays there.
+    let resize: StoredValue<Option<Watcher>, LocalStorage> = StoredValue::new_local(None);
+    Effect::new(move |_| {
+        let Some(el) = container.get() else { return };
+        if resize.with_value(Option::is_some) {
+            return;
+        }
+        let on_resize = Closure::<dyn FnMut()>::new(move || {
+            if keeps_bottom_on_resize(distance.get_value()) {
+                if let Some(el) = container.get_untracked() {
+                    el.set_scroll_top(el.scroll_height());
+                }
+            }
+        });
+        if let Ok(observer) = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()) {
+            observer.observe(&el);
+            resize.set_value(Some((observer, on_resize)));
+        }
+    });
+    on_cleanup(move || {
+        if let Some(Some((observer, _))) = resize.try_update_value(Option::take) {
+            observer.disconnect();
+        }
+    });
 
     // Each row carries its day separator (if it starts a day), so rows are keyed and only
     // new rows are created when the thread grows.
