@@ -65,6 +65,11 @@ where
     let submit = move |priority: Priority| {
         let text = draft.get_untracked();
         if !busy.get_untracked() && sendable(&text) {
+            // Sent as urgent from the keyboard: the toggle says so until it is sent, so a
+            // retry after a failure stays urgent (and keeps its id).
+            if priority == Priority::Urgent && !urgent.get_untracked() {
+                urgent.set(true);
+            }
             sending.dispatch((text, priority));
         }
     };

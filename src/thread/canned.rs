@@ -19,14 +19,31 @@ pub struct CannedReply {
     pub position: i64,
 }
 
-/// Which reply (0-based) Alt+`code` sends: `Digit1`…`Digit9` (the physical keys, so a
-/// layout where Alt+1 types "¡" still works) map to 0…8.
-pub fn shortcut_index(code: &str, alt: bool) -> Option<usize> {
-    if !alt {
+/// What a key press is, for the shortcut: the key's value and the modifiers that matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyPress<'a> {
+    /// `KeyboardEvent.key`: what the press would type.
+    pub key: &'a str,
+    /// Alt (Option) held.
+    pub alt: bool,
+    /// Ctrl or Meta held (AltGr on Windows reports Ctrl+Alt).
+    pub ctrl_or_meta: bool,
+    /// `getModifierState("AltGraph")`.
+    pub alt_graph: bool,
+    /// An auto-repeat of a held key.
+    pub repeat: bool,
+}
+
+/// Which reply (0-based) a key press sends: Alt+1…Alt+9, and only when the press would
+/// type the digit itself. On layouts where Alt or AltGr with a digit types a character
+/// (`@`, `#`, `[`, `¡`…), the press is left alone, so typing never sends a reply; a held
+/// key's repeats send nothing more.
+pub fn shortcut_index(press: KeyPress<'_>) -> Option<usize> {
+    if !press.alt || press.ctrl_or_meta || press.alt_graph || press.repeat {
         return None;
     }
-    let digit = code.strip_prefix("Digit")?.parse::<usize>().ok()?;
-    (1..=9).contains(&digit).then(|| digit - 1)
+    let digit = press.key.parse::<usize>().ok()?;
+    (press.key.len() == 1 && (1..=9).contains(&digit)).then(|| digit - 1)
 }
 
 /// The org's replies as buttons; `send` gets a reply's body. Shows nothing when the org
@@ -47,7 +64,15 @@ pub fn CannedReplies(#[prop(into)] send: UnsyncCallback<String>) -> impl IntoVie
     );
     let list = Memo::new(move |_| replies.data.get().unwrap_or_default());
     let keys = window_event_listener(leptos::ev::keydown, move |ev| {
-        if let Some(n) = shortcut_index(&ev.code(), ev.alt_key()) {
+        let key = ev.key();
+        let press = KeyPress {
+            key: &key,
+            alt: ev.alt_key(),
+            ctrl_or_meta: ev.ctrl_key() || ev.meta_key(),
+            alt_graph: ev.get_modifier_state("AltGraph"),
+            repeat: ev.repeat(),
+        };
+        if let Some(n) = shortcut_index(press) {
             if let Some(reply) = list.with_untracked(|l| l.get(n).cloned()) {
                 ev.prevent_default();
                 send.run(reply.body);
@@ -79,12 +104,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn alt_digits_pick_the_nth_reply() {
-        assert_eq!(shortcut_index("Digit1", true), Some(0));
-        assert_eq!(shortcut_index("Digit9", true), Some(8));
-        assert_eq!(shortcut_index("Digit0", true), None);
-        assert_eq!(shortcut_index("Digit1", false), None, "Alt is needed");
-        assert_eq!(shortcut_index("KeyA", true), None);
-        assert_eq!(shortcut_index("Numpad1", true), None);
+    fn alt_digits_pick_the_nth_reply_and_typing_never_does() {
+        let alt = |key| KeyPress {
+            key,
+            alt: true,
+            ..KeyPress::default()
+        };
+        assert_eq!(shortcut_index(alt("1")), Some(0));
+        assert_eq!(shortcut_index(alt("9")), Some(8));
+        assert_eq!(shortcut_index(alt("0")), None);
+        assert_eq!(
+            shortcut_index(KeyPress {
+                key: "1",
+                ..KeyPress::default()
+            }),
+            None,
+            "Alt is needed"
+        );
+        // AltGr+3 types "#" on a French layout; Option+1 types "¡" on a Mac.
+        assert_eq!(
+            shortcut_index(KeyPress {
+                ctrl_or_meta: true,
+                ..alt("1")
+            }),
+            None
+        );
+        assert_eq!(
+            shortcut_index(KeyPress {
+                alt_graph: true,
+                ..alt("1")
+            }),
+            None
+        );
+        assert_eq!(shortcut_index(alt("#")), None);
+        assert_eq!(shortcut_index(alt("¡")), None);
+        assert_eq!(shortcut_index(alt("12")), None);
+        assert_eq!(
+            shortcut_index(KeyPress {
+                repeat: true,
+                ..alt("1")
+            }),
+            None,
+            "held down"
+        );
     }
 }

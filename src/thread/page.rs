@@ -73,8 +73,11 @@ pub fn ThreadPage() -> impl IntoView {
     });
 
     // A resend after a lost answer carries the first try's id, so it cannot store a copy.
-    let outbox = StoredValue::new(Outbox::default());
-    let send = move |text: String, priority: Priority| async move {
+    // The composer and the canned replies keep an outbox each, so a quick reply sent
+    // between a lost send and its retry cannot make the retry a new message.
+    let composer_outbox = StoredValue::new(Outbox::default());
+    let canned_outbox = StoredValue::new(Outbox::default());
+    let send_from = move |outbox: StoredValue<Outbox>, text: String, priority: Priority| async move {
         let conversation = id.get_untracked().unwrap_or_default();
         let message_id = outbox
             .try_update_value(|o| {
@@ -109,14 +112,12 @@ pub fn ThreadPage() -> impl IntoView {
             }
         }
     };
-    // Canned replies go out as routine messages, through the same outbox.
-    let quick = Action::new_unsync(move |body: &String| send(body.clone(), Priority::Routine));
-    let quick_error = form_error(quick);
-    let send_canned = UnsyncCallback::new(move |body: String| {
-        if !quick.pending().get_untracked() {
-            quick.dispatch(body);
-        }
+    let send = move |text: String, priority: Priority| send_from(composer_outbox, text, priority);
+    // Canned replies go out as routine messages.
+    let quick = Action::new_unsync(move |body: &String| {
+        send_from(canned_outbox, body.clone(), Priority::Routine)
     });
+    let quick_error = form_error(quick);
 
     // Acknowledging refetches at once rather than waiting for the event (which refetches
     // every tab of every dispatcher, this one included).
@@ -142,8 +143,24 @@ pub fn ThreadPage() -> impl IntoView {
         }
     });
     let ack_error = form_error(acknowledging);
+    let send_canned = UnsyncCallback::new(move |body: String| {
+        if !quick.pending().get_untracked() {
+            acknowledging.clear();
+            quick.dispatch(body);
+        }
+    });
     let acknowledge = UnsyncCallback::new(move |message_id: String| {
+        quick.clear();
         acknowledging.dispatch(message_id);
+    });
+    // An error belongs to the conversation it happened in.
+    Effect::new(move |previous: Option<Option<String>>| {
+        let now = id.get();
+        if previous.is_some_and(|p| p != now) {
+            quick.clear();
+            acknowledging.clear();
+        }
+        now
     });
     let action_error = Signal::derive(move || ack_error.get().or_else(|| quick_error.get()));
 
