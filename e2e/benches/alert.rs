@@ -13,14 +13,6 @@ use switchboard_e2e::api::northside_medics;
 use switchboard_e2e::page::{enable_alerts, login, notifications, record_alerts, tones};
 use switchboard_e2e::{setup, stats};
 
-fn arg(args: &[String], flag: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Milliseconds from each commit to the first record (`{tag | at}`) after it that belongs
 /// to the message's conversation; `None` where nothing came.
 fn delays(commits: &[(String, f64)], records: &[Value], key: &str) -> Vec<Option<f64>> {
@@ -41,8 +33,8 @@ fn delays(commits: &[(String, f64)], records: &[Value], key: &str) -> Vec<Option
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let count = arg(&args, "--count", 30) as usize;
-    let gap = Duration::from_millis(arg(&args, "--gap-ms", 400));
+    let count = stats::flag(&args, "--count", 30) as usize;
+    let gap = Duration::from_millis(stats::flag(&args, "--gap-ms", 400));
     let (server, browser, ana) = setup(None)
         .await
         .expect("setup (set SWITCHBOARD_SERVER_BIN for a release build)");

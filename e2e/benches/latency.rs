@@ -29,19 +29,11 @@ const OBSERVER: &str = "
   }).observe({type: 'resource'});
   return true;";
 
-fn arg(args: &[String], flag: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let count = arg(&args, "--count", 1000);
-    let rate = arg(&args, "--rate", 20).max(1);
+    let count = stats::flag(&args, "--count", 1000);
+    let rate = stats::flag(&args, "--rate", 20).max(1);
     let (server, browser, ana) = setup(None)
         .await
         .expect("setup (set SWITCHBOARD_SERVER_BIN for a release build)");

@@ -28,6 +28,16 @@ pub fn summary(samples: &mut [f64]) -> Map<String, Value> {
     m
 }
 
+/// The number after `flag` in a benchmark's arguments (`--count 30`), or `default` when
+/// the flag is absent or its value is not a number.
+pub fn flag(args: &[String], flag: &str, default: u64) -> u64 {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Writes `target/bench/<name>.json` and returns its path.
 pub fn write(name: &str, values: Map<String, Value>) -> std::path::PathBuf {
     let dir = repo_root().join("target/bench");
