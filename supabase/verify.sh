@@ -11,7 +11,8 @@ as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$*"; else bas
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 cleanup() { as_pg "$bin/pg_ctl -D $work/data -m immediate stop" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
-as_pg "$bin/initdb -D $work/data -U postgres --auth=trust" >/dev/null
+# UTF8 as on Supabase: the migrations spell characters as \u escapes.
+as_pg "$bin/initdb -D $work/data -U postgres --auth=trust -E UTF8 --no-locale" >/dev/null
 as_pg "$bin/pg_ctl -D $work/data -o '-k $work -c listen_addresses= -c wal_level=logical' -l $work/log start -w" >/dev/null
 psql_run() { psql -h "$work" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
 
@@ -193,6 +194,62 @@ check "lakeside medics read none" "$lakemedic" "select count(*) from public.cann
 check "no writes" "$ana" "insert into public.canned_replies (org_id, label, body, position) values ('00000000-0000-0000-0000-00000000000a', 'x', 'x', 99)" \
   'ERROR:  permission denied for table canned_replies'
 check_owner "acknowledgements are published to Realtime" "select count(*) from pg_publication_tables where pubname = 'supabase_realtime' and tablename = 'message_acks'" "1"
+
+# Hold the line (20261130000000): the write rules of ARCHITECTURE.md, "Backend parity", with
+# the inputs server/tests/parity.rs sends to the embedded server.
+lakeside_org=00000000-0000-0000-0000-00000000000b
+rls_messages='ERROR:  new row violates row-level security policy for table "messages"'
+body_check='ERROR:  new row for relation "messages" violates check constraint "messages_body_length"'
+for blank in "E'\\u200B'" "E'\\u2800'" "E'\\u200C\\u200D\\u2060\\uFEFF'" "E'\\u200E\\u200F'" "E'\\u3164'" "E'\\n'" "E' \\t'" "''"; do
+  check "blank body $blank is refused" "$medic" "insert into public.messages (conversation_id, body) values ('$c1', $blank) returning id" "$body_check"
+done
+for visible in "E'\\u200Bx'" "'5 mg'" "E'\\U0001F691'"; do
+  check "visible body $visible is stored" "$medic" "insert into public.messages (conversation_id, body) values ('$c1', $visible) returning body = $visible" "t"
+done
+# PostgREST turns the JSON body into a row; U+0000 cannot become text (22P05, 400).
+nul='ERROR:  unsupported Unicode escape sequence'
+check "NUL alone in a body" "$medic" "insert into public.messages (conversation_id, body) select x.c, x.b from json_to_record('{\"c\":\"$c1\",\"b\":\"\\u0000\"}') as x (c uuid, b text) returning id" "$nul"
+check "NUL inside a body" "$medic" "insert into public.messages (conversation_id, body) select x.c, x.b from json_to_record('{\"c\":\"$c1\",\"b\":\"5 mg\\u0000 (not 50)\"}') as x (c uuid, b text) returning id" "$nul"
+check "NUL in a read marker" "$medic" "update public.read_state set last_read_at = x.t from json_to_record('{\"t\":\"2026-01-01T00:00:00Z\\u0000\"}') as x (t timestamptz)" "$nul"
+check "NUL in an RPC argument" "$medic" "select public.mark_conversation_read(x.c) from json_to_record('{\"c\":\"$c1\\u0000\"}') as x (c uuid)" "$nul"
+
+# The preview: flattened, cut at 139 characters and an ellipsis, never inside a cluster.
+x138="repeat('x', 138)"
+check "preview drops a ZWJ family cut in half" "$ana" "select public.message_preview($x138 || E'\\U0001F468\\u200D\\U0001F469\\u200D\\U0001F467\\u200D\\U0001F466 arrived') = $x138 || '…'" "t"
+check "preview drops a flag cut in half" "$ana" "select public.message_preview($x138 || E'\\U0001F1EB\\U0001F1F7 unit') = $x138 || '…'" "t"
+check "preview drops a letter cut from its accent" "$ana" "select public.message_preview($x138 || E'e\\u0301tat stable') = $x138 || '…'" "t"
+check "preview keeps a whole cluster" "$ana" "select public.message_preview(repeat('x', 130) || E'\\U0001F468\\u200D\\U0001F469 yyyyyyyy') = repeat('x', 130) || E'\\U0001F468\\u200D\\U0001F469 yyyyy…'" "t"
+check "preview flattens White_Space" "$ana" "select public.message_preview(E'  a\\n\\u00A0 b\\u3000') = 'a b'" "t"
+check "140 characters fit as they are" "$ana" "select public.message_preview(repeat('y', 140)) = repeat('y', 140)" "t"
+check "a message leaves that preview" "$medic" "insert into public.messages (conversation_id, body) values ('$c1', $x138 || E'\\U0001F468\\u200D\\U0001F469\\u200D\\U0001F467\\u200D\\U0001F466 arrived'); select last_message_preview = $x138 || '…' from public.conversations where id = '$c1'" "t"
+
+# Server-owned columns: a value the server would not set is refused (42501, 403), not
+# overwritten; the server's own value or null is accepted.
+check "forged org_id is refused" "$medic" "insert into public.messages (conversation_id, body, org_id) values ('$c1', 'forged', '$lakeside_org') returning id" "$rls_messages"
+check "forged sender_id is refused" "$medic" "insert into public.messages (conversation_id, body, sender_id) values ('$c1', 'forged', '$ana_id') returning id" "$rls_messages"
+check "created_at is refused" "$medic" "insert into public.messages (conversation_id, body, created_at) values ('$c1', 'forged', '2001-01-01T00:00:00Z') returning id" "$rls_messages"
+check "a missing conversation is refused as unseen" "$medic" "insert into public.messages (conversation_id, body) values ('00000000-0000-0000-0000-00000000dead', 'x') returning id" "$rls_messages"
+check "the server's own values are accepted" "$medic" "insert into public.messages (conversation_id, body, org_id, sender_id, created_at) values ('$c1', 'mine', '00000000-0000-0000-0000-00000000000a', '$medic_id', null) returning sender_id = '$medic_id' and created_at > now() - interval '1 minute'" "t"
+check "conversations are read-only" "$ana" "update public.conversations set last_message_preview = 'edited'" 'ERROR:  permission denied for table conversations'
+check "orgs are read-only" "$ana" "insert into public.orgs (name) values ('x')" 'ERROR:  permission denied for table orgs'
+check "users are read-only" "$ana" "delete from public.users" 'ERROR:  permission denied for table users'
+
+# Read markers: never ahead of the newest message, never backwards, PATCH of last_read_at only.
+newest_c1="(select max(created_at) from public.messages where conversation_id = '$c1')"
+check "mark read before the clamp checks" "$ana" "select public.mark_conversation_read('$c1'); select unread_count from public.conversations_with_unread() where id = '$c1'" "0"
+check "a marker five minutes ahead is clamped" "$ana" "update public.read_state set last_read_at = now() + interval '5 minutes' where conversation_id = '$c1' returning last_read_at = $newest_c1" "t"
+check "so the medic's next message is unread" "$medic" "insert into public.messages (conversation_id, body) values ('$c1', 'pt conscious, BP 90/60') returning priority" "routine"
+check "unread count 1" "$ana" "select unread_count from public.conversations_with_unread() where id = '$c1'" "1"
+check "a marker moved back keeps its value" "$ana" "update public.read_state set last_read_at = '2000-01-01T00:00:00Z' where conversation_id = '$c1' returning last_read_at > '2001-01-01'" "t"
+check "still unread" "$ana" "select unread_total()" "1"
+check "a null marker is refused" "$ana" "update public.read_state set last_read_at = null where conversation_id = '$c1'" \
+  'ERROR:  null value in column "last_read_at" of relation "read_state" violates not-null constraint'
+check "markers are not inserted over the API" "$ana" "insert into public.read_state (user_id, conversation_id, last_read_at) values ('$ana_id', '$c2', now())" \
+  'ERROR:  permission denied for table read_state'
+check "nor deleted" "$ana" "delete from public.read_state" 'ERROR:  permission denied for table read_state'
+check "nor moved to another user" "$ana" "update public.read_state set user_id = '$medic_id'" 'ERROR:  permission denied for table read_state'
+check "others' markers are not seen" "$ben" "select count(*) from public.read_state where user_id = '$ana_id'" "0"
+check "mark read reaches the new message, no further" "$ana" "select public.mark_conversation_read('$c1'); select (select last_read_at from public.read_state where user_id = '$ana_id' and conversation_id = '$c1') = $newest_c1" "t"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

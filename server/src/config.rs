@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+use crate::realtime::registry::SocketCaps;
 
 /// Whether to create the demo organisations in an empty database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +30,12 @@ pub struct Limits {
     pub ws_max_frame_bytes: usize,
     /// Channels one socket may join.
     pub ws_channels_per_socket: usize,
-    /// Concurrent sockets per user.
-    pub ws_sockets_per_user: usize,
+    /// Login sessions of one user that may hold sockets at once, roughly devices
+    /// (`--sessions-per-user`, default 10); see [`crate::realtime::registry`].
+    pub ws_sessions_per_user: usize,
+    /// Sockets one login session may hold at once, roughly tabs of one browser, which all
+    /// share the session (`--sockets-per-session`, default 100).
+    pub ws_sockets_per_session: usize,
     /// Silence after which a socket is closed (Phoenix uses 60 s).
     pub ws_idle_timeout_ms: u64,
     /// Outgoing frames a socket may have queued before it is cut off as too slow.
@@ -49,12 +54,31 @@ impl Default for Limits {
             login_window_ms: 60_000,
             ws_max_frame_bytes: 64 * 1024,
             ws_channels_per_socket: 100,
-            ws_sockets_per_user: 20,
+            ws_sessions_per_user: 10,
+            ws_sockets_per_session: 100,
             ws_idle_timeout_ms: 60_000,
             ws_send_queue: 1024,
             refresh_reuse_window_ms: 10_000,
         }
     }
+}
+
+impl Limits {
+    /// The per-user socket caps the realtime registry enforces.
+    pub fn socket_caps(&self) -> SocketCaps {
+        SocketCaps {
+            sessions_per_user: self.ws_sessions_per_user,
+            sockets_per_session: self.ws_sockets_per_session,
+        }
+    }
+}
+
+/// A whole number of at least 1 for `flag`.
+fn at_least_one(flag: &str, v: &str) -> Result<usize> {
+    v.parse()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| Error::Config(format!("{flag}: not a whole number >= 1: {v}")))
 }
 
 /// Default of `--urgent-realert-seconds`.
@@ -98,7 +122,9 @@ impl Config {
     }
 
     /// Parses `--addr A --db FILE --dist DIR --seed demo|none --access-ttl SECS
-    /// --sockets-per-user N --urgent-realert-seconds N`.
+    /// --sessions-per-user N --sockets-per-session N --urgent-realert-seconds N`;
+    /// `--sockets-per-user N` is the old name of `--sockets-per-session`, kept for scripts
+    /// (one user's benchmark sockets all share one session).
     ///
     /// # Errors
     /// [`Error::Config`] for an unknown flag, a missing value or one out of range.
@@ -138,11 +164,11 @@ impl Config {
                             Error::Config(format!("--access-ttl: not seconds: {v}"))
                         })?;
                 }
-                "--sockets-per-user" => {
-                    let v = value()?;
-                    config.limits.ws_sockets_per_user = v.parse().map_err(|_| {
-                        Error::Config(format!("--sockets-per-user: not a number: {v}"))
-                    })?;
+                "--sessions-per-user" => {
+                    config.limits.ws_sessions_per_user = at_least_one(flag, &value()?)?;
+                }
+                "--sockets-per-session" | "--sockets-per-user" => {
+                    config.limits.ws_sockets_per_session = at_least_one(flag, &value()?)?;
                 }
                 "--urgent-realert-seconds" => {
                     let v = value()?;
@@ -202,5 +228,38 @@ mod tests {
             );
         }
         assert!(Config::from_args(&args(&["--urgent-realert-seconds"])).is_err());
+    }
+
+    #[test]
+    fn socket_caps_count_devices_and_tabs() {
+        let c = Config::from_args(&args(&[])).unwrap();
+        assert_eq!(
+            c.limits.socket_caps(),
+            SocketCaps {
+                sessions_per_user: 10,
+                sockets_per_session: 100
+            },
+            "the defaults"
+        );
+        let c = Config::from_args(&args(&[
+            "--sessions-per-user",
+            "3",
+            "--sockets-per-session",
+            "7",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (
+                c.limits.ws_sessions_per_user,
+                c.limits.ws_sockets_per_session
+            ),
+            (3, 7)
+        );
+        let c = Config::from_args(&args(&["--sockets-per-user", "1010"])).unwrap();
+        assert_eq!(c.limits.ws_sockets_per_session, 1010, "the old name");
+        for bad in ["0", "-1", "many"] {
+            assert!(Config::from_args(&args(&["--sessions-per-user", bad])).is_err());
+            assert!(Config::from_args(&args(&["--sockets-per-session", bad])).is_err());
+        }
     }
 }

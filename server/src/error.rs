@@ -99,6 +99,22 @@ impl Error {
     }
 }
 
+/// Most bytes of one error's text written to the log.
+pub const MAX_LOGGED_ERROR_BYTES: usize = 512;
+
+/// `text` cut to at most [`MAX_LOGGED_ERROR_BYTES`] (on a character boundary), saying how
+/// long it was when cut: for log lines that may quote unbounded SQL or request input.
+pub fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_LOGGED_ERROR_BYTES {
+        return text.into();
+    }
+    let mut end = MAX_LOGGED_ERROR_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len()).into()
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, body) = match self {
@@ -113,8 +129,9 @@ impl IntoResponse for Error {
                 json!({"code": code, "message": message, "details": details, "hint": hint}),
             ),
             other => {
-                // Internals go to the log, never to the client.
-                tracing::error!(error = %other, "request failed");
+                // Internals go to the log, never to the client; bounded, because some
+                // (SQLite's input errors) quote the whole statement and the input in it.
+                tracing::error!(error = %bounded(&other.to_string()), "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     json!({"code": "XX000", "message": "internal server error", "details": null, "hint": null}),
@@ -129,5 +146,52 @@ impl IntoResponse for Error {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Collects everything a tracing subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Issue 12, item 8: SQLite's input errors carry the whole statement; the log line of a
+    /// failed request stays bounded however long the statement (or the input in it) was.
+    #[test]
+    fn internal_errors_log_a_bounded_line() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let sql = format!("SELECT 1 WHERE 1 IN ({}?)", "?, ".repeat(40_000));
+        let failure = conn.prepare(&sql).map(|_| ()).unwrap_err();
+        assert!(
+            failure.to_string().len() > 100_000,
+            "the raw error echoes the SQL"
+        );
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let response =
+            tracing::subscriber::with_default(subscriber, || Error::Db(failure).into_response());
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("too many SQL variables"), "{logged}");
+        assert!(logged.len() < 2_000, "log line of {} bytes", logged.len());
     }
 }

@@ -7,7 +7,10 @@ use switchboard_server::{db, simulate};
 
 const USAGE: &str = "usage:
   switchboard-server [--addr 127.0.0.1:3000] [--db data/switchboard.db] [--dist dist]
-                     [--seed demo|none] [--access-ttl SECONDS] [--sockets-per-user N]
+                     [--seed demo|none] [--access-ttl SECONDS]
+                     [--sessions-per-user N]     (devices with realtime sockets, default 10)
+                     [--sockets-per-session N]   (tabs of one login, default 100;
+                                                  --sockets-per-user is its old name)
                      [--urgent-realert-seconds N]   (default 60, at least 1)
   switchboard-server simulate [--url http://127.0.0.1:3000] [--rate MESSAGES_PER_SECOND]
                      [--count N] [--org northside|lakeside]

@@ -9,7 +9,8 @@ use common::{Server, SECRET};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use switchboard_api_client::Returning;
-use switchboard_server::auth::jwt::Keys;
+use switchboard_server::auth::jwt::{self, Keys};
+use switchboard_server::realtime::registry::SocketRefusal;
 
 struct Ctx {
     s: Server,
@@ -406,8 +407,14 @@ async fn token_swap_keeps_the_subscription_and_expiry_ends_it() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    claims.exp = now + 2;
+    // Past its `exp` but inside the leeway REST grants too: accepted, and ended by the
+    // timer once the same rule refuses it, about two seconds from now.
+    claims.exp = now - jwt::LEEWAY_SECS + 2;
     let short = keys.sign(&claims).unwrap();
+    assert_eq!(
+        c.s.get("/rest/v1/conversations?select=id", &short).await.0,
+        StatusCode::OK
+    );
 
     // Swapped in time: the channel survives past the first token's expiry.
     let mut kept = Ws::connect(&c.s.base, &c.s.anon, "2.0.0").await;
@@ -481,7 +488,7 @@ async fn silent_sockets_are_closed() {
 async fn channel_and_socket_limits() {
     let c = ctx_with(|cfg| {
         cfg.limits.ws_channels_per_socket = 2;
-        cfg.limits.ws_sockets_per_user = 1;
+        cfg.limits.ws_sockets_per_session = 1;
     })
     .await;
     let mut ws = Ws::connect(&c.s.base, &c.s.anon, "2.0.0").await;
@@ -500,10 +507,10 @@ async fn channel_and_socket_limits() {
     );
     let mut second = Ws::connect(&c.s.base, &c.s.anon, "2.0.0").await;
     let (_, refused) = second.join("realtime:a", &c.token, json!([])).await;
-    assert!(refused["payload"]["response"]["reason"]
-        .as_str()
-        .unwrap()
-        .starts_with("ConnectionRateLimitReached"));
+    assert_eq!(
+        refused["payload"]["response"]["reason"],
+        SocketRefusal::TooManySockets { max: 1 }.reason()
+    );
     // Closing the first socket frees the slot.
     ws.inner.close(None).await.unwrap();
     drop(ws);
@@ -575,4 +582,127 @@ async fn concurrent_writers_arrive_once_each_in_commit_order() {
     ws.send(None, Some("7"), "phoenix", "heartbeat", json!({}))
         .await;
     assert_eq!(ws.recv().await["event"], "phx_reply", "and nothing extra");
+}
+
+/// Issue 12, item 6: tabs of one browser share a session, and normal multi-tab use never
+/// reaches the per-session socket cap: more than 20 sockets of one session all join.
+#[tokio::test]
+async fn many_tabs_of_one_session_all_join() {
+    let c = ctx().await;
+    let mut tabs = Vec::new();
+    for tab in 0..25 {
+        let mut ws = Ws::connect(&c.s.base, &c.s.anon, "2.0.0").await;
+        let (_, reply) = ws
+            .join(&topic(&c.org), &c.token, org_bindings(&c.org, &c.me))
+            .await;
+        assert_eq!(reply["payload"]["status"], "ok", "tab {tab}: {reply}");
+        tabs.push(ws);
+    }
+    say(&c, &c.medic_token, &c.conv, "to every tab").await;
+    for ws in &mut tabs {
+        let got = ws.recv_event("postgres_changes").await;
+        assert_eq!(got["payload"]["data"]["record"]["body"], "to every tab");
+    }
+}
+
+/// Issue 12, item 6: the cap that does bind is on login sessions (devices), and its refusal
+/// is a join error the app can show; a device already connected may open more tabs, and a
+/// device that closes frees its slot.
+#[tokio::test]
+async fn the_session_cap_refuses_with_a_reason_and_frees_on_close() {
+    let c = ctx_with(|cfg| cfg.limits.ws_sessions_per_user = 2).await;
+    let laptop = c.token.clone();
+    let phone = c.s.login("ana@northside.test").await;
+    let tablet = c.s.login("ana@northside.test").await;
+    let mut on_laptop = Ws::connect(&c.s.base, &c.s.anon, "2.0.0").await;
+    let (_, ok) = on_laptop.join(&topic(&c.org), &laptop, json!([])).await;
+    assert_eq!(ok["payload"]["status"], "ok", "{ok}");
+    let mut on_phone = Ws::connect(&c.s.base, &c.s.anon, "2.0.0").await;
+    let (_, ok) = on_phone.join(&topic(&c.org), &phone, json!([])).await;
+    assert_eq!(ok["payload"]["status"], "ok", "{ok}");
+
+    let mut on_tablet = Ws::connect(&c.s.base, &c.s.anon, "2.0.0").await;
+    let (_, refused) = on_tablet.join(&topic(&c.org), &tablet, json!([])).await;
+    assert_eq!(refused["payload"]["status"], "error");
+    assert_eq!(
+        refused["payload"]["response"]["reason"],
+        "ConnectionRateLimitReached: This account is connected on too many devices at once \
+         (at most 2). Close Switchboard on a device you are not using."
+    );
+    let mut second_laptop_tab = Ws::connect(&c.s.base, &c.s.anon, "2.0.0").await;
+    let (_, ok) = second_laptop_tab
+        .join(&topic(&c.org), &laptop, json!([]))
+        .await;
+    assert_eq!(
+        ok["payload"]["status"], "ok",
+        "a known device opens another tab"
+    );
+
+    on_phone.inner.close(None).await.unwrap();
+    drop(on_phone);
+    let mut joined = false;
+    for _ in 0..50 {
+        let (_, reply) = on_tablet.join(&topic(&c.org), &tablet, json!([])).await;
+        if reply["payload"]["status"] == "ok" {
+            joined = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(joined, "the phone's slot went to the tablet");
+}
+
+/// Issue 12, item 1: a token the rule calls expired is refused at join as hosted Realtime
+/// refuses it, with the reason the app refreshes on, and REST refuses it too.
+#[tokio::test]
+async fn an_expired_token_is_refused_at_join_as_by_rest() {
+    let c = ctx().await;
+    let keys = Keys::new(SECRET.as_bytes()).unwrap();
+    let mut claims = keys.verify_user(&c.token).unwrap();
+    claims.exp = jwt::unix_now() - jwt::LEEWAY_SECS - 5;
+    let lapsed = keys.sign(&claims).unwrap();
+    let mut ws = Ws::connect(&c.s.base, &c.s.anon, "2.0.0").await;
+    let (_, refused) = ws
+        .join(&topic(&c.org), &lapsed, org_bindings(&c.org, &c.me))
+        .await;
+    assert_eq!(refused["payload"]["status"], "error");
+    let reason = refused["payload"]["response"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("InvalidJWTToken: Token has expired ")
+            && reason.ends_with(" seconds ago"),
+        "{reason}"
+    );
+    let (status, body) = c.s.get("/rest/v1/conversations?select=id", &lapsed).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("PGRST303"))
+    );
+}
+
+/// Issue 12, item 7: a realtime `filter` with quoted values (quotes, backslashes, commas
+/// inside) selects exactly the rows it names, AND-ed with another part.
+#[tokio::test]
+async fn quoted_filter_values_select_the_rows_they_name() {
+    let c = ctx().await;
+    let filter = format!(
+        r#"body=in.("5\" gauze","D:\\scan.pdf","a,b"),conversation_id=eq.{}"#,
+        c.conv
+    );
+    let mut ws = Ws::connect(&c.s.base, &c.s.anon, "2.0.0").await;
+    let (_, reply) = ws
+        .join(
+            "realtime:quoted",
+            &c.token,
+            json!([{"event": "INSERT", "schema": "public", "table": "messages", "filter": filter}]),
+        )
+        .await;
+    assert_eq!(reply["payload"]["status"], "ok", "{reply}");
+    ws.recv_event("system").await;
+    for body in ["5", r#"5" gauze"#, "a", r"D:\scan.pdf", "a,b"] {
+        say(&c, &c.token, &c.conv, body).await;
+    }
+    for want in [r#"5" gauze"#, r"D:\scan.pdf", "a,b"] {
+        let got = ws.recv_event("postgres_changes").await;
+        assert_eq!(got["payload"]["data"]["record"]["body"], want);
+    }
 }

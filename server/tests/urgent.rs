@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::ws::{Got, Ws};
-use common::{assert_error, Server};
+use common::{assert_error, Server, User};
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -16,12 +16,6 @@ use switchboard_api_client::DEMO_PASSWORD;
 
 /// The thread read the client sends (its `MESSAGE_SELECT`).
 const THREAD_SELECT: &str = "id,conversation_id,sender_id,body,priority,created_at,sender:users(display_name,role),ack:message_acks(user_id,acked_at,user:users(display_name))";
-
-/// A signed-in user: token and id.
-struct User {
-    token: String,
-    id: String,
-}
 
 /// Northside's dispatchers Ana and Ben, medic01 (`m1`) with one of their conversations,
 /// medic02 (`m2`) with one of theirs, and Lakeside's dispatcher Lee with one of Lee's.
@@ -38,33 +32,16 @@ struct World {
     c2: String,
 }
 
-async fn user(s: &Server, email: &str) -> User {
-    let session = s.session(email).await;
-    User {
-        token: session["access_token"].as_str().unwrap().to_string(),
-        id: session["user"]["id"].as_str().unwrap().to_string(),
-    }
-}
-
-async fn first_conversation(s: &Server, token: &str) -> (String, String) {
-    let (status, rows) = s.rpc("conversations_with_unread", token, json!({})).await;
-    assert_eq!(status, StatusCode::OK, "{rows}");
-    (
-        rows[0]["id"].as_str().unwrap().to_string(),
-        rows[0]["org_id"].as_str().unwrap().to_string(),
-    )
-}
-
 async fn world_with(tweak: impl FnOnce(&mut switchboard_server::config::Config)) -> World {
     let s = Server::start_with(tweak).await;
-    let ana = user(&s, "ana@northside.test").await;
-    let ben = user(&s, "ben@northside.test").await;
-    let m1 = user(&s, "medic01@northside.test").await;
-    let m2 = user(&s, "medic02@northside.test").await;
-    let lee = user(&s, "lee@lakeside.test").await;
-    let (c1, org) = first_conversation(&s, &m1.token).await;
-    let (c2, _) = first_conversation(&s, &m2.token).await;
-    let (_, lee_org) = first_conversation(&s, &lee.token).await;
+    let ana = s.user("ana@northside.test").await;
+    let ben = s.user("ben@northside.test").await;
+    let m1 = s.user("medic01@northside.test").await;
+    let m2 = s.user("medic02@northside.test").await;
+    let lee = s.user("lee@lakeside.test").await;
+    let (c1, org) = s.first_conversation(&m1.token).await;
+    let (c2, _) = s.first_conversation(&m2.token).await;
+    let (_, lee_org) = s.first_conversation(&lee.token).await;
     World {
         s,
         ana,
@@ -667,8 +644,8 @@ async fn acknowledgements_reach_the_orgs_dispatchers_and_the_conversations_medic
     // medic02 got only their own conversation's acknowledgement.
     assert_eq!(next_ack(&mut m2).await, row2);
     // Lakeside got nothing of Northside's: its first event is its own.
-    let lake_medic = user(s, "medic01@lakeside.test").await;
-    let (lake_conv, _) = first_conversation(s, &lake_medic.token).await;
+    let lake_medic = s.user("medic01@lakeside.test").await;
+    let (lake_conv, _) = s.first_conversation(&lake_medic.token).await;
     let lake_msg = say(s, &lake_medic, &lake_conv, "Urgent at the lake", "urgent").await;
     let (status, lake_row) = ack(s, &w.lee, &lake_msg).await;
     assert_eq!(status, StatusCode::OK, "{lake_row}");
@@ -715,7 +692,7 @@ async fn a_version_2_database_migrates_at_start_and_gets_the_demo_canned_replies
     for demo in [true, false] {
         let path = dir.path().join(format!("v2-{demo}.db"));
         version_2_database(&path, demo);
-        // Twice: the second start finds version 3 and changes nothing.
+        // Twice: the second start finds the newest version and changes nothing.
         for _ in 0..2 {
             let mut config = common::config(path.clone());
             config.seed = switchboard_server::config::Seed::Demo;
@@ -730,7 +707,10 @@ async fn a_version_2_database_migrates_at_start_and_gets_the_demo_canned_replies
                 })
                 .await
                 .unwrap();
-            assert_eq!(version, 3);
+            assert_eq!(
+                version,
+                switchboard_server::db::migrations::MIGRATIONS.len() as i64
+            );
             let ana = api
                 .sign_in("ana@northside.test", DEMO_PASSWORD)
                 .await

@@ -10,6 +10,7 @@
 
 mod message;
 mod priority;
+pub mod text;
 
 pub use message::{DecodeError, Message, Serializer};
 pub use priority::Priority;

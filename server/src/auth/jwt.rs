@@ -5,8 +5,56 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Allowed clock skew when checking `exp`, as PostgREST does.
-pub const LEEWAY_SECS: u64 = 30;
+/// Seconds a token is still accepted after its `exp`: PostgREST's allowance for clock skew.
+///
+/// One rule for every check ([`check_expiry`]): REST requests, the API key, a Realtime join,
+/// an `access_token` swap and a channel's expiry timer. Hosted Realtime grants no leeway
+/// (`confirm_token` needs `exp - now > 0`) while PostgREST grants 30 s; the same token goes
+/// to both here, and with two rules a token REST and the join still accept would be killed
+/// by the channel's timer at once, and the client would rejoin in a loop. So Realtime here
+/// grants PostgREST's 30 s too: a channel lives exactly as long as REST accepts its token.
+pub const LEEWAY_SECS: i64 = 30;
+
+/// The one expiry rule: a token with expiry `exp` is accepted at `now` (unix seconds)
+/// through `exp + LEEWAY_SECS` inclusive, as PostgREST (and `jsonwebtoken`'s leeway) has it.
+///
+/// # Errors
+/// [`TokenError::Expired`] with the seconds since `exp` (Realtime's "Token has expired N
+/// seconds ago" counts from `exp`).
+pub fn check_expiry(exp: i64, now: i64) -> Result<(), TokenError> {
+    if now > exp.saturating_add(LEEWAY_SECS) {
+        Err(TokenError::Expired {
+            secs_ago: now.saturating_sub(exp),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// The first unix second at which [`check_expiry`] refuses a token with expiry `exp`: when a
+/// channel's expiry timer must fire.
+pub fn expired_from(exp: i64) -> i64 {
+    exp.saturating_add(LEEWAY_SECS).saturating_add(1)
+}
+
+/// The current time in whole unix seconds, the clock [`check_expiry`] is read against.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Signature and claims checks, with expiry left to [`check_expiry`] so that every caller
+/// applies the same rule against its own clock.
+fn validation(audience: Option<&str>) -> Validation {
+    let mut validation = Validation::new(Algorithm::HS256);
+    match audience {
+        Some(aud) => validation.set_audience(&[aud]),
+        None => validation.validate_aud = false,
+    }
+    validation.validate_exp = false;
+    validation
+}
 
 /// Which side of the conversation a user is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,37 +183,60 @@ impl Keys {
             .map_err(|e| Error::Config(format!("cannot sign token: {e}")))
     }
 
-    /// Checks that an `apikey` is one of ours (an anon or service key).
+    /// Checks that an `apikey` is one of ours (an anon or service key) and not expired.
     pub fn verify_api_key(&self, key: &str) -> bool {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.validate_aud = false;
-        validation.leeway = LEEWAY_SECS;
-        match decode::<KeyClaims>(key, &self.decoding, &validation) {
-            Ok(data) => data.claims.role == "anon" || data.claims.role == "service_role",
+        match decode::<KeyClaims>(key, &self.decoding, &validation(None)) {
+            Ok(data) => {
+                (data.claims.role == "anon" || data.claims.role == "service_role")
+                    && check_expiry(data.claims.exp, unix_now()).is_ok()
+            }
             Err(_) => false,
         }
     }
 
-    /// Verifies a user access token, distinguishing expiry from other failures.
-    pub fn verify_user(&self, token: &str) -> Result<UserClaims, TokenError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_audience(&["authenticated"]);
-        validation.leeway = LEEWAY_SECS;
-        decode::<UserClaims>(token, &self.decoding, &validation)
+    /// Checks a user access token's signature and claims but not its expiry: for callers
+    /// that judge expiry themselves with [`check_expiry`] against an injected clock (the
+    /// Realtime channel machine).
+    ///
+    /// # Errors
+    /// [`TokenError::BadSignature`] or [`TokenError::Malformed`]; never `Expired`.
+    pub fn decode_user(&self, token: &str) -> Result<UserClaims, TokenError> {
+        decode::<UserClaims>(token, &self.decoding, &validation(Some("authenticated")))
             .map(|d| d.claims)
             .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
                 _ => TokenError::Malformed,
             })
+    }
+
+    /// Verifies a user access token at `now` (unix seconds): [`Keys::decode_user`], then
+    /// [`check_expiry`].
+    ///
+    /// # Errors
+    /// Any [`TokenError`].
+    pub fn verify_user_at(&self, token: &str, now: i64) -> Result<UserClaims, TokenError> {
+        let claims = self.decode_user(token)?;
+        check_expiry(claims.exp, now)?;
+        Ok(claims)
+    }
+
+    /// Verifies a user access token now ([`Keys::verify_user_at`] on the system clock).
+    ///
+    /// # Errors
+    /// Any [`TokenError`].
+    pub fn verify_user(&self, token: &str) -> Result<UserClaims, TokenError> {
+        self.verify_user_at(token, unix_now())
     }
 }
 
 /// Why a user token was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenError {
-    /// Past `exp` (plus leeway).
-    Expired,
+    /// Past `exp` plus [`LEEWAY_SECS`] ([`check_expiry`]).
+    Expired {
+        /// Seconds since `exp` (not since the leeway ran out), as Realtime reports them.
+        secs_ago: i64,
+    },
     /// Not signed with our secret.
     BadSignature,
     /// Not a JWT, or missing required claims.
@@ -176,7 +247,7 @@ impl TokenError {
     /// The PostgREST error for this failure.
     pub fn to_api_error(self) -> Error {
         match self {
-            TokenError::Expired => Error::unauthorized("PGRST303", "JWT expired"),
+            TokenError::Expired { .. } => Error::unauthorized("PGRST303", "JWT expired"),
             TokenError::BadSignature => {
                 Error::unauthorized("PGRST301", "JWSError JWSInvalidSignature")
             }
@@ -256,11 +327,33 @@ mod tests {
         let keys = Keys::new(&[7u8; 32]).unwrap();
         let other = Keys::new(&[8u8; 32]).unwrap();
         let expired = keys.sign(&claims(1_000)).unwrap();
-        assert_eq!(keys.verify_user(&expired), Err(TokenError::Expired));
+        assert!(matches!(
+            keys.verify_user(&expired),
+            Err(TokenError::Expired { .. })
+        ));
+        assert_eq!(keys.decode_user(&expired).map(|c| c.exp), Ok(1_000));
         let foreign = other.sign(&claims(4_000_000_000)).unwrap();
         assert_eq!(keys.verify_user(&foreign), Err(TokenError::BadSignature));
         assert_eq!(keys.verify_user("nope"), Err(TokenError::Malformed));
         assert!(!keys.verify_api_key(other.anon_key()));
         assert!(Keys::new(b"short").is_err());
+    }
+
+    /// Issue 12, item 1: one rule, PostgREST's 30 s leeway, the same for every check.
+    #[test]
+    fn a_token_is_accepted_through_exp_plus_the_leeway() {
+        let keys = Keys::new(&[7u8; 32]).unwrap();
+        let token = keys.sign(&claims(1_000)).unwrap();
+        for (now, ok) in [(999, true), (1_000, true), (1_030, true), (1_031, false)] {
+            assert_eq!(check_expiry(1_000, now).is_ok(), ok, "{now}");
+            assert_eq!(keys.verify_user_at(&token, now).is_ok(), ok, "{now}");
+        }
+        assert_eq!(expired_from(1_000), 1_031);
+        assert!(check_expiry(1_000, expired_from(1_000) - 1).is_ok());
+        assert_eq!(
+            check_expiry(1_000, 1_042),
+            Err(TokenError::Expired { secs_ago: 42 })
+        );
+        assert_eq!(check_expiry(i64::MAX, i64::MAX), Ok(()), "no overflow");
     }
 }

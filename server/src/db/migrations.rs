@@ -130,4 +130,60 @@ CREATE TABLE canned_replies (
 "#,
         demo_canned_replies!()
     ),
+    // 4: a read marker is never ahead of its conversation's newest message (in one without
+    // messages, of the clock): markers written before `rest::write::set_read_marker`
+    // clamped them are pulled back, as the hosted migration 20261130000000 does.
+    r#"
+UPDATE read_state
+   SET last_read_at = coalesce(
+         (SELECT max(m.created_at) FROM messages m WHERE m.conversation_id = read_state.conversation_id),
+         strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now'))
+ WHERE last_read_at > coalesce(
+         (SELECT max(m.created_at) FROM messages m WHERE m.conversation_id = read_state.conversation_id),
+         strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now'));
+"#,
 ];
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::MIGRATIONS;
+
+    /// Migration 4 pulls a marker ahead of the newest message back to it, one in an empty
+    /// conversation back to the clock, and leaves the others alone.
+    #[test]
+    fn markers_ahead_of_the_newest_message_are_pulled_back() {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO orgs VALUES ('o', 'O');
+             INSERT INTO users VALUES ('d', 'o', 'd@o', 'x', 'D', 'dispatcher'), ('m', 'o', 'm@o', 'x', 'M', 'medic');
+             INSERT INTO conversations (id, org_id, medic_id, created_at) VALUES
+               ('c1', 'o', 'm', '2026-01-01T00:00:00.000000+00:00'), ('c2', 'o', 'm', '2026-01-01T00:00:00.000000+00:00');
+             INSERT INTO messages (id, org_id, conversation_id, sender_id, body, created_at) VALUES
+               ('x', 'o', 'c1', 'm', 'hi', '2026-01-01T00:00:01.000000+00:00');
+             INSERT INTO read_state VALUES
+               ('d', 'c1', '2999-01-01T00:00:00.000000+00:00'), ('m', 'c1', '2025-01-01T00:00:00.000000+00:00'),
+               ('d', 'c2', '2999-01-01T00:00:00.000000+00:00');",
+        )
+        .unwrap();
+        conn.execute_batch(MIGRATIONS[3]).unwrap();
+        let marker = |user: &str, conv: &str| -> String {
+            conn.query_row(
+                "SELECT last_read_at FROM read_state WHERE user_id = ?1 AND conversation_id = ?2",
+                [user, conv],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(marker("d", "c1"), "2026-01-01T00:00:01.000000+00:00");
+        assert_eq!(marker("m", "c1"), "2025-01-01T00:00:00.000000+00:00");
+        let empty = marker("d", "c2");
+        let now = crate::clock::format_micros(crate::clock::now_micros());
+        assert!(empty.len() == now.len() && empty <= now, "{empty} vs {now}");
+        assert!(crate::clock::parse_micros(&empty).is_some(), "{empty}");
+    }
+}

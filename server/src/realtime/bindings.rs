@@ -4,8 +4,9 @@ use serde_json::{json, Value};
 
 use crate::auth::jwt::Principal;
 use crate::db::{Change, ChangeKind};
-use crate::schema::filter::{split_top_level, Filter, Op, Operand};
+use crate::schema::filter::{Filter, Op, Operand};
 use crate::schema::tables::{self, Table};
+use crate::schema::values::split_top_level;
 
 /// Which row events a binding wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,11 +96,9 @@ pub fn parse_binding(params: &Value, who: &Principal) -> Result<Binding, String>
         let parts = split_top_level(filter_text)
             .ok_or_else(|| format!("Error parsing `filter` params: {filter_text}"))?;
         for part in parts {
-            let (column, value) = part
-                .split_once('=')
-                .ok_or_else(|| format!("Error parsing `filter` params: {filter_text}"))?;
-            let mut filter = Filter::parse(column, value)
+            let mut filter = Filter::parse_realtime(part)
                 .map_err(|e| format!("Error parsing `filter` params: {e}"))?;
+            let column = filter.column.as_str();
             if filter.negated || filter.op == Op::Is {
                 return Err(format!(
                     "unsupported filter {part}: use eq, neq, lt, lte, gt, gte or in"
@@ -251,6 +250,43 @@ mod tests {
             parse_binding(&p, &who(AppRole::Medic)).is_err(),
             "medics only themselves"
         );
+    }
+
+    /// Issue 12, item 7: Realtime's `filter` takes values quoted as in PostgREST (`subscriptions.ex`:
+    /// commas split AND-ed parts outside parentheses and quotes, a backslash inside quotes
+    /// takes the next character, a wholly quoted single value is unquoted).
+    #[test]
+    fn quoted_filter_values_match_the_rows_they_name() {
+        let d = who(AppRole::Dispatcher);
+        let id = "44444444-4444-4444-4444-444444444444";
+        let row = |body: &str| change(ChangeKind::Insert, json!({"id": id, "body": body}));
+        let cases: Vec<(&str, &str)> = vec![
+            (r#"body=in.("5\" gauze")"#, r#"5" gauze"#),
+            (r#"body=in.("a\",b")"#, r#"a",b"#),
+            (r#"body=in.("D:\\scan.pdf")"#, r"D:\scan.pdf"),
+            (r#"body=in.("x(y), z",other)"#, "x(y), z"),
+            (r#"body=eq."5\" gauze""#, r#"5" gauze"#),
+            (r#"body=eq."a,b""#, "a,b"),
+            (r#"body=eq."D:\\scan.pdf""#, r"D:\scan.pdf"),
+            (r"body=eq.D:\scan.pdf", r"D:\scan.pdf"),
+            (
+                r#"body=eq."a,b",id=eq.44444444-4444-4444-4444-444444444444"#,
+                "a,b",
+            ),
+            (
+                r#"id=in.( 44444444-4444-4444-4444-444444444444 ,"55555555-5555-5555-5555-555555555555"),body=in.("p,q")"#,
+                "p,q",
+            ),
+        ];
+        for (filter, body) in cases {
+            let p = json!({"event": "INSERT", "table": "messages", "filter": filter});
+            let binding = match parse_binding(&p, &d) {
+                Ok(b) => b,
+                Err(e) => panic!("{filter}: {e}"),
+            };
+            assert!(binding.matches(&row(body)), "{filter} matches {body}");
+            assert!(!binding.matches(&row("other body")), "{filter}");
+        }
     }
 
     #[test]

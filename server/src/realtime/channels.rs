@@ -5,9 +5,12 @@
 //! change under which binding ids and leaves the encoding to the socket: a change is
 //! encoded once per audience and shared by every socket sending it (see
 //! [`crate::db::changes::Wire`]). Nothing here touches the network or reads the clock: time
-//! comes in as unix seconds, and token checks and the per-user socket cap are asked of a
-//! [`Host`]. The replies follow Supabase Realtime's channel (`realtime_channel.ex`): error
-//! reasons as `"Code: message"`, `system` messages, and `phx_close` when a channel ends.
+//! comes in as unix seconds (ticks, and [`Host::now`] for messages), and token decoding and
+//! the socket caps are asked of a [`Host`]. Whether a token has expired is always
+//! [`jwt::check_expiry`], the rule REST uses too, so a join, an `access_token` swap, the
+//! expiry timer and deliveries agree on it. The replies follow Supabase Realtime's channel
+//! (`realtime_channel.ex`): error reasons as `"Code: message"`, `system` messages, and
+//! `phx_close` when a channel ends.
 
 use std::collections::HashMap;
 
@@ -16,7 +19,8 @@ use switchboard_wire::{event, field, status, topic, Message};
 
 use super::bindings::{parse_binding, Binding};
 use super::protocol::CloseReason;
-use crate::auth::jwt::{Principal, TokenError};
+use super::registry::SocketRefusal;
+use crate::auth::jwt::{self, Principal, TokenError};
 use crate::db::Change;
 
 /// Seconds since the Unix epoch.
@@ -27,11 +31,25 @@ const LEGACY_TOKEN_FIELD: &str = "user_token";
 
 /// What the machine asks of the server around it.
 pub trait Host {
-    /// Verifies a user access token (signature, expiry, claims).
-    fn verify(&self, token: &str) -> Result<Principal, TokenError>;
-    /// Counts this socket against `user_id`'s cap of open sockets; false when the user
-    /// already holds as many as allowed.
-    fn acquire_socket(&self, user_id: &str) -> bool;
+    /// Checks a user access token's signature and claims, not its expiry: the machine
+    /// judges that with [`jwt::check_expiry`] at [`Host::now`].
+    fn decode(&self, token: &str) -> Result<Principal, TokenError>;
+    /// The current time in unix seconds.
+    fn now(&self) -> UnixSecs;
+    /// Counts this socket against the caps of `user_id`'s login session `session_id`.
+    ///
+    /// # Errors
+    /// [`SocketRefusal`] when a cap is reached.
+    fn acquire_socket(&self, user_id: &str, session_id: &str) -> Result<(), SocketRefusal>;
+}
+
+/// The user and login session a socket was counted against, to release when it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    /// The user id (`sub`).
+    pub user_id: String,
+    /// The login session (`session_id`).
+    pub session_id: String,
 }
 
 /// What the machine reacts to.
@@ -68,15 +86,33 @@ struct Channel {
 pub struct Channels {
     channels: HashMap<String, Channel>,
     max_channels: usize,
-    counted_user: Option<String>,
+    counted: Option<Counted>,
 }
 
-fn token_reason(e: TokenError) -> &'static str {
+/// Why a channel's token no longer holds, in a `system` message that ends the channel
+/// (Realtime's `shutdown_response` texts: "Token has expired N seconds ago" for expiry).
+fn token_message(e: TokenError) -> String {
     match e {
-        TokenError::Expired => "InvalidJWTToken: Token has expired",
-        TokenError::BadSignature => "JwtSignatureError: Failed to validate JWT signature",
-        TokenError::Malformed => "MalformedJWT: The token provided is not a valid JWT",
+        TokenError::Expired { secs_ago } => format!("Token has expired {secs_ago} seconds ago"),
+        TokenError::BadSignature => "JwtSignatureError: Failed to validate JWT signature".into(),
+        TokenError::Malformed => "MalformedJWT: The token provided is not a valid JWT".into(),
     }
+}
+
+/// Why a join with this token is refused, as a join error `reason` (Realtime's join errors:
+/// `"InvalidJWTToken: Token has expired N seconds ago"`).
+fn token_reason(e: TokenError) -> String {
+    match e {
+        TokenError::Expired { .. } => format!("InvalidJWTToken: {}", token_message(e)),
+        other => token_message(other),
+    }
+}
+
+/// A token that decodes and has not expired at the host's time.
+fn verify(token: &str, host: &impl Host) -> Result<Principal, TokenError> {
+    let principal = host.decode(token)?;
+    jwt::check_expiry(principal.exp, host.now())?;
+    Ok(principal)
 }
 
 fn reply(to: &Message, status: &str, response: Value) -> Out {
@@ -117,19 +153,23 @@ impl Channels {
         Channels {
             channels: HashMap::new(),
             max_channels,
-            counted_user: None,
+            counted: None,
         }
     }
 
-    /// The user this socket was counted against by [`Host::acquire_socket`], to release
-    /// when the socket ends.
-    pub fn counted_user(&self) -> Option<&str> {
-        self.counted_user.as_deref()
+    /// The user and session this socket was counted against by [`Host::acquire_socket`],
+    /// to release when the socket ends.
+    pub fn counted(&self) -> Option<&Counted> {
+        self.counted.as_ref()
     }
 
-    /// When the first channel's token expires; feed [`Input::Tick`] then.
+    /// The first second at which a channel's token counts as expired
+    /// ([`jwt::expired_from`]); feed [`Input::Tick`] then, not before.
     pub fn next_expiry(&self) -> Option<UnixSecs> {
-        self.channels.values().map(|c| c.principal.exp).min()
+        self.channels
+            .values()
+            .map(|c| jwt::expired_from(c.principal.exp))
+            .min()
     }
 
     /// Applies one input.
@@ -162,7 +202,8 @@ impl Channels {
         now: UnixSecs,
     ) -> impl Iterator<Item = (&'a str, Vec<u32>)> + 'a {
         self.channels.iter().filter_map(move |(topic, ch)| {
-            if ch.principal.exp <= now || !change.table.access.allows(&change.owner, &ch.principal)
+            if jwt::check_expiry(ch.principal.exp, now).is_err()
+                || !change.table.access.allows(&change.owner, &ch.principal)
             {
                 return None;
             }
@@ -226,18 +267,20 @@ impl Channels {
                 "Unauthorized: a user access_token is required to join",
             ));
         };
-        let principal = match host.verify(token) {
+        let principal = match verify(token, host) {
             Ok(p) => p,
-            Err(e) => return out.push(reply_error(m, token_reason(e))),
+            Err(e) => return out.push(reply_error(m, &token_reason(e))),
         };
-        if self.counted_user.is_none() {
-            if !host.acquire_socket(&principal.user_id) {
-                return out.push(reply_error(
-                    m,
-                    "ConnectionRateLimitReached: Too many connections for this user",
-                ));
+        if self.counted.is_none() {
+            // Counted once, by the first join; refused until a slot frees, with a reason a
+            // person can act on.
+            if let Err(refusal) = host.acquire_socket(&principal.user_id, &principal.session_id) {
+                return out.push(reply_error(m, &refusal.reason()));
             }
-            self.counted_user = Some(principal.user_id.clone());
+            self.counted = Some(Counted {
+                user_id: principal.user_id.clone(),
+                session_id: principal.session_id.clone(),
+            });
         }
         let config = m.payload.get(field::CONFIG);
         let params = match config.and_then(|c| c.get(field::POSTGRES_CHANGES)) {
@@ -292,7 +335,7 @@ impl Channels {
         let Some(token) = m.payload.get(field::ACCESS_TOKEN).and_then(Value::as_str) else {
             return;
         };
-        match host.verify(token) {
+        match verify(token, host) {
             Ok(principal) => {
                 let Some(ch) = self.channels.get_mut(topic) else {
                     return;
@@ -307,19 +350,18 @@ impl Channels {
                 ch.principal = principal;
                 out.push(subscribed(topic, &ch.join_ref));
             }
-            Err(e) => self.shut(topic, token_reason(e), out),
+            Err(e) => self.shut(topic, &token_message(e), out),
         }
     }
 
+    /// Ends every channel whose token [`jwt::check_expiry`] refuses at `now`.
     fn expire(&mut self, now: UnixSecs, out: &mut Vec<Out>) {
         for topic in self.topics() {
-            let exp = self
-                .channels
-                .get(&topic)
-                .map_or(now + 1, |c| c.principal.exp);
-            if exp <= now {
-                let message = format!("Token has expired {} seconds ago", now - exp);
-                self.shut(&topic, &message, out);
+            let Some(exp) = self.channels.get(&topic).map(|c| c.principal.exp) else {
+                continue;
+            };
+            if let Err(e) = jwt::check_expiry(exp, now) {
+                self.shut(&topic, &token_message(e), out);
             }
         }
     }
@@ -369,24 +411,31 @@ mod tests {
     const CONV: &str = "44444444-4444-4444-4444-444444444444";
 
     /// Tokens are `"<role>:<user>:<exp>"` with role `d` or `m` and user `me` standing for
-    /// [`ME`]; `"expired"` and anything else fail. Allows `slots` sockets in all.
+    /// [`ME`]; `"expired"` is `d:me:-1000`; anything else is malformed. The clock is `now`;
+    /// `slots` sockets are allowed in all, and each counted one is recorded.
     struct FakeHost {
         slots: Cell<usize>,
+        now: Cell<UnixSecs>,
+        counted: std::cell::RefCell<Vec<(String, String)>>,
     }
 
     impl FakeHost {
         fn new() -> Self {
             FakeHost {
                 slots: Cell::new(5),
+                now: Cell::new(0),
+                counted: Default::default(),
             }
         }
     }
 
     impl Host for FakeHost {
-        fn verify(&self, token: &str) -> Result<Principal, TokenError> {
-            if token == "expired" {
-                return Err(TokenError::Expired);
-            }
+        fn decode(&self, token: &str) -> Result<Principal, TokenError> {
+            let token = if token == "expired" {
+                "d:me:-1000"
+            } else {
+                token
+            };
             let mut parts = token.split(':');
             let role = match parts.next() {
                 Some("d") => AppRole::Dispatcher,
@@ -410,10 +459,19 @@ mod tests {
             })
         }
 
-        fn acquire_socket(&self, _user_id: &str) -> bool {
+        fn now(&self) -> UnixSecs {
+            self.now.get()
+        }
+
+        fn acquire_socket(&self, user_id: &str, session_id: &str) -> Result<(), SocketRefusal> {
             let left = self.slots.get();
-            self.slots.set(left.saturating_sub(1));
-            left > 0
+            if left == 0 {
+                return Err(SocketRefusal::TooManySessions { max: 1 });
+            }
+            self.slots.set(left - 1);
+            let counted = (user_id.to_string(), session_id.to_string());
+            self.counted.borrow_mut().push(counted);
+            Ok(())
         }
     }
 
@@ -526,11 +584,11 @@ mod tests {
             }
             assert!(got["id"].is_u64());
         }
-        assert_eq!(ch.counted_user(), Some(ME));
-        assert_eq!(ch.next_expiry(), Some(100));
+        assert_eq!(ch.counted().map(|c| c.user_id.as_str()), Some(ME));
+        assert_eq!(ch.next_expiry(), Some(100 + jwt::LEEWAY_SECS + 1));
         let out = ch.step(join_msg("7", "realtime:quiet", "d:me:50", json!([])), &host);
         assert_eq!(sent(&out).len(), 1, "no bindings: no system message");
-        assert_eq!(ch.next_expiry(), Some(50));
+        assert_eq!(ch.next_expiry(), Some(50 + jwt::LEEWAY_SECS + 1));
     }
 
     #[test]
@@ -552,7 +610,7 @@ mod tests {
             (
                 "realtime:x",
                 "expired",
-                "InvalidJWTToken: Token has expired",
+                "InvalidJWTToken: Token has expired 1000 seconds ago",
             ),
         ] {
             let out = ch.step(join_msg("1", topic, token, json!([])), &host);
@@ -593,13 +651,22 @@ mod tests {
         );
         assert_eq!(host.slots.get(), 4, "the socket is counted once");
 
-        let full = FakeHost {
-            slots: Cell::new(0),
-        };
+        assert_eq!(
+            host.counted.borrow().as_slice(),
+            [(ME.to_string(), "s".to_string())],
+            "counted against the token's user and login session"
+        );
+
+        let full = FakeHost::new();
+        full.slots.set(0);
         let mut ch = Channels::new(1);
         let out = ch.step(join_msg("1", "realtime:a", "d:me:9", json!([])), &full);
-        assert!(reason(sent(&out)[0]).starts_with("ConnectionRateLimitReached"));
-        assert_eq!(ch.counted_user(), None);
+        assert_eq!(
+            reason(sent(&out)[0]),
+            SocketRefusal::TooManySessions { max: 1 }.reason(),
+            "the registry's reason, for people"
+        );
+        assert_eq!(ch.counted(), None);
     }
 
     #[test]
@@ -665,7 +732,7 @@ mod tests {
             (out.len(), out[0].payload["status"].as_str()),
             (1, Some(status::OK))
         );
-        assert_eq!(ch.next_expiry(), Some(500));
+        assert_eq!(ch.next_expiry(), Some(500 + jwt::LEEWAY_SECS + 1));
         let no_token = msg(
             Some("3"),
             "6",
@@ -700,10 +767,16 @@ mod tests {
             join_msg("9", "realtime:later", "d:me:200", json!([])),
             &host,
         );
-        assert!(ch.step(Input::Tick(99), &host).is_empty());
-        let out = ch.step(Input::Tick(103), &host);
+        assert!(
+            ch.step(Input::Tick(130), &host).is_empty(),
+            "within the leeway"
+        );
+        let out = ch.step(Input::Tick(131), &host);
         let out = sent(&out);
-        assert_eq!(out[0].payload["message"], "Token has expired 3 seconds ago");
+        assert_eq!(
+            out[0].payload["message"],
+            "Token has expired 31 seconds ago"
+        );
         assert_eq!(
             (out[0].join_ref.as_deref(), out[0].reference.as_deref()),
             (Some("3"), None)
@@ -713,7 +786,107 @@ mod tests {
             (event::PHX_CLOSE, "realtime:org")
         );
         assert_eq!(out.len(), 2);
-        assert_eq!(ch.next_expiry(), Some(200));
+        assert_eq!(ch.next_expiry(), Some(231));
+    }
+
+    /// Issue 12, item 1: one rule decides when a token is expired, so a token the join
+    /// accepts is never ended by the expiry timer before that rule says so, and the same
+    /// token is refused at join from then on, as hosted Realtime refuses it.
+    #[test]
+    fn join_and_expiry_agree_on_when_a_token_expires() {
+        for joined_at in 90..=140 {
+            let host = FakeHost::new();
+            host.now.set(joined_at);
+            let mut ch = Channels::new(3);
+            let out = ch.step(join_msg("3", "realtime:org", "d:me:100", bindings()), &host);
+            let reply = sent(&out)[0];
+            if reply.reply_status().map(|r| r.0) != Some(status::OK) {
+                assert_eq!(
+                    reason(reply),
+                    format!(
+                        "InvalidJWTToken: Token has expired {} seconds ago",
+                        joined_at - 100
+                    ),
+                    "joined at {joined_at}"
+                );
+                assert_eq!(ch.next_expiry(), None);
+                continue;
+            }
+            let deadline = ch.next_expiry().expect("a joined channel has a deadline");
+            assert!(
+                deadline > joined_at,
+                "joined at {joined_at}, deadline {deadline}"
+            );
+            let record = json!({"org_id": ORG, "conversation_id": CONV});
+            let c = change(&MESSAGES, Some(OTHER), None, record);
+            assert_eq!(
+                ch.deliveries(&c, joined_at).count(),
+                1,
+                "joined at {joined_at}"
+            );
+            for early in joined_at..deadline {
+                assert!(
+                    ch.step(Input::Tick(early), &host).is_empty(),
+                    "tick {early}"
+                );
+            }
+            assert_eq!(ch.deliveries(&c, deadline).count(), 0);
+            let out = ch.step(Input::Tick(deadline), &host);
+            let out = sent(&out);
+            assert_eq!(
+                out[0].payload["message"],
+                format!("Token has expired {} seconds ago", deadline - 100)
+            );
+            assert_eq!(out[1].event, event::PHX_CLOSE);
+            host.now.set(deadline);
+            let out = ch.step(join_msg("4", "realtime:org", "d:me:100", bindings()), &host);
+            assert_eq!(
+                reason(sent(&out)[0]),
+                format!(
+                    "InvalidJWTToken: Token has expired {} seconds ago",
+                    deadline - 100
+                )
+            );
+        }
+        let host = FakeHost::new();
+        host.now.set(100);
+        let mut ch = Channels::new(3);
+        ch.step(join_msg("3", "realtime:org", "d:me:100", bindings()), &host);
+        assert!(
+            ch.step(Input::Tick(100), &host).is_empty(),
+            "valid through exp"
+        );
+    }
+
+    /// The `access_token` swap applies the same rule: a token inside the leeway is taken,
+    /// one past it ends the channel as the timer would.
+    #[test]
+    fn a_swapped_token_is_judged_by_the_same_rule() {
+        let (mut ch, host) = joined("d:me:100");
+        let swap = |token: &str| {
+            Input::Message(msg(
+                Some("3"),
+                "5",
+                "realtime:org",
+                event::ACCESS_TOKEN,
+                json!({"access_token": token}),
+            ))
+        };
+        host.now.set(120);
+        let out = ch.step(swap("d:me:95"), &host);
+        assert_eq!(
+            sent(&out)[0].payload["status"],
+            status::OK,
+            "inside the leeway"
+        );
+        assert_eq!(ch.next_expiry(), Some(95 + jwt::LEEWAY_SECS + 1));
+        let out = ch.step(swap("d:me:80"), &host);
+        let out = sent(&out);
+        assert_eq!(
+            out[0].payload["message"],
+            "Token has expired 40 seconds ago"
+        );
+        assert_eq!(out[1].event, event::PHX_CLOSE);
     }
 
     #[test]
@@ -751,7 +924,8 @@ mod tests {
             "another medic's conversation"
         );
         assert_eq!(to(&medic, &mine, 10).len(), 1);
-        assert!(to(&dispatcher, &others, 100).is_empty(), "token expired");
+        assert_eq!(to(&dispatcher, &others, 130).len(), 1, "within the leeway");
+        assert!(to(&dispatcher, &others, 131).is_empty(), "token expired");
         let marker = |user| change(&READ_STATE, Some(ME), Some(user), json!({"user_id": user}));
         assert_eq!(to(&dispatcher, &marker(ME), 10).len(), 1);
         assert!(to(&dispatcher, &marker(OTHER), 10).is_empty());

@@ -1,13 +1,70 @@
-//! Live websocket bookkeeping: per-user socket counts and server-wide shutdown.
+//! Live websocket bookkeeping: how many sockets each login session of each user holds, and
+//! server-wide shutdown.
+//!
+//! Sockets are counted per session, not per user: every tab of one browser shares the
+//! session in its stored login (the JWT `session_id`), so a user with many tabs is one
+//! session with many sockets, and a user on several devices is several sessions. Two caps
+//! follow ([`SocketCaps`]): sessions per user (devices) and sockets per session (tabs).
+//! Memory is bounded by the open sockets: a user's entry holds at most
+//! `sessions_per_user` sessions and goes when their last socket closes.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use tokio::sync::watch;
 
+/// The per-user socket caps (`--sessions-per-user`, `--sockets-per-session`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketCaps {
+    /// Login sessions of one user that may hold sockets at once (roughly, devices).
+    pub sessions_per_user: usize,
+    /// Sockets one login session may hold at once (roughly, tabs of one browser).
+    pub sockets_per_session: usize,
+}
+
+/// Why a socket was not counted; [`SocketRefusal::reason`] is the join error sent back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketRefusal {
+    /// The user already has sockets in `max` other sessions.
+    TooManySessions {
+        /// The cap that was reached.
+        max: usize,
+    },
+    /// This session already holds `max` sockets.
+    TooManySockets {
+        /// The cap that was reached.
+        max: usize,
+    },
+}
+
+impl SocketRefusal {
+    /// The join reply's `reason`, `"Code: message"` as Realtime's join errors are; the code
+    /// is Realtime's `ConnectionRateLimitReached` for both, the message is for people.
+    pub fn reason(self) -> String {
+        match self {
+            SocketRefusal::TooManySessions { max } => format!(
+                "ConnectionRateLimitReached: This account is connected on too many devices at \
+                 once (at most {max}). Close Switchboard on a device you are not using."
+            ),
+            SocketRefusal::TooManySockets { max } => format!(
+                "ConnectionRateLimitReached: Too many Switchboard tabs are open in this browser \
+                 (at most {max}). Close some of them."
+            ),
+        }
+    }
+}
+
+/// Sockets of one session.
+#[derive(Debug)]
+struct SessionSockets {
+    session: String,
+    sockets: usize,
+}
+
 /// Tracks open sockets so limits can be enforced and shutdown can reach them all.
 pub struct SocketRegistry {
-    per_user: Mutex<HashMap<String, usize>>,
+    /// Per user, the sessions holding sockets (at most `sessions_per_user` of them).
+    per_user: Mutex<HashMap<String, Vec<SessionSockets>>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -21,26 +78,70 @@ impl Default for SocketRegistry {
 }
 
 impl SocketRegistry {
-    /// Counts a socket for `user` unless they already hold `max`.
-    pub fn try_acquire(&self, user: &str, max: usize) -> bool {
+    /// Counts a socket for `user`'s `session` unless that would pass one of `caps`.
+    ///
+    /// # Errors
+    /// [`SocketRefusal`] naming the cap that was reached; nothing is counted then.
+    pub fn try_acquire(
+        &self,
+        user: &str,
+        session: &str,
+        caps: SocketCaps,
+    ) -> Result<(), SocketRefusal> {
         let mut map = self.per_user.lock().unwrap_or_else(|p| p.into_inner());
-        let count = map.entry(user.to_string()).or_insert(0);
-        if *count >= max {
-            return false;
+        let sessions = map.entry(user.to_string()).or_default();
+        let held = sessions.len();
+        let outcome = match sessions.iter_mut().find(|s| s.session == session) {
+            Some(s) if s.sockets >= caps.sockets_per_session => {
+                Err(SocketRefusal::TooManySockets {
+                    max: caps.sockets_per_session,
+                })
+            }
+            Some(s) => {
+                s.sockets += 1;
+                Ok(())
+            }
+            None if held >= caps.sessions_per_user => Err(SocketRefusal::TooManySessions {
+                max: caps.sessions_per_user,
+            }),
+            None if caps.sockets_per_session == 0 => Err(SocketRefusal::TooManySockets { max: 0 }),
+            None => {
+                sessions.push(SessionSockets {
+                    session: session.to_string(),
+                    sockets: 1,
+                });
+                Ok(())
+            }
+        };
+        if sessions.is_empty() {
+            map.remove(user);
         }
-        *count += 1;
-        true
+        outcome
     }
 
     /// Releases a socket counted by [`SocketRegistry::try_acquire`].
-    pub fn release(&self, user: &str) {
+    pub fn release(&self, user: &str, session: &str) {
         let mut map = self.per_user.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = map.get_mut(user) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                map.remove(user);
+        let Some(sessions) = map.get_mut(user) else {
+            return;
+        };
+        if let Some(at) = sessions.iter().position(|s| s.session == session) {
+            sessions[at].sockets = sessions[at].sockets.saturating_sub(1);
+            if sessions[at].sockets == 0 {
+                sessions.swap_remove(at);
             }
         }
+        if sessions.is_empty() {
+            map.remove(user);
+        }
+    }
+
+    /// How many users hold counted sockets (for tests of the bookkeeping's bounds).
+    pub fn users(&self) -> usize {
+        self.per_user
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// A receiver that turns true when the server is stopping.
@@ -58,13 +159,66 @@ impl SocketRegistry {
 mod tests {
     use super::*;
 
+    const CAPS: SocketCaps = SocketCaps {
+        sessions_per_user: 2,
+        sockets_per_session: 3,
+    };
+
     #[test]
-    fn enforces_the_per_user_cap() {
+    fn counts_sockets_per_session_and_sessions_per_user() {
         let r = SocketRegistry::default();
-        assert!(r.try_acquire("u", 2));
-        assert!(r.try_acquire("u", 2));
-        assert!(!r.try_acquire("u", 2));
-        r.release("u");
-        assert!(r.try_acquire("u", 2));
+        for _ in 0..3 {
+            assert_eq!(r.try_acquire("u", "tabs", CAPS), Ok(()));
+        }
+        assert_eq!(
+            r.try_acquire("u", "tabs", CAPS),
+            Err(SocketRefusal::TooManySockets { max: 3 })
+        );
+        assert_eq!(r.try_acquire("u", "phone", CAPS), Ok(()));
+        assert_eq!(
+            r.try_acquire("u", "laptop", CAPS),
+            Err(SocketRefusal::TooManySessions { max: 2 })
+        );
+        assert_eq!(r.try_acquire("v", "laptop", CAPS), Ok(()), "per user");
+        r.release("u", "phone");
+        assert_eq!(r.try_acquire("u", "laptop", CAPS), Ok(()), "a device freed");
+        r.release("u", "tabs");
+        assert_eq!(r.try_acquire("u", "tabs", CAPS), Ok(()), "a tab freed");
+    }
+
+    #[test]
+    fn entries_go_with_their_last_socket() {
+        let r = SocketRegistry::default();
+        assert_eq!(r.try_acquire("u", "s", CAPS), Ok(()));
+        assert_eq!(r.try_acquire("u", "s", CAPS), Ok(()));
+        r.release("u", "s");
+        assert_eq!(r.users(), 1);
+        r.release("u", "s");
+        r.release("u", "s");
+        r.release("nobody", "s");
+        assert_eq!(r.users(), 0);
+        let closed = SocketCaps {
+            sessions_per_user: 0,
+            sockets_per_session: 3,
+        };
+        assert!(r.try_acquire("u", "s", closed).is_err());
+        assert_eq!(r.users(), 0, "a refusal leaves nothing behind");
+    }
+
+    #[test]
+    fn refusals_read_as_realtime_join_errors() {
+        for refusal in [
+            SocketRefusal::TooManySessions { max: 10 },
+            SocketRefusal::TooManySockets { max: 100 },
+        ] {
+            let reason = refusal.reason();
+            assert!(
+                reason.starts_with("ConnectionRateLimitReached: "),
+                "{reason}"
+            );
+        }
+        assert!(SocketRefusal::TooManySessions { max: 10 }
+            .reason()
+            .contains("at most 10"));
     }
 }

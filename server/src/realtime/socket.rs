@@ -7,7 +7,7 @@
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use futures_util::stream::SplitSink;
@@ -20,7 +20,8 @@ use super::channels::{Channels, Host, Input, Out, UnixSecs};
 use super::protocol::{
     binary_push_header, change_data, encode_change, serializer_tag, CloseReason,
 };
-use crate::auth::jwt::{Principal, TokenError};
+use super::registry::SocketRefusal;
+use crate::auth::jwt::{self, Principal, TokenError};
 use crate::db::Change;
 use crate::AppState;
 
@@ -30,22 +31,25 @@ type Flow = ControlFlow<CloseReason>;
 /// Changes handled per wake-up before the loop looks at the client again.
 const DRAIN_BATCH: usize = 256;
 
+/// The clock every expiry decision of a socket reads: the one REST reads.
 fn unix_now() -> UnixSecs {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as UnixSecs)
+    jwt::unix_now()
 }
 
 impl Host for AppState {
-    fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+    fn decode(&self, token: &str) -> Result<Principal, TokenError> {
         self.keys()
-            .verify_user(token)
+            .decode_user(token)
             .map(|claims| Principal::from(&claims))
     }
 
-    fn acquire_socket(&self, user_id: &str) -> bool {
-        let max = self.config().limits.ws_sockets_per_user;
-        self.sockets().try_acquire(user_id, max)
+    fn now(&self) -> UnixSecs {
+        unix_now()
+    }
+
+    fn acquire_socket(&self, user_id: &str, session_id: &str) -> Result<(), SocketRefusal> {
+        let caps = self.config().limits.socket_caps();
+        self.sockets().try_acquire(user_id, session_id, caps)
     }
 }
 
@@ -116,9 +120,11 @@ fn lagged(channels: &mut Channels, out: &Outgoing, missed: u64, host: &AppState)
     out.apply(channels.step(Input::Lagged, host))
 }
 
-/// When to feed the next [`Input::Tick`]: just after the earliest token expiry.
-fn expiry_instant(exp: UnixSecs) -> Instant {
-    let wait = (exp - unix_now()).max(0) as u64;
+/// When to feed the next [`Input::Tick`]: just after `deadline`, the first unix second at
+/// which a token counts as expired ([`Channels::next_expiry`]). Whole seconds from a
+/// floored clock only ever wait longer, so the tick never comes before the rule says so.
+fn expiry_instant(deadline: UnixSecs) -> Instant {
+    let wait = u64::try_from(deadline.saturating_sub(unix_now())).unwrap_or(0);
     Instant::now() + Duration::from_secs(wait) + Duration::from_millis(50)
 }
 
@@ -205,8 +211,10 @@ pub async fn run(socket: WebSocket, state: AppState, serializer: Serializer) {
             break reason;
         }
     };
-    if let Some(user) = channels.counted_user() {
-        state.sockets().release(user);
+    if let Some(counted) = channels.counted() {
+        state
+            .sockets()
+            .release(&counted.user_id, &counted.session_id);
     }
     let close = WsMessage::Close(Some(CloseFrame {
         code: reason.code(),

@@ -2,6 +2,7 @@
 //! (`conversations_with_unread`, `unread_total`, `unacked_urgent_total`,
 //! `mark_conversation_read`, `acknowledge_message`).
 
+pub mod nul;
 pub mod query;
 pub mod rpc;
 pub mod select;
@@ -243,6 +244,14 @@ async fn update(State(state): State<AppState>, write: WriteRequest) -> Result<Re
     for (key, value) in object {
         match key.as_str() {
             "last_read_at" => {
+                nul::reject_nul(value)?;
+                if value.is_null() {
+                    return Err(Error::api(
+                        StatusCode::BAD_REQUEST,
+                        "23502",
+                        "null value in column \"last_read_at\" of relation \"read_state\" violates not-null constraint",
+                    ));
+                }
                 let text = value
                     .as_str()
                     .ok_or_else(|| Error::bad_body("last_read_at must be a timestamp string"))?;
@@ -313,12 +322,51 @@ fn uuid_arg(body: &Value, function: &str, name: &str) -> Result<String> {
     normalise(ColType::Uuid, raw)
 }
 
+/// The RPC functions and their argument names, as PostgREST finds a function: by name and
+/// by the set of argument names the body carries.
+const RPC_ARGS: &[(&str, &[&str])] = &[
+    ("conversations_with_unread", &[]),
+    ("unread_total", &[]),
+    ("unacked_urgent_total", &[]),
+    ("mark_conversation_read", &["conversation_id"]),
+    ("acknowledge_message", &["message_id"]),
+];
+
+/// Checks an RPC call's body before it runs, in PostgREST's order: the function must exist
+/// and take every argument the body names (so no caller slips in a `user_id` the function
+/// takes from the token), then no string may hold U+0000 ([`nul::reject_nul`]). A missing
+/// argument is left to the function, which names what it needs.
+///
+/// # Errors
+/// 404 `PGRST202` for an unknown function or argument; 400 `22P05` for U+0000.
+fn check_rpc_body(function: &str, body: &Value) -> Result<()> {
+    let not_found = |signature: String| {
+        Error::api(
+            StatusCode::NOT_FOUND,
+            "PGRST202",
+            format!("Could not find the function public.{signature} in the schema cache"),
+        )
+    };
+    let Some((_, args)) = RPC_ARGS.iter().find(|(name, _)| *name == function) else {
+        return Err(not_found(function.to_string()));
+    };
+    if let Some(object) = body.as_object() {
+        if object.keys().any(|k| !args.contains(&k.as_str())) {
+            let names: Vec<&str> = object.keys().map(String::as_str).collect();
+            return Err(not_found(format!("{function}({})", names.join(", ")))
+                .with_hint(format!("{function} takes ({})", args.join(", "))));
+        }
+    }
+    nul::reject_nul(body)
+}
+
 async fn rpc_call(
     State(state): State<AppState>,
     Path(function): Path<String>,
     who: Principal,
     JsonBody(body): JsonBody,
 ) -> Result<Response> {
+    check_rpc_body(&function, &body)?;
     match function.as_str() {
         "conversations_with_unread" => {
             let rows = state

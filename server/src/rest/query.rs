@@ -5,7 +5,8 @@
 
 use crate::auth::apikey;
 use crate::error::{Error, Result};
-use crate::schema::filter::{split_top_level, Filter};
+use crate::schema::filter::Filter;
+use crate::schema::values::split_top_level;
 
 /// One item of `select=`.
 #[derive(Debug, Clone, PartialEq)]

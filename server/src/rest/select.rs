@@ -9,7 +9,7 @@ use super::query::{ReadQuery, SelectItem};
 use crate::auth::jwt::Principal;
 use crate::error::{Error, Result};
 use crate::schema::filter::{normalise, Filter, Op, Operand};
-use crate::schema::tables::RelationKind;
+use crate::schema::tables::{ColType, RelationKind};
 use crate::schema::{tables, Condition, Table};
 
 /// Most rows one request returns, whatever `limit` says (PostgREST's max-rows).
@@ -46,10 +46,10 @@ pub fn filters_sql(table: &Table, alias: &str, filters: &[Filter]) -> Result<Con
                 if values.is_empty() {
                     "0".to_string()
                 } else {
-                    for v in values {
-                        params.push(normalise(ty, v)?);
-                    }
-                    format!("{col} IN ({})", vec!["?"; values.len()].join(", "))
+                    // One bound JSON array, whatever the list's length: a placeholder per
+                    // item ran into SQLite's limit on variables (32,766) as a 500.
+                    params.push(json_list(ty, values)?);
+                    format!("{col} IN (SELECT value FROM json_each(?))")
                 }
             }
             (op, Operand::Value(v)) => {
@@ -77,6 +77,25 @@ pub fn filters_sql(table: &Table, alias: &str, filters: &[Filter]) -> Result<Con
         },
         params,
     })
+}
+
+/// The items of an `in` list as one JSON array in the column's stored form: numbers for
+/// integer columns (so they compare as numbers), strings for the rest.
+///
+/// # Errors
+/// 400 for an item that is not of the column's type ([`normalise`]).
+fn json_list(ty: ColType, values: &[String]) -> Result<String> {
+    let items = values
+        .iter()
+        .map(|v| {
+            let stored = normalise(ty, v)?;
+            Ok(match (ty, stored.parse::<i64>()) {
+                (ColType::Integer, Ok(n)) => Value::from(n),
+                _ => Value::String(stored),
+            })
+        })
+        .collect::<Result<Vec<Value>>>()?;
+    Ok(Value::Array(items).to_string())
 }
 
 /// The correlated subquery of one embed of `parent` (aliased `parent_alias`): the related

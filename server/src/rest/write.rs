@@ -7,6 +7,8 @@
 use axum::http::StatusCode;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
+use switchboard_wire::text::is_blank;
+use unicode_segmentation::UnicodeSegmentation;
 
 use crate::auth::jwt::Principal;
 use crate::clock::{self, format_micros, now_micros, Micros};
@@ -15,6 +17,9 @@ use crate::error::{Error, Result};
 use crate::schema::filter::normalise;
 use crate::schema::policy::{may_acknowledge, may_write, AckRefusal, Ownership};
 use crate::schema::tables::{ColType, CONVERSATIONS, MESSAGES, MESSAGE_ACKS, READ_STATE};
+
+use super::nul::reject_nul;
+
 pub use switchboard_wire::Priority;
 
 /// Longest accepted message body, in characters.
@@ -76,7 +81,52 @@ fn parse_uuid(name: &str, value: &str) -> Result<String> {
     normalise(ColType::Uuid, value).map_err(|e| e.with_details(format!("column {name}")))
 }
 
-/// Validates one message object; server-owned columns must match the caller or be absent.
+/// The refusal of a value in a server-owned column, as the hosted `messages_before_insert`
+/// trigger raises it: PostgREST answers SQLSTATE 42501 with 403 (ARCHITECTURE.md, "Backend
+/// parity").
+fn set_by_server(table: &str, column: &str) -> Error {
+    Error::rls_violation(table).with_details(format!("column \"{column}\" is set by the server"))
+}
+
+/// Refuses client values in the server-owned columns of a new message: `org_id` and
+/// `sender_id` unless they are what the server sets anyway (the caller's org and id),
+/// `created_at` always (the server clock stamps it). Absent and null mean "let the server
+/// set it". Values are parsed first, as PostgreSQL turns the JSON into a row before any
+/// trigger runs.
+///
+/// # Errors
+/// 400 `22P02` / `22007` for a value that is no uuid / timestamp; 403 `42501`
+/// ([`set_by_server`]) for one the server would not set.
+fn check_server_owned(object: &Map<String, Value>, who: &Principal) -> Result<()> {
+    let org = str_field(object, "org_id")?
+        .map(|v| parse_uuid("org_id", v))
+        .transpose()?;
+    let sender = str_field(object, "sender_id")?
+        .map(|v| parse_uuid("sender_id", v))
+        .transpose()?;
+    let created = str_field(object, "created_at")?
+        .map(|v| normalise(ColType::Timestamp, v))
+        .transpose()?;
+    if org.is_some_and(|o| o != who.org_id) {
+        return Err(set_by_server(MESSAGES.name, "org_id"));
+    }
+    if sender.is_some_and(|s| s != who.user_id) {
+        return Err(set_by_server(MESSAGES.name, "sender_id"));
+    }
+    if created.is_some() {
+        return Err(set_by_server(MESSAGES.name, "created_at"));
+    }
+    Ok(())
+}
+
+/// Validates one message object, in the order PostgREST and PostgreSQL fail: unknown column
+/// (`PGRST204`), U+0000 (`22P05`), malformed uuid (`22P02`), server-owned column (`42501`),
+/// then the checks (`23514` body, priority).
+///
+/// # Errors
+/// Each of the above with PostgREST's status; the body check names `messages_body_length`
+/// for 0 or more than [`MAX_BODY_CHARS`] characters and for a blank body
+/// ([`switchboard_wire::text::is_blank`]).
 pub fn parse_new_message(value: &Value, who: &Principal) -> Result<NewMessage> {
     let object = value
         .as_object()
@@ -90,12 +140,7 @@ pub fn parse_new_message(value: &Value, who: &Principal) -> Result<NewMessage> {
             ));
         }
     }
-    // As an RLS WITH CHECK would: claiming someone else's identity or org is refused.
-    if str_field(object, "sender_id")?.is_some_and(|s| s != who.user_id)
-        || str_field(object, "org_id")?.is_some_and(|s| s != who.org_id)
-    {
-        return Err(Error::rls_violation("messages"));
-    }
+    reject_nul(value)?;
     let id = match str_field(object, "id")? {
         Some(id) => parse_uuid("id", id)?,
         None => uuid::Uuid::new_v4().to_string(),
@@ -110,9 +155,10 @@ pub fn parse_new_message(value: &Value, who: &Principal) -> Result<NewMessage> {
             )
         })?,
     )?;
+    check_server_owned(object, who)?;
     let body = str_field(object, "body")?.unwrap_or_default().to_string();
     let chars = body.chars().count();
-    if chars == 0 || chars > MAX_BODY_CHARS || body.trim().is_empty() {
+    if chars == 0 || chars > MAX_BODY_CHARS || is_blank(&body) {
         return Err(Error::api(
             StatusCode::BAD_REQUEST,
             "23514",
@@ -131,17 +177,30 @@ pub fn parse_new_message(value: &Value, who: &Principal) -> Result<NewMessage> {
     })
 }
 
-/// The conversation-list preview of a message body: whitespace runs become one space, and
-/// more than 140 characters are cut to 139 and an ellipsis.
+/// Longest list preview, in characters (Unicode scalar values, PostgreSQL's `char_length`).
+pub const PREVIEW_CHARS: usize = 140;
+
+/// The conversation-list preview of a message body: White_Space runs become one space and
+/// the ends are trimmed; a longer result is cut to at most [`PREVIEW_CHARS`] − 1 characters
+/// at an extended grapheme cluster boundary (Unicode UAX #29), so an emoji sequence or a
+/// letter with its accents is kept or dropped whole, and gets an ellipsis. The hosted
+/// `message_preview` SQL function approximates the cut (ARCHITECTURE.md, "Backend parity").
 pub fn preview(body: &str) -> String {
-    const MAX: usize = 140;
     let flat: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= MAX {
-        flat
-    } else {
-        let cut: String = flat.chars().take(MAX - 1).collect();
-        format!("{cut}…")
+    if flat.chars().count() <= PREVIEW_CHARS {
+        return flat;
     }
+    let mut cut = String::new();
+    let mut chars = 0;
+    for cluster in flat.graphemes(true) {
+        chars += cluster.chars().count();
+        if chars > PREVIEW_CHARS - 1 {
+            break;
+        }
+        cut.push_str(cluster);
+    }
+    cut.push('…');
+    cut
 }
 
 /// The conversation a row is written into: who owns it, and when its newest message was
@@ -282,7 +341,19 @@ pub fn conversation_change(tx: &Transaction<'_>, id: &str, at: i64) -> Result<Ch
     })
 }
 
-/// Sets the caller's read marker of a conversation (never moving it backwards).
+/// Sets the caller's read marker of a conversation to `at`, or, with `None` (the
+/// `mark_conversation_read` RPC), to its newest message. Every path that writes a marker
+/// comes here, and the hosted `read_state_before_write` trigger holds the same two rules
+/// (ARCHITECTURE.md, "Backend parity"):
+/// - **never ahead**: the marker is at most the conversation's newest committed message (in
+///   a conversation without messages, the server clock), so a message stamped later is
+///   always unread; this wins over the next rule;
+/// - **never backwards**: otherwise a marker only moves forward, so a stale tab cannot
+///   unread what another tab read. (Issue 15's mark-as-unread gets its own RPC, which will
+///   lift this rule explicitly.)
+///
+/// Returns the row `{user_id, conversation_id, last_read_at}`, or `None` when the caller may
+/// not see the conversation.
 pub fn set_read_marker(
     tx: &Transaction<'_>,
     who: &Principal,
@@ -300,10 +371,11 @@ pub fn set_read_marker(
     if !may_write(&READ_STATE, &owner, who) {
         return Ok(None);
     }
-    // Read up to the newest committed message, not up to "now": a message stamped earlier
-    // but committed later (or after the clock stepped back) must stay unread. Stamps rise
-    // strictly per conversation, so every later message is above this marker.
-    let target = at.unwrap_or_else(|| newest.unwrap_or_else(now_micros));
+    // Up to the newest committed message, not up to "now" nor a client's future time: a
+    // message stamped earlier but committed later (or after the clock stepped back) must stay
+    // unread. Stamps rise strictly per conversation, so every later message is above this.
+    let bound = newest.unwrap_or_else(now_micros);
+    let target = at.unwrap_or(bound);
     let previous: Option<String> = tx
         .query_row(
             "SELECT last_read_at FROM read_state WHERE user_id = ?1 AND conversation_id = ?2",
@@ -312,7 +384,7 @@ pub fn set_read_marker(
         )
         .optional()?;
     let previous_micros = previous.as_deref().and_then(clock::parse_micros);
-    let value = format_micros(previous_micros.map_or(target, |p| p.max(target)));
+    let value = format_micros(previous_micros.map_or(target, |p| p.max(target)).min(bound));
     let record =
         json!({"user_id": who.user_id, "conversation_id": conversation_id, "last_read_at": value});
     if previous.as_deref() == Some(value.as_str()) {
@@ -478,5 +550,25 @@ mod tests {
             "y".repeat(140),
             "140 fit as they are"
         );
+    }
+
+    #[test]
+    fn preview_cuts_between_grapheme_clusters() {
+        let x = "x".repeat(138);
+        let family = "👨\u{200D}👩\u{200D}👧\u{200D}👦";
+        // A cluster crossing the 139th character is dropped whole ...
+        for tail in [family, "🇫🇷", "e\u{301}", "1\u{FE0F}\u{20E3}"] {
+            assert_eq!(
+                preview(&format!("{x}{tail} more")),
+                format!("{x}…"),
+                "{tail:?}"
+            );
+        }
+        // ... one that fits is kept whole, and the cut never passes 140 characters.
+        let x130 = "x".repeat(130);
+        let kept = preview(&format!("{x130}👨\u{200D}👩 yyyyyyyy"));
+        assert_eq!(kept, format!("{x130}👨\u{200D}👩 yyyyy…"));
+        assert_eq!(kept.chars().count(), 140);
+        assert_eq!(preview(&format!("a{}", "\u{301}".repeat(200))), "…");
     }
 }

@@ -2,12 +2,14 @@
 //! filters reuse: grammar, normalising values to their stored form, and evaluation on a row.
 //!
 //! REST compiles filters to SQL (`rest::select`); Realtime evaluates them on a committed
-//! row with [`Filter::matches_row`].
+//! row with [`Filter::matches_row`]. How values are quoted is [`super::values`]; the two
+//! protocols read single values differently ([`Dialect`]).
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
 use super::tables::ColType;
+use super::values::{self, ListItems};
 use crate::clock;
 use crate::error::{Error, Result};
 
@@ -105,12 +107,44 @@ pub struct Filter {
     pub operand: Operand,
 }
 
+/// Which grammar a filter's text follows; they differ only in how values are quoted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// A PostgREST query-string filter: single values are taken exactly as written
+    /// (`pSingleVal`), `in` items as in [`values::list`] with [`ListItems::AsWritten`].
+    Rest,
+    /// A part of Realtime's postgres_changes `filter`: a wholly quoted single value is
+    /// unquoted ([`values::unquote_whole`]) and bare `in` items are trimmed, as the array
+    /// literal Realtime builds from the list is read by Postgres (`subscriptions.ex`).
+    Realtime,
+}
+
 impl Filter {
-    /// Parses the value side of `column=value`; names are checked later, against a table.
+    /// Parses the value side of a PostgREST query-string filter `column=value`; names are
+    /// checked later, against a table.
     ///
     /// # Errors
     /// 400 `PGRST100` for an unknown operator or a malformed operand.
     pub fn parse(column: &str, value: &str) -> Result<Filter> {
+        Filter::parse_in(Dialect::Rest, column, value)
+    }
+
+    /// Parses one AND-ed part `column=value` of a Realtime postgres_changes `filter` (the
+    /// parts come from [`values::split_top_level`]); surrounding spaces are ignored, as
+    /// Realtime trims each part.
+    ///
+    /// # Errors
+    /// 400 `PGRST100` for a part without `=`, an unknown operator or a malformed operand.
+    pub fn parse_realtime(part: &str) -> Result<Filter> {
+        let part = part.trim();
+        let (column, value) = part
+            .split_once('=')
+            .ok_or_else(|| Error::bad_query(format!("missing '=' in filter part ({part})")))?;
+        Filter::parse_in(Dialect::Realtime, column, value)
+    }
+
+    /// Parses `[not.]op.operand` in `dialect`.
+    fn parse_in(dialect: Dialect, column: &str, value: &str) -> Result<Filter> {
         let fail = || Error::bad_query(format!("failed to parse filter ({value})"));
         if column.is_empty() {
             return Err(fail());
@@ -125,14 +159,20 @@ impl Filter {
                 .with_details(format!("unknown operator \"{op_text}\""))
                 .with_hint("supported: eq, neq, gt, gte, lt, lte, in, is")
         })?;
-        let operand = match op {
-            Op::In => Operand::List(parse_list(operand_text).ok_or_else(fail)?),
-            Op::Is => match operand_text {
+        let operand = match (op, dialect) {
+            (Op::In, Dialect::Rest) => {
+                Operand::List(values::list(operand_text, ListItems::AsWritten).ok_or_else(fail)?)
+            }
+            (Op::In, Dialect::Realtime) => {
+                Operand::List(values::list(operand_text, ListItems::Trimmed).ok_or_else(fail)?)
+            }
+            (Op::Is, _) => match operand_text {
                 "null" => Operand::Null { not: false },
                 "not_null" => Operand::Null { not: true },
                 _ => return Err(fail().with_hint("is accepts null or not_null here")),
             },
-            _ => Operand::Value(unquote(operand_text)),
+            (_, Dialect::Rest) => Operand::Value(operand_text.to_string()),
+            (_, Dialect::Realtime) => Operand::Value(values::unquote_whole(operand_text)),
         };
         Ok(Filter {
             column: column.to_string(),
@@ -229,54 +269,6 @@ pub fn normalise(ty: ColType, value: &str) -> Result<String> {
     }
 }
 
-/// Splits on commas outside parentheses and double quotes: `select=` items, `in.(…)` lists
-/// and Realtime's AND-ed filter lists. `None` when brackets or quotes are unbalanced.
-pub fn split_top_level(text: &str) -> Option<Vec<&str>> {
-    let mut parts = Vec::new();
-    let (mut depth, mut start, mut quoted) = (0i32, 0usize, false);
-    for (i, c) in text.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => {
-                depth -= 1;
-                if depth < 0 {
-                    return None;
-                }
-            }
-            ',' if !quoted && depth == 0 => {
-                parts.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if depth != 0 || quoted {
-        return None;
-    }
-    parts.push(&text[start..]);
-    Some(parts)
-}
-
-/// Parses `(a,b,"c,d")`.
-fn parse_list(text: &str) -> Option<Vec<String>> {
-    let inner = text.strip_prefix('(')?.strip_suffix(')')?;
-    if inner.trim().is_empty() {
-        return Some(Vec::new());
-    }
-    Some(split_top_level(inner)?.into_iter().map(unquote).collect())
-}
-
-/// Strips PostgREST's double quotes (needed around values holding `,.:()`).
-fn unquote(text: &str) -> String {
-    let t = text.trim();
-    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
-        t[1..t.len() - 1].replace("\\\"", "\"")
-    } else {
-        t.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,9 +292,51 @@ mod tests {
             Operand::List(vec![])
         );
         assert_eq!(
-            Filter::parse("x", "eq.\"a.b\"").unwrap().operand,
-            Operand::Value("a.b".into())
+            Filter::parse_realtime(" x=eq.\"a.b\" ").unwrap().operand,
+            Operand::Value("a.b".into()),
+            "Realtime unquotes a wholly quoted value"
         );
+    }
+
+    /// PostgREST's grammar (`QueryParams.pListElement`, `pQuotedValue`, `pSingleVal`): list
+    /// items may be double-quoted, and inside quotes a backslash takes the next character
+    /// literally; an item that is not a whole quoted item is taken as written.
+    #[test]
+    fn rest_values_follow_postgrests_quoting() {
+        let list = |items: &[&str]| Operand::List(items.iter().map(|s| s.to_string()).collect());
+        let value = |v: &str| Operand::Value(v.to_string());
+        let cases: Vec<(&str, Operand)> = vec![
+            (r#"in.("5\" gauze")"#, list(&[r#"5" gauze"#])),
+            (r#"in.("a\",b")"#, list(&[r#"a",b"#])),
+            (r#"in.("D:\\scan.pdf")"#, list(&[r"D:\scan.pdf"])),
+            (r#"in.("\\")"#, list(&[r"\"])),
+            (r#"in.("\x\(")"#, list(&["x("])),
+            (r#"in.(5" gauze,b)"#, list(&[r#"5" gauze"#, "b"])),
+            (r#"in.("a,b",c)"#, list(&["a,b", "c"])),
+            (r#"in.("x(y)",z)"#, list(&["x(y)", "z"])),
+            (r#"in.("",a)"#, list(&["", "a"])),
+            (r#"in.("ab"cd,e)"#, list(&[r#""ab"cd"#, "e"])),
+            (r#"in.(D:\scan.pdf)"#, list(&[r"D:\scan.pdf"])),
+            ("in.(a b,c)", list(&["a b", "c"])),
+            ("in.()", list(&[])),
+            (r#"in.("a)"#, list(&[r#""a"#])),
+            (r#"not.in.("a\"b")"#, list(&[r#"a"b"#])),
+            // Outside lists PostgREST takes the value as written, quotes and all.
+            (r#"eq."a.b""#, value(r#""a.b""#)),
+            (r#"eq.5" gauze"#, value(r#"5" gauze"#)),
+            (r"eq.D:\scan.pdf", value(r"D:\scan.pdf")),
+            ("eq.a,b", value("a,b")),
+            ("eq. padded ", value(" padded ")),
+        ];
+        for (text, want) in cases {
+            match Filter::parse("body", text) {
+                Ok(f) => assert_eq!(f.operand, want, "{text}"),
+                Err(e) => panic!("{text}: {e}"),
+            }
+        }
+        for bad in ["in.(a,b", "in.a,b", r#"in.("a""#, "in.(a)b"] {
+            assert!(Filter::parse("body", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod filter;
 pub mod policy;
 pub mod tables;
+pub mod values;
 
 pub use policy::{Condition, Ownership};
 pub use tables::Table;

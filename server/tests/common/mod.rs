@@ -7,7 +7,7 @@ pub mod ws;
 use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 use switchboard_api_client::{self as api, Client, Reply, Returning, DEMO_PASSWORD};
 use switchboard_server::config::{Config, Seed};
 use switchboard_server::Running;
@@ -133,4 +133,33 @@ pub fn ids(rows: &Value) -> Vec<String> {
         .iter()
         .map(|r| r["id"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// A signed-in user: access token and id.
+pub struct User {
+    pub token: String,
+    pub id: String,
+}
+
+impl Server {
+    /// Signs `email` in with the demo password.
+    pub async fn user(&self, email: &str) -> User {
+        let session = self.session(email).await;
+        User {
+            token: session["access_token"].as_str().unwrap().to_string(),
+            id: session["user"]["id"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// The first conversation in `token`'s list: its id and org.
+    pub async fn first_conversation(&self, token: &str) -> (String, String) {
+        let (status, rows) = self
+            .rpc("conversations_with_unread", token, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{rows}");
+        (
+            rows[0]["id"].as_str().unwrap().to_string(),
+            rows[0]["org_id"].as_str().unwrap().to_string(),
+        )
+    }
 }
