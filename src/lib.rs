@@ -13,6 +13,7 @@ pub mod pages;
 pub mod realtime;
 pub mod session;
 pub mod thread;
+pub mod ticker;
 pub mod timefmt;
 pub mod urgent;
 
@@ -79,20 +80,10 @@ pub fn Shell(config: AppConfig) -> impl IntoView {
     provide_context(config);
     provide_context(session);
     provide_context(cache);
-    // Cached data belongs to whoever was signed in: when that changes (sign-out, another
-    // dispatcher at the same console), none of it may show.
-    let user = Memo::new(move |_| {
-        session
-            .session
-            .with(|s| s.as_ref().map(|s| s.user.id.clone()))
-    });
-    Effect::new(move |previous: Option<Option<String>>| {
-        let now = user.get();
-        if previous.is_some_and(|p| p.is_some() && p != now) {
-            cache.clear();
-        }
-        now
-    });
+    // Cached data belongs to whoever is signed in: the dashboard, rebuilt per user, tells the
+    // cache whose it is (`pages/dashboard.rs`). Not an effect here: one that ran while the
+    // old layout was still mounted would refetch its queries with its fetchers, which read
+    // state the rebuild is about to dispose.
     let focus = window_event_listener(leptos::ev::focus, move |_| cache.on_focus());
     let visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
         if document().visibility_state() == web_sys::VisibilityState::Visible {

@@ -7,11 +7,11 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use serde_json::{json, Value};
-use switchboard::api::models::Sender;
-use switchboard::api::{ConversationSummary, Message};
+use switchboard::api::models::{AppMetadata, Sender, UserMetadata};
+use switchboard::api::{Backend, ConversationSummary, Message, Session, User};
 use switchboard::cache::{use_query, FetchError, QueryClient, QueryKey};
 use switchboard::components::{ConversationList, LoginForm, UnreadBadge};
-use switchboard::realtime::machine::{Command, Input, Machine};
+use switchboard::realtime::machine::{Command, Input, Machine, Token};
 use switchboard::realtime::protocol;
 use switchboard::thread::MessageThread;
 use wasm_bindgen::JsCast;
@@ -396,9 +396,16 @@ async fn a_realtime_event_rerenders_list_thread_and_badge_through_invalidation()
         "list": [serde_json::to_value(conv("c1", "Jordan Reyes", 1)).unwrap()],
         "thread": [serde_json::to_value(msg(1, "medic")).unwrap()],
     });
-    let mut machine = Machine::new("o1", "u1", Some("t".into()));
-    machine.step(Input::Start, 0.0);
-    let Command::Send(join) = &machine.step(Input::Opened, 0.0)[0] else {
+    let mut machine = Machine::new(
+        "o1",
+        "u1",
+        Some(Token {
+            value: "t".into(),
+            expires_at: 4_000_000_000,
+        }),
+    );
+    machine.step(Input::Start, 0.0, 0.0);
+    let Command::Send(join) = &machine.step(Input::Opened, 0.0, 0.0)[0] else {
         panic!("no join")
     };
     let r = protocol::decode(join).unwrap().reference;
@@ -413,7 +420,7 @@ async fn a_realtime_event_rerenders_list_thread_and_badge_through_invalidation()
         event: "phx_reply".into(),
         payload: json!({"status": "ok", "response": {"postgres_changes": bindings}}),
     };
-    machine.step(Input::Text(protocol::encode(&reply)), 0.0);
+    machine.step(Input::Text(protocol::encode(&reply)), 0.0, 0.0);
     let event = switchboard_wire::Message {
         join_ref: None,
         reference: None,
@@ -421,7 +428,7 @@ async fn a_realtime_event_rerenders_list_thread_and_badge_through_invalidation()
         event: "postgres_changes".into(),
         payload: json!({"ids": [1], "data": {"table": "messages", "type": "INSERT", "record": {"conversation_id": "c1"}}}),
     };
-    for action in machine.step(Input::Text(protocol::encode(&event)), 0.0) {
+    for action in machine.step(Input::Text(protocol::encode(&event)), 0.0, 0.0) {
         if let Command::Invalidate(keys) = action {
             for k in keys {
                 client.invalidate(&k);
@@ -613,4 +620,244 @@ async fn a_reader_at_the_bottom_stays_there_when_the_view_shrinks() {
     thread.style().set_property("height", "120px").unwrap();
     settle().await;
     assert_eq!(thread.scroll_top(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_mounted_query_refetches_after_the_cache_is_cleared() {
+    let root = fresh_root();
+    let backend = FakeBackend {
+        total: Rc::new(Cell::new(3)),
+        fetches: Rc::new(Cell::new(0)),
+    };
+    let client = QueryClient::default();
+    let b2 = backend.clone();
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        let badge =
+            use_query::<i64, _, _, _>(client, || Some(QueryKey::unread_total()), b2.fetcher());
+        view! { <UnreadBadge count=badge.data /> }
+    });
+    settle().await;
+    let badge = || {
+        q(&root, "[data-testid=unread-badge]")
+            .text_content()
+            .unwrap()
+    };
+    assert_eq!(badge(), "3");
+    // Another user's data: the badge still on screen asks for it at once…
+    backend.total.set(7);
+    client.clear();
+    settle().await;
+    assert_eq!(badge(), "7", "refetched after the clear");
+    // …and keeps following events afterwards.
+    backend.total.set(8);
+    client.invalidate(&QueryKey::unread_total());
+    settle().await;
+    assert_eq!(badge(), "8", "still observed after the clear");
+}
+
+/// Runs a script in the page and returns what it evaluates to.
+fn js(script: &str) -> wasm_bindgen::JsValue {
+    js_sys::eval(script).unwrap_or_else(|e| panic!("{script}: {e:?}"))
+}
+
+/// A fake network for a whole page, installed in place of `window.fetch` and
+/// `window.WebSocket` until dropped: RPCs answer from `answers[token][rpc name]` (`[]`
+/// when absent), and sockets open at once and record what the page sends.
+struct FakeNetwork;
+
+impl FakeNetwork {
+    fn install(answers: &Value) -> FakeNetwork {
+        let install: js_sys::Function = js(r#"(function (answers) {
+            const w = window;
+            if (!w.__sbReal) w.__sbReal = { fetch: w.fetch, WebSocket: w.WebSocket };
+            w.__sbSockets = [];
+            w.fetch = async function (input, init) {
+                const req = new Request(input, init);
+                const token = (req.headers.get('Authorization') || '').replace(/^Bearer /, '');
+                const name = new URL(req.url).pathname.split('/').pop();
+                const mine = answers[token] || {};
+                const body = name in mine ? mine[name] : [];
+                return new Response(JSON.stringify(body), {
+                    status: 200, headers: { 'Content-Type': 'application/json' } });
+            };
+            w.WebSocket = class {
+                constructor(url) {
+                    this.url = url; this.sent = []; this.readyState = 0;
+                    w.__sbSockets.push(this);
+                    setTimeout(() => {
+                        if (this.readyState !== 0) return;
+                        this.readyState = 1;
+                        if (this.onopen) this.onopen();
+                    }, 0);
+                }
+                send(text) { this.sent.push(text); }
+                close() { this.readyState = 3; }
+            };
+        })"#)
+        .unchecked_into();
+        let answers = js_sys::JSON::parse(&answers.to_string()).unwrap();
+        install
+            .call1(&wasm_bindgen::JsValue::NULL, &answers)
+            .unwrap();
+        FakeNetwork
+    }
+
+    /// The joins (topic, payload) sent on sockets that are still open.
+    fn open_joins(&self) -> Vec<(String, Value)> {
+        let text = js(
+            "JSON.stringify(window.__sbSockets.filter(s => s.readyState === 1).map(s => s.sent))",
+        )
+        .as_string()
+        .unwrap();
+        let sent: Vec<Vec<String>> = serde_json::from_str(&text).unwrap();
+        sent.iter()
+            .flatten()
+            .filter_map(|t| protocol::decode(t).ok())
+            .filter(|m| m.event == "phx_join")
+            .map(|m| (m.topic, m.payload))
+            .collect()
+    }
+}
+
+impl Drop for FakeNetwork {
+    fn drop(&mut self) {
+        js("window.fetch = window.__sbReal.fetch; window.WebSocket = window.__sbReal.WebSocket;");
+    }
+}
+
+fn session_of(user: &str, name: &str, org: &str, org_name: &str) -> Session {
+    Session {
+        access_token: format!("token-{user}"),
+        refresh_token: format!("refresh-{user}"),
+        expires_in: 3600,
+        expires_at: (js_sys::Date::now() / 1000.0) as i64 + 3600,
+        user: User {
+            id: user.into(),
+            email: format!("{user}@example.test"),
+            app_metadata: AppMetadata {
+                org_id: org.into(),
+                org_name: org_name.into(),
+                app_role: "dispatcher".into(),
+            },
+            user_metadata: UserMetadata {
+                display_name: name.into(),
+            },
+        },
+    }
+}
+
+/// Waits up to `ms` for `done`.
+async fn until(ms: u32, done: impl Fn() -> bool) -> bool {
+    for _ in 0..ms / 20 {
+        if done() {
+            return true;
+        }
+        gloo_timers::future::TimeoutFuture::new(20).await;
+    }
+    done()
+}
+
+#[wasm_bindgen_test]
+async fn another_users_sign_in_elsewhere_rebuilds_the_layout_for_them() {
+    use leptos_router::components::{ParentRoute, Route, Router, Routes};
+    use leptos_router::path;
+    use switchboard::config::{page_origin, AppConfig};
+    use switchboard::pages::Dashboard;
+    use switchboard::session::SessionService;
+
+    const STORED: &str = "switchboard.session";
+    let ana = session_of("ana", "Ana Okafor", "north", "Northside EMS");
+    let lee = session_of("lee", "Lee Park", "east", "Eastside EMS");
+    let net = FakeNetwork::install(&json!({
+        "token-ana": {"conversations_with_unread": [conv("ca", "Ana's medic", 0)], "unread_total": 0},
+        "token-lee": {"conversations_with_unread": [conv("cl", "Lee's medic", 2)], "unread_total": 2},
+    }));
+    let storage = window().local_storage().unwrap().unwrap();
+    storage
+        .set_item(STORED, &serde_json::to_string(&ana).unwrap())
+        .unwrap();
+    let page = window().location().href().unwrap();
+    js("history.pushState(null, '', '/messages')");
+
+    let root = fresh_root();
+    let h = leptos::mount::mount_to(root.clone(), move || {
+        let config = AppConfig {
+            supabase_url: String::new(),
+            anon_key: "anon".into(),
+            urgent_realert_seconds: 60,
+        };
+        provide_context(SessionService::new(Backend::new(&config, &page_origin())));
+        provide_context(config);
+        provide_context(QueryClient::default());
+        view! {
+            <Router>
+                <Routes fallback=|| "not found">
+                    <ParentRoute path=path!("/messages") view=Dashboard>
+                        <Route path=path!("") view=|| "no thread" />
+                    </ParentRoute>
+                </Routes>
+            </Router>
+        }
+    });
+    let text = |css: &str| {
+        root.query_selector(css)
+            .unwrap()
+            .and_then(|e| e.text_content())
+            .unwrap_or_default()
+    };
+    let listed = || {
+        all(&root, "[data-testid=conversation-item]")
+            .iter()
+            .filter_map(|e| e.get_attribute("data-conversation-id"))
+            .collect::<Vec<_>>()
+    };
+    let joined = |org: &str, token: &str| {
+        let joins = net.open_joins();
+        !joins.is_empty()
+            && joins.iter().all(|(topic, payload)| {
+                *topic == protocol::org_topic(org) && payload["access_token"] == token
+            })
+    };
+    assert!(until(2_000, || listed() == ["ca"]).await, "ana's list");
+    assert_eq!(
+        (text(".org"), text(".user")),
+        ("Northside EMS".into(), "Ana Okafor".into())
+    );
+    assert!(
+        until(2_000, || joined("north", "token-ana")).await,
+        "ana's channel: {:?}",
+        net.open_joins()
+    );
+
+    // Another tab at this console signs Lee in.
+    let lee_text = serde_json::to_string(&lee).unwrap();
+    storage.set_item(STORED, &lee_text).unwrap();
+    let dispatch: js_sys::Function =
+        js("(function (v) { window.dispatchEvent(new StorageEvent('storage', { key: 'switchboard.session', newValue: v })); })")
+            .unchecked_into();
+    dispatch
+        .call1(&wasm_bindgen::JsValue::NULL, &lee_text.into())
+        .unwrap();
+
+    let rebuilt = until(2_000, || {
+        listed() == ["cl"] && joined("east", "token-lee") && text(".user") == "Lee Park"
+    })
+    .await;
+    let seen = (
+        text(".org"),
+        text(".user"),
+        listed(),
+        text("[data-testid=unread-badge]"),
+        net.open_joins(),
+    );
+    drop(h);
+    drop(net);
+    storage.remove_item(STORED).unwrap();
+    js(&format!("history.replaceState(null, '', {page:?})"));
+    assert!(rebuilt, "not rebuilt for lee: {seen:?}");
+    assert_eq!(
+        (seen.0.as_str(), seen.1.as_str(), seen.3.as_str()),
+        ("Eastside EMS", "Lee Park", "2"),
+        "header and badge are lee's"
+    );
 }

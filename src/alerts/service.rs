@@ -12,9 +12,7 @@ use leptos::prelude::*;
 use serde_json::{json, Value};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{
-    AbortController, BroadcastChannel, MessageEvent, Notification, NotificationOptions, Worker,
-};
+use web_sys::{AbortController, BroadcastChannel, MessageEvent, Notification, NotificationOptions};
 
 use super::decide::{Alert, AlertKind, Me};
 use super::election::LOCK_NAME;
@@ -25,6 +23,7 @@ use super::speaker::Speaker;
 use super::title::{svg_data_url, tab_title, Favicon, TabState, BASE_FAVICON_SVG};
 use crate::api::ConversationSummary;
 use crate::realtime::ConnectionStatus;
+use crate::ticker::Ticker;
 use crate::urgent::Side;
 
 /// The `BroadcastChannel` on which tabs say what they show.
@@ -89,65 +88,6 @@ impl LockHandle {
             let _ = release.call0(&JsValue::UNDEFINED);
         }
     }
-}
-
-/// The clock that drives reminders. A dedicated worker's timer, because Chrome throttles a
-/// hidden page's chained timers to one wake-up a minute after five minutes ("intensive
-/// wake up throttling", Chrome 88+), which would stretch a 60 s reminder to two minutes;
-/// workers are not throttled that way. A page timer is the fallback if no worker can start.
-enum Ticker {
-    Worker {
-        worker: Worker,
-        url: String,
-        _on_tick: Closure<dyn FnMut(MessageEvent)>,
-    },
-    Page {
-        _interval: gloo_timers::callback::Interval,
-    },
-}
-
-impl Ticker {
-    fn start(on_tick: impl Fn() + 'static) -> Ticker {
-        let on_tick = Rc::new(on_tick);
-        let tick = on_tick.clone();
-        match worker_ticker(move || tick()) {
-            Ok(ticker) => ticker,
-            Err(_) => Ticker::Page {
-                _interval: gloo_timers::callback::Interval::new(TICK_MS, move || on_tick()),
-            },
-        }
-    }
-
-    fn stop(self) {
-        if let Ticker::Worker { worker, url, .. } = self {
-            worker.set_onmessage(None);
-            worker.terminate();
-            let _ = web_sys::Url::revoke_object_url(&url);
-        }
-    }
-}
-
-fn worker_ticker(on_tick: impl Fn() + 'static) -> Result<Ticker, JsValue> {
-    let source = format!("setInterval(function () {{ postMessage(0); }}, {TICK_MS});");
-    let parts = js_sys::Array::of1(&JsValue::from_str(&source));
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type("text/javascript");
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob)?;
-    let worker = match Worker::new(&url) {
-        Ok(worker) => worker,
-        Err(e) => {
-            let _ = web_sys::Url::revoke_object_url(&url);
-            return Err(e);
-        }
-    };
-    let closure = Closure::<dyn FnMut(MessageEvent)>::new(move |_: MessageEvent| on_tick());
-    worker.set_onmessage(Some(closure.as_ref().unchecked_ref()));
-    Ok(Ticker::Worker {
-        worker,
-        url,
-        _on_tick: closure,
-    })
 }
 
 /// The tabs' channel and its message handler.
@@ -350,7 +290,8 @@ impl AlertService {
             service.prepare_speaker();
         }
         service.listen_to_tabs();
-        let ticker = Ticker::start(move || service.feed(Input::Tick { now: now_ms() }));
+        // Reminders come from a worker's clock: a hidden page's timers are throttled.
+        let ticker = Ticker::start(TICK_MS, move || service.feed(Input::Tick { now: now_ms() }));
         service.inner.update_value(|g| g.ticker = Some(ticker));
         service.feed(Input::Start {
             locks: lock_manager().is_some(),
@@ -428,9 +369,7 @@ impl AlertService {
             let Some(mut glue) = service.inner.try_update_value(Parts::take) else {
                 return;
             };
-            if let Some(ticker) = glue.ticker.take() {
-                ticker.stop();
-            }
+            drop(glue.ticker.take());
             if let Some((channel, closure)) = glue.channel.take() {
                 channel.set_onmessage(None);
                 channel.close();

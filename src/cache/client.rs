@@ -247,22 +247,44 @@ impl QueryClient {
         self.run(fx);
     }
 
-    /// Forgets every entry (the signed-in user changed). Readers still mounted see no data
-    /// until their next fetch; answers to earlier requests are dropped.
+    /// Forgets every entry (the signed-in user changed): answers to earlier requests are
+    /// dropped, and queries still on screen keep their fetchers and fetch again at once.
     pub fn clear(self) {
-        let signals = self
-            .inner
-            .try_update_value(|i| {
-                i.cache.clear();
-                i.fetchers.clear();
-                std::mem::take(&mut i.signals)
-            })
-            .unwrap_or_default();
-        for s in signals.values() {
+        self.forget(|cache| cache.clear(now_ms()));
+    }
+
+    /// Whose data the cache holds from now on (`None`: signed out): anyone else's is
+    /// forgotten first, as [`QueryClient::clear`] does; the same user again changes nothing.
+    pub fn set_user(self, user: Option<&str>) {
+        self.forget(|cache| cache.set_user(user, now_ms()));
+    }
+
+    /// Runs a step that may drop entries, drops what belonged to them here, and carries out
+    /// its commands.
+    fn forget(self, step: impl FnOnce(&mut QueryCache) -> Vec<Command>) {
+        let Some((fx, dropped)) = self.inner.try_update_value(|i| {
+            let fx = step(&mut i.cache);
+            let Inner {
+                cache,
+                fetchers,
+                signals,
+            } = i;
+            fetchers.retain(|k, _| cache.contains(k));
+            let dropped: Vec<EntrySignals> = signals
+                .extract_if(|k, _| !cache.contains(k))
+                .map(|(_, s)| s)
+                .collect();
+            (fx, dropped)
+        }) else {
+            return;
+        };
+        // Nobody observes these any more; whoever still holds one must not show old data.
+        for s in dropped {
             s.data.set(None);
             s.error.set(None);
             s.fetching.set(false);
         }
+        self.run(fx);
     }
 
     /// Fetches started for a key so far (benchmarks count requests with this).

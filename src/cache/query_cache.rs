@@ -122,6 +122,8 @@ pub struct QueryCache {
     /// Generations issued before the last `clear`: later fetches number above them, so an
     /// answer to a request made before the clear can never pass for a new one.
     cleared_generation: u64,
+    /// Whose data the entries are.
+    user: Option<String>,
 }
 
 impl QueryCache {
@@ -131,6 +133,7 @@ impl QueryCache {
             config,
             entries: HashMap::new(),
             cleared_generation: 0,
+            user: None,
         }
     }
 
@@ -418,9 +421,10 @@ impl QueryCache {
         out
     }
 
-    /// Forgets everything (another user signs in at this console): no entry, and no answer
-    /// to a request made before, is ever shown again.
-    pub fn clear(&mut self) {
+    /// Forgets all data (another user signs in at this console): no entry, and no answer to
+    /// a request made before, is ever shown again. A query still on screen stays observed
+    /// and fetches again at once, so it shows the new user's data instead of none for good.
+    pub fn clear(&mut self, now: f64) -> Vec<Command> {
         let issued = self
             .entries
             .values()
@@ -428,7 +432,35 @@ impl QueryCache {
             .max()
             .unwrap_or(0);
         self.cleared_generation = self.cleared_generation.max(issued);
-        self.entries.clear();
+        let observed: Vec<(QueryKey, usize)> = self
+            .entries
+            .drain()
+            .filter(|(_, e)| e.observers > 0)
+            .map(|(k, e)| (k, e.observers))
+            .collect();
+        let mut out = Vec::new();
+        for (key, observers) in observed {
+            self.entries.insert(
+                key.clone(),
+                Entry {
+                    observers,
+                    ..Entry::default()
+                },
+            );
+            self.request_fetch(&key, now, &mut out);
+        }
+        out
+    }
+
+    /// Whose data the cache holds from now on (`None`: signed out). Anyone else's is
+    /// forgotten first ([`QueryCache::clear`]); the same user again (a token refresh)
+    /// changes nothing.
+    pub fn set_user(&mut self, user: Option<&str>, now: f64) -> Vec<Command> {
+        if self.user.as_deref() == user {
+            return Vec::new();
+        }
+        self.user = user.map(str::to_string);
+        self.clear(now)
     }
 
     /// Drops entries nobody has observed for longer than the gc time.
@@ -647,7 +679,8 @@ mod tests {
         c.observe(&key(), 0.0);
         c.fetch_succeeded(&key(), 1, json!(["ana's"]), 1.0);
         c.invalidate(&key(), 2.0);
-        c.clear();
+        c.unobserve(&key(), 2.0);
+        assert!(c.clear(2.5).is_empty(), "nothing on screen to refetch");
         assert!(!c.contains(&key()));
         // The next user's first fetch is not generation 1 again…
         let fx = c.observe(&key(), 3.0);
@@ -659,6 +692,61 @@ mod tests {
         assert_eq!(c.state(&key()).data, None);
         c.fetch_succeeded(&key(), 3, json!(["lee's"]), 5.0);
         assert_eq!(c.state(&key()).data, Some(json!(["lee's"])));
+    }
+
+    #[test]
+    fn a_query_on_screen_survives_a_clear_and_keeps_refetching() {
+        let mut c = cache();
+        c.observe(&key(), 0.0);
+        c.fetch_succeeded(&key(), 1, json!(["ana's"]), 1.0);
+        c.invalidate(&key(), 1.5);
+        let fx = c.clear(2.0);
+        assert_eq!(
+            fetches(&fx),
+            vec![3],
+            "refetched at once, above every old generation"
+        );
+        assert!(fx.contains(&Command::Notify(key())));
+        let state = c.state(&key());
+        assert_eq!(state.data, None, "the data is gone");
+        assert!(state.fetching);
+        // The late answer to the request made before the clear is ignored…
+        assert!(c
+            .fetch_succeeded(&key(), 2, json!(["ana's"]), 2.5)
+            .is_empty());
+        assert_eq!(c.state(&key()).data, None);
+        // …the new one shows.
+        c.fetch_succeeded(&key(), 3, json!(["lee's"]), 3.0);
+        assert_eq!(c.state(&key()).data, Some(json!(["lee's"])));
+        // Still on screen: the next event refetches it, as before the clear.
+        assert_eq!(fetches(&c.invalidate(&key(), 4.0)).len(), 1);
+        // Still counted: once its reader leaves it is collected as usual.
+        c.fetch_succeeded(&key(), 4, json!(["lee's"]), 5.0);
+        c.unobserve(&key(), 6.0);
+        assert_eq!(c.collect_garbage(1e9), vec![key()]);
+    }
+
+    #[test]
+    fn a_change_of_user_clears_and_a_token_refresh_does_not() {
+        let mut c = cache();
+        assert!(
+            c.set_user(Some("ana"), 0.0).is_empty(),
+            "nothing cached yet"
+        );
+        c.observe(&key(), 0.0);
+        c.fetch_succeeded(&key(), 1, json!(["ana's"]), 1.0);
+        assert!(c.set_user(Some("ana"), 2.0).is_empty(), "same user");
+        assert_eq!(c.state(&key()).data, Some(json!(["ana's"])));
+        assert_eq!(
+            fetches(&c.set_user(Some("lee"), 3.0)),
+            vec![2],
+            "another user"
+        );
+        assert_eq!(c.state(&key()).data, None);
+        c.fetch_succeeded(&key(), 2, json!(["lee's"]), 4.0);
+        c.unobserve(&key(), 5.0);
+        assert!(c.set_user(None, 6.0).is_empty(), "signed out");
+        assert!(!c.contains(&key()), "nothing of lee's is kept");
     }
 
     #[test]

@@ -10,10 +10,11 @@ use crate::api::Priority;
 /// Longest message the server accepts, in characters.
 pub const MAX_CHARS: usize = 4000;
 
-/// Whether a draft may be sent.
+/// Whether a draft may be sent: something a reader can see (blank is the one definition
+/// the server also enforces, so Send is never offered for a body it would refuse), and not
+/// too long.
 pub fn sendable(text: &str) -> bool {
-    let n = text.chars().count();
-    !text.trim().is_empty() && n <= MAX_CHARS
+    !switchboard_wire::text::is_blank(text) && text.chars().count() <= MAX_CHARS
 }
 
 /// What a key press in the text box does. `urgent_on` is the toggle's state.
@@ -149,5 +150,19 @@ mod tests {
         assert!(!sendable("   \n"));
         assert!(sendable(&"é".repeat(4000)));
         assert!(!sendable(&"x".repeat(4001)));
+    }
+
+    #[test]
+    fn drafts_of_invisible_characters_only_are_not_sendable() {
+        for blank in [
+            "\u{200B}",
+            "\u{2800}",
+            "\u{200C}\u{200D}\u{2060}\u{FEFF}",
+            "\u{200E}\u{200F}",
+            " \u{200B}\n\u{3164}",
+        ] {
+            assert!(!sendable(blank), "{blank:?} shows nothing");
+        }
+        assert!(sendable("\u{200B}ok\u{200B}"), "visible text among them");
     }
 }

@@ -1,5 +1,6 @@
 //! The signed-in layout: header (org, user, connection, unread badge) beside the list and
-//! the routed thread. The realtime connection lives exactly as long as this layout.
+//! the routed thread. The realtime connection lives exactly as long as this layout, and the
+//! layout as long as one user is signed in.
 
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, Redirect};
@@ -21,11 +22,23 @@ use crate::urgent::{oldest_unacknowledged, pin_urgent};
 #[component]
 pub fn Dashboard() -> impl IntoView {
     let session = expect_context::<SessionService>();
-    // Only signing in or out rebuilds the layout: a token refresh (a new session value every
-    // few minutes) must not reset drafts, scroll positions or the realtime connection.
-    let signed_in = Memo::new(move |_| session.session.with(Option::is_some));
+    let cache = expect_context::<QueryClient>();
+    // Keyed by the user: a token refresh (a new session value every few minutes, same user)
+    // must not reset drafts, scroll positions or the realtime connection, but another user
+    // (signed in from another tab at this console) gets a layout of their own: header,
+    // realtime channel, alerts and queries are all built from the session when it mounts.
+    let user = Memo::new(move |_| {
+        session
+            .session
+            .with(|s| s.as_ref().map(|s| s.user.id.clone()))
+    });
     move || {
-        if signed_in.get() {
+        let user = user.get();
+        // This runs after the previous layout was disposed (its queries unobserved) and
+        // before the next one observes any: nothing of the previous user's shows, and no
+        // query of the old layout is refetched with the new user's token.
+        cache.set_user(user.as_deref());
+        if user.is_some() {
             view! { <SignedIn/> }.into_any()
         } else {
             view! { <Redirect path="/login"/> }.into_any()
@@ -54,7 +67,7 @@ fn SignedIn() -> impl IntoView {
         config.realtime_url(&page_origin()),
         &org_id,
         &user_id,
-        session.token(),
+        session,
         cache,
     );
     provide_context(realtime);
@@ -139,7 +152,7 @@ fn SignedIn() -> impl IntoView {
                 <div class="brand">"Switchboard"</div>
                 <div class="org">{org_name}</div>
                 <div class="spacer"></div>
-                <ConnectionState status=realtime.status />
+                <ConnectionState status=realtime.status refusal=realtime.refusal />
                 <span class="unread-label">"Unread" <UnreadBadge count=unread.data /></span>
                 <button class="urgent-count" data-testid="urgent-count" hidden=move || urgent_count() == 0
                     aria-label=move || format!("{} urgent messages waiting for acknowledgement; open the oldest", urgent_count())

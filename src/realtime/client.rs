@@ -7,8 +7,11 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, WebSocket};
 
-use super::machine::{Command, ConnectionStatus, Input, Machine, HEARTBEAT_MS};
+use super::machine::{Command, ConnectionStatus, Input, Machine, Token, TICK_MS};
+use super::protocol;
 use crate::cache::QueryClient;
+use crate::session::SessionService;
+use crate::ticker::Ticker;
 
 struct Handlers {
     _open: Closure<dyn FnMut()>,
@@ -24,8 +27,9 @@ struct Glue {
     listeners: Vec<ChangeListener>,
     url: String,
     socket: Option<(WebSocket, Handlers)>,
-    heartbeat: Option<gloo_timers::callback::Interval>,
+    clock: Option<Ticker>,
     cache: QueryClient,
+    session: SessionService,
 }
 
 /// Drops a socket's callbacks on a later tick: this may run inside one of them, and a
@@ -39,36 +43,56 @@ fn retire(handlers: Handlers) {
 pub struct RealtimeClient {
     /// What the header shows.
     pub status: RwSignal<ConnectionStatus>,
+    /// Why the server refuses this tab, in its words (e.g. too many tabs open), while it
+    /// does; shown beside the status.
+    pub refusal: RwSignal<Option<String>>,
     inner: StoredValue<Glue, LocalStorage>,
 }
 
+/// The session's access token and its expiry, reactive.
+fn session_token(session: SessionService) -> Memo<Option<Token>> {
+    Memo::new(move |_| {
+        session.session.with(|s| {
+            s.as_ref().map(|s| Token {
+                value: s.access_token.clone(),
+                expires_at: s.expires_at,
+            })
+        })
+    })
+}
+
 impl RealtimeClient {
-    /// Connects to `url`, joins the org channel and keeps it joined while the owner lives.
+    /// Connects to `url`, joins the org channel with the session's token and keeps it
+    /// joined while the owner lives; asks `session` for a fresh token when the server
+    /// refuses the one it has or it is about to lapse.
     pub fn start(
         url: String,
         org_id: &str,
         user_id: &str,
-        token: Signal<Option<String>>,
+        session: SessionService,
         cache: QueryClient,
     ) -> Self {
+        let token = session_token(session);
         let client = RealtimeClient {
             status: RwSignal::new(ConnectionStatus::Connecting),
+            refusal: RwSignal::new(None),
             inner: StoredValue::new_local(Glue {
                 machine: Machine::new(org_id, user_id, token.get_untracked()),
                 listeners: Vec::new(),
                 url,
                 socket: None,
-                heartbeat: None,
+                clock: None,
                 cache,
+                session,
             }),
         };
-        let heartbeat = gloo_timers::callback::Interval::new(HEARTBEAT_MS, move || {
-            client.feed(Input::HeartbeatTick)
-        });
-        client.inner.update_value(|g| g.heartbeat = Some(heartbeat));
+        // Heartbeats and reconnects fall due on a worker's clock: a hidden tab's page timers
+        // are throttled past the server's idle limit (ARCHITECTURE.md, "Hidden tabs").
+        let clock = Ticker::start(TICK_MS, move || client.feed(Input::Tick));
+        client.inner.update_value(|g| g.clock = Some(clock));
         client.feed(Input::Start);
         // Refreshed tokens go to the joined channel; a cleared one stops the connection.
-        Effect::new(move |previous: Option<Option<String>>| {
+        Effect::new(move |previous: Option<Option<Token>>| {
             let current = token.get();
             if previous.is_some_and(|p| p != current) {
                 client.feed(Input::Token(current.clone()));
@@ -88,6 +112,10 @@ impl RealtimeClient {
             visible.remove();
             pageshow.remove();
             client.feed(Input::Stop);
+            if let Some(Some(clock)) = client.inner.try_update_value(|g| g.clock.take()) {
+                // Not inside the worker's own message callback: drop it on a later tick.
+                set_timeout(move || drop(clock), Duration::from_millis(0));
+            }
         });
         client
     }
@@ -103,10 +131,10 @@ impl RealtimeClient {
 
     /// Feeds one input and carries out the resulting commands.
     fn feed(self, input: Input) {
-        let jitter = js_sys::Math::random();
+        let (now, jitter) = (js_sys::Date::now(), js_sys::Math::random());
         let Some(commands) = self
             .inner
-            .try_update_value(|g| g.machine.step(input, jitter))
+            .try_update_value(|g| g.machine.step(input, now, jitter))
         else {
             return;
         };
@@ -126,12 +154,18 @@ impl RealtimeClient {
                     }
                 });
             }
-            Command::ScheduleRetry(ms) => {
-                set_timeout(
-                    move || self.feed(Input::RetryDue),
-                    Duration::from_millis(u64::from(ms)),
-                );
+            Command::RefreshToken => {
+                let session = self.inner.with_value(|g| g.session);
+                leptos::task::spawn_local(async move {
+                    // The new token (or the sign-out) comes back through the token signal.
+                    let _ = session.refresh().await;
+                });
             }
+            Command::Refusal(reason) => self.refusal.set(
+                reason
+                    .as_deref()
+                    .map(|r| protocol::shown_reason(r).to_string()),
+            ),
             Command::Invalidate(keys) => {
                 let cache = self.inner.with_value(|g| g.cache);
                 for key in keys {

@@ -7,4 +7,4 @@ pub mod machine;
 pub mod protocol;
 
 pub use client::RealtimeClient;
-pub use machine::ConnectionStatus;
+pub use machine::{ConnectionStatus, Token};

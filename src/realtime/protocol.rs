@@ -118,6 +118,35 @@ pub fn change_of(message: &Message) -> Option<(Vec<u64>, &Value)> {
     Some((ids, message.payload.get(field::DATA)?))
 }
 
+/// Why the server refused a join (`response.reason` of an error `phx_reply`), if it said.
+pub fn refusal_reason(response: &Value) -> Option<&str> {
+    response.get(field::REASON).and_then(Value::as_str)
+}
+
+/// A refusal as a person should read it: Realtime's reasons start with a machine code
+/// (`"ConnectionRateLimitReached: Too many …"`, `"Unauthorized: …"`); the text after it is
+/// the explanation.
+pub fn shown_reason(reason: &str) -> &str {
+    match reason.split_once(": ") {
+        Some((code, rest))
+            if !code.is_empty() && code.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            rest
+        }
+        _ => reason,
+    }
+}
+
+/// Whether a join refusal or a channel's `system` error is about the access token, so a
+/// fresh token (not the same one again) is the cure. Hosted Realtime says
+/// `"InvalidJWTToken: Token has expired 120 seconds ago"`, `"MalformedJWT: …"` or
+/// `"JwtSignatureError: …"` when refusing a join, and `"Token has expired N seconds ago"`
+/// when it shuts a joined channel (Supabase Realtime, `realtime_channel.ex`).
+pub fn is_token_refusal(reason: &str) -> bool {
+    const CODES: [&str; 3] = ["InvalidJWTToken", "MalformedJWT", "JwtSignatureError"];
+    CODES.iter().any(|c| reason.starts_with(c)) || reason.contains("Token has expired")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +197,39 @@ mod tests {
         assert_eq!(
             matched_binding_ids(&sent, &json!({"postgres_changes": []})),
             None
+        );
+    }
+
+    #[test]
+    fn token_refusals_are_told_apart_from_other_refusals() {
+        for reason in [
+            "InvalidJWTToken: Token has expired 120 seconds ago",
+            "Token has expired 3 seconds ago",
+            "MalformedJWT: The token provided is not a valid JWT",
+            "JwtSignatureError: Failed to validate JWT signature",
+        ] {
+            assert!(is_token_refusal(reason), "{reason}");
+        }
+        for reason in [
+            "Unauthorized: You do not have permissions to read from this Channel topic: room1",
+            "ChannelRateLimitReached: Too many channels",
+            "Too many connected users",
+            "",
+        ] {
+            assert!(!is_token_refusal(reason), "{reason}");
+        }
+        assert_eq!(
+            refusal_reason(&json!({"reason": "Too many channels"})),
+            Some("Too many channels")
+        );
+        assert_eq!(refusal_reason(&json!({})), None);
+        assert_eq!(
+            shown_reason("ConnectionRateLimitReached: Too many Switchboard tabs are open"),
+            "Too many Switchboard tabs are open"
+        );
+        assert_eq!(
+            shown_reason("the server refused: no reason"),
+            "the server refused: no reason"
         );
     }
 

@@ -62,7 +62,12 @@ pub fn CannedReplies(#[prop(into)] send: UnsyncCallback<String>) -> impl IntoVie
                 .map_err(fetch_error)
         },
     );
-    let list = Memo::new(move |_| replies.data.get().unwrap_or_default());
+    // A reply the server would refuse (blank, too long) is never offered.
+    let list = Memo::new(move |_| {
+        let mut list = replies.data.get().unwrap_or_default();
+        list.retain(|r| crate::components::composer::sendable(&r.body));
+        list
+    });
     let keys = window_event_listener(leptos::ev::keydown, move |ev| {
         let key = ev.key();
         let press = KeyPress {
