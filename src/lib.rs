@@ -85,8 +85,11 @@ pub fn Shell(config: AppConfig) -> impl IntoView {
     // old layout was still mounted would refetch its queries with its fetchers, which read
     // state the rebuild is about to dispose.
     let focus = window_event_listener(leptos::ev::focus, move |_| cache.on_focus());
+    let hidden = || document().visibility_state() != web_sys::VisibilityState::Visible;
+    cache.set_hidden(hidden());
     let visible = window_event_listener(leptos::ev::visibilitychange, move |_| {
-        if document().visibility_state() == web_sys::VisibilityState::Visible {
+        cache.set_hidden(hidden());
+        if !hidden() {
             cache.on_focus();
         }
     });

@@ -176,10 +176,29 @@ pub fn preview(body: &str) -> String {
     if flat.chars().count() <= PREVIEW_CHARS {
         return flat;
     }
-    let mut cut: String = flat.chars().take(PREVIEW_CHARS - 1).collect();
+    let chars: Vec<char> = flat.chars().collect();
+    let mut end = PREVIEW_CHARS - 1;
+    // Never end inside an emoji sequence or before a combining mark: step back while the
+    // first dropped character extends the last kept one, or the last kept one joins (the
+    // same rule as the hosted `message_preview`; the server cuts by UAX #29 clusters).
+    while end > 0 && (extends(chars[end]) || chars[end - 1] == '\u{200D}') {
+        end -= 1;
+    }
+    let mut cut: String = chars[..end].iter().collect();
     cut.truncate(cut.trim_end().len());
     cut.push('…');
     cut
+}
+
+/// Whether `c` belongs to the character before it: a zero-width joiner, a variation
+/// selector, a skin-tone modifier, a tag (flag sequences), the keycap mark or a combining
+/// mark of the generic blocks.
+fn extends(c: char) -> bool {
+    matches!(c,
+        '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{1F3FB}'..='\u{1F3FF}'
+        | '\u{E0020}'..='\u{E007F}' | '\u{20E3}' | '\u{0300}'..='\u{036F}'
+        | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}'
+        | '\u{FE20}'..='\u{FE2F}')
 }
 
 /// Why an alert goes out.
@@ -432,6 +451,23 @@ pub(crate) mod tests {
         let other_crew = [row("c2", "medic-2", "Sam Lee")];
         let theirs = message(&insert("m3", "c2", "ana", "routine"));
         assert_eq!(alert_for(&theirs, &me, &other_crew, false), None);
+    }
+
+    #[test]
+    fn previews_never_end_inside_an_emoji_sequence() {
+        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}\u{200D}\u{1F466}";
+        for pad in 130..140 {
+            let body = format!("{}{family} end", "a".repeat(pad));
+            let p = preview(&body);
+            let kept = p.trim_end_matches('…');
+            let parts = ['\u{1F468}', '\u{1F469}', '\u{1F467}', '\u{1F466}'];
+            assert!(
+                kept.contains(family) || !kept.chars().any(|c| parts.contains(&c)),
+                "a lone part of the family at pad {pad}: {:?}",
+                kept.chars().rev().take(3).collect::<String>()
+            );
+            assert!(p.chars().count() <= PREVIEW_CHARS);
+        }
     }
 
     #[test]

@@ -229,6 +229,11 @@ impl QueryClient {
         self.run(fx);
     }
 
+    /// Tells the cache whether the tab is hidden ([`QueryCache::set_hidden`]).
+    pub fn set_hidden(self, hidden: bool) {
+        self.inner.update_value(|i| i.cache.set_hidden(hidden));
+    }
+
     /// Refetches stale entries on screen (window focus or tab visible again).
     pub fn on_focus(self) {
         let fx = self

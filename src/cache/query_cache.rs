@@ -124,6 +124,10 @@ pub struct QueryCache {
     cleared_generation: u64,
     /// Whose data the entries are.
     user: Option<String>,
+    /// The tab is hidden: nobody reads the open thread, so no read marker follows a change
+    /// and waiting to settle buys nothing, while the page timer it needs is throttled to a
+    /// 1 s wake-up there. Counts must reach the title and alerts at once.
+    hidden: bool,
 }
 
 impl QueryCache {
@@ -134,7 +138,14 @@ impl QueryCache {
             entries: HashMap::new(),
             cleared_generation: 0,
             user: None,
+            hidden: false,
         }
+    }
+
+    /// Tells the cache whether the tab is hidden (`document.visibilityState`): a hidden tab's
+    /// summaries fetch at once instead of waiting [`CacheConfig::settle`].
+    pub fn set_hidden(&mut self, hidden: bool) {
+        self.hidden = hidden;
     }
 
     /// The observable state of a key.
@@ -196,7 +207,12 @@ impl QueryCache {
             .map(|(_, ms)| *ms);
         let entry = self.entries.entry(key.clone()).or_default();
         match settle {
-            Some(ms) if self.config.coalesce && !entry.view.fetching && !entry.queued => {
+            Some(ms)
+                if self.config.coalesce
+                    && !self.hidden
+                    && !entry.view.fetching
+                    && !entry.queued =>
+            {
                 entry.queued = true;
                 entry.queued_since = now;
                 entry.last_invalidated = now;
@@ -658,6 +674,13 @@ mod tests {
             vec![2],
             "the naive strategy never waits"
         );
+
+        // A hidden tab: no read marker follows, and the settle timer would be throttled to a
+        // 1 s wake-up; the list and the counts fetch in the event's own task.
+        c.fetch_succeeded(&list, 2, json!(1), 120.0);
+        c.set_hidden(true);
+        assert_eq!(fetches(&c.invalidate(&list, 200.0)), vec![3]);
+        assert_eq!(queue_at(&c.invalidate(&thread, 201.0)), None);
     }
 
     #[test]
