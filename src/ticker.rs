@@ -45,11 +45,6 @@ impl Ticker {
         };
         Ticker { clock }
     }
-
-    /// Whether the ticks come from a worker (false: the throttled page-timer fallback).
-    pub fn in_worker(&self) -> bool {
-        matches!(self.clock, Clock::Worker { .. })
-    }
 }
 
 impl Drop for Ticker {

@@ -714,18 +714,20 @@ mod tests {
         );
     }
 
+    /// An `access_token` push on the joined org channel.
+    fn swap(token: &str) -> Input {
+        Input::Message(msg(
+            Some("3"),
+            "5",
+            "realtime:org",
+            event::ACCESS_TOKEN,
+            json!({"access_token": token}),
+        ))
+    }
+
     #[test]
     fn a_new_token_keeps_the_channel_and_a_bad_one_ends_it() {
         let (mut ch, host) = joined("d:me:100");
-        let swap = |token: &str| {
-            Input::Message(msg(
-                Some("3"),
-                "5",
-                "realtime:org",
-                event::ACCESS_TOKEN,
-                json!({"access_token": token}),
-            ))
-        };
         let out = ch.step(swap("d:me:500"), &host);
         let out = sent(&out);
         assert_eq!(
@@ -863,15 +865,6 @@ mod tests {
     #[test]
     fn a_swapped_token_is_judged_by_the_same_rule() {
         let (mut ch, host) = joined("d:me:100");
-        let swap = |token: &str| {
-            Input::Message(msg(
-                Some("3"),
-                "5",
-                "realtime:org",
-                event::ACCESS_TOKEN,
-                json!({"access_token": token}),
-            ))
-        };
         host.now.set(120);
         let out = ch.step(swap("d:me:95"), &host);
         assert_eq!(
