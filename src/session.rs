@@ -33,6 +33,14 @@ pub fn adopt_stored(current: Option<&Session>, stored: Option<&Session>) -> bool
     }
 }
 
+/// Whether the signed-in user was replaced by another one (a sign-in in another tab of this
+/// console), as opposed to a sign-in, a sign-out or a refresh of the same user. Takes the
+/// user ids before and now. A replaced user must not stay on the previous user's thread:
+/// it belongs to someone else and, for another org, does not exist for the new user.
+pub fn replaced_user(before: Option<&str>, now: Option<&str>) -> bool {
+    matches!((before, now), (Some(b), Some(n)) if b != n)
+}
+
 fn stored_session() -> Option<Session> {
     storage()
         .and_then(|s| s.get_item(STORAGE_KEY).ok().flatten())
@@ -271,6 +279,15 @@ mod tests {
             adopt_stored(Some(&newer), Some(&session("ben", 50))),
             "another user"
         );
+    }
+
+    #[test]
+    fn only_another_user_replaces_the_signed_in_one() {
+        assert!(replaced_user(Some("ana"), Some("lee")));
+        assert!(!replaced_user(Some("ana"), Some("ana")), "a refresh");
+        assert!(!replaced_user(None, Some("ana")), "a sign-in");
+        assert!(!replaced_user(Some("ana"), None), "a sign-out");
+        assert!(!replaced_user(None, None));
     }
 
     #[test]

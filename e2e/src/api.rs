@@ -109,9 +109,15 @@ pub async fn northside_medics(base: &str) -> Result<Vec<Api>, Error> {
     Ok(medics)
 }
 
-/// The medic of a conversation (a row of a dispatcher's list), signed in to post into it.
+/// The Lakeside medics' logins, in seed order.
+fn lakeside_medic_emails() -> impl Iterator<Item = String> {
+    (1..=3).map(|n| format!("medic{n:02}@lakeside.test"))
+}
+
+/// The medic of a conversation (a row of a dispatcher's list, either demo org), signed in
+/// to post into it.
 pub async fn medic_for(base: &str, conversation: &Value) -> Result<Api, Error> {
-    for email in northside_medic_emails() {
+    for email in northside_medic_emails().chain(lakeside_medic_emails()) {
         let medic = Api::login(base, &email).await?;
         if medic.user["id"] == conversation["medic_id"] {
             return Ok(medic);

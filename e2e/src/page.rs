@@ -117,6 +117,54 @@ pub async fn signed_in_listing(s: &Session, conversation: &str) -> bool {
     run(s, &script).await == json!(true)
 }
 
+/// Writes `email`'s session, signed in over REST, where the app keeps it, as a sign-in in
+/// this tab would: the other tabs of the browser see the change (a `storage` event), this
+/// one does not.
+pub async fn store_session_of(s: &Session, base: &str, email: &str) {
+    let client = switchboard_api_client::Client::connect(base).await.unwrap();
+    let session = client.sign_in(email, DEMO_PASSWORD).await.unwrap();
+    s.execute(
+        "localStorage.setItem('switchboard.session', arguments[0]);",
+        vec![Value::String(session.body.to_string())],
+    )
+    .await
+    .unwrap();
+}
+
+/// The organisation name in the header.
+pub async fn header_org(s: &Session) -> String {
+    let org = run(
+        s,
+        "const o = document.querySelector('.topbar .org'); return o ? o.textContent : '';",
+    )
+    .await;
+    org.as_str().unwrap_or_default().to_string()
+}
+
+/// Waits until the header names organisation `org`.
+pub async fn wait_header_org(s: &Session, org: &str) {
+    let script = format!(
+        "const o = document.querySelector('.topbar .org'); return !!o && o.textContent === {};",
+        json!(org)
+    );
+    wait(s, org, &script).await;
+}
+
+/// The page's path, e.g. `/messages`.
+pub async fn path(s: &Session) -> String {
+    let path = run(s, "return location.pathname;").await;
+    path.as_str().unwrap_or_default().to_string()
+}
+
+/// Waits until the header says why the server refuses this tab; the reason.
+pub async fn wait_connection_refusal(s: &Session) -> String {
+    let refusal = s
+        .wait_for("[data-testid=connection-refusal]", STATE_WAIT)
+        .await
+        .unwrap();
+    s.text(&refusal).await.unwrap()
+}
+
 /// The access token the app keeps in local storage.
 pub async fn stored_access_token(s: &Session) -> Value {
     run(

@@ -10,13 +10,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use switchboard_e2e::api::{self, Api};
 use switchboard_e2e::page::{
-    badge, click_new_messages_pill, connection_state, has_new_messages_pill, items, login,
-    login_error, message_count, message_ids, open_conversation, open_list, page_html,
+    badge, click_new_messages_pill, connection_state, has_new_messages_pill, header_org, items,
+    login, login_error, message_count, message_ids, open_conversation, open_list, page_html, path,
     record_shown_ids, recorded_ids, remember_thread_and_composer, rendered_message,
-    scroll_above_bottom, shows_unread, sign_in_here, sign_out, signed_in_listing,
+    scroll_above_bottom, shows_unread, sign_in_here, sign_out, signed_in_listing, store_session_of,
     stored_access_token, submit_login, thread_and_composer_kept, type_draft, view_anchor,
-    wait_at_bottom, wait_badge, wait_connection_state, wait_conversation_count, wait_message,
-    wait_new_messages_pill, wait_on_top, wait_unread,
+    wait_at_bottom, wait_badge, wait_connection_refusal, wait_connection_state,
+    wait_conversation_count, wait_header_org, wait_message, wait_new_messages_pill, wait_on_top,
+    wait_unread,
 };
 use switchboard_e2e::proxy::Proxy;
 use switchboard_e2e::server::ServerProcess;
@@ -48,6 +49,15 @@ where
 async fn sign_in_ana(s: &Session, base: &str, ana: &Api) -> Vec<Value> {
     login(s, base, "ana@northside.test").await;
     ana.conversations().await.unwrap()
+}
+
+/// The ids of the conversations `user` may see, as the server lists them.
+async fn conversation_ids(user: &Api) -> Vec<String> {
+    let convs = user.conversations().await.unwrap();
+    convs
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Has a medic post `body` into a conversation; the new message's id.
@@ -358,13 +368,7 @@ async fn short_lived_tokens_refresh_without_losing_events() {
 async fn lakeside_never_sees_northside() {
     play("isolation", None, |s, base, ana| async move {
         let lee = Api::login(&base, "lee@lakeside.test").await.unwrap();
-        let lake_ids: Vec<String> = lee
-            .conversations()
-            .await
-            .unwrap()
-            .iter()
-            .map(|c| c["id"].as_str().unwrap().to_string())
-            .collect();
+        let lake_ids = conversation_ids(&lee).await;
         let north = ana.conversations().await.unwrap();
         // Ana worked at this console before: she signs out and Lee signs in, in the same
         // page. Nothing of hers may show, not even for a moment from a cache.
@@ -414,4 +418,87 @@ async fn an_xss_payload_renders_as_text() {
         assert!(check["xss"].is_null());
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_sign_in_in_another_tab_hands_this_tab_to_the_new_user() {
+    play("user-switch", None, |s, base, ana| async move {
+        let north = ana.conversations().await.unwrap();
+        let lee = Api::login(&base, "lee@lakeside.test").await.unwrap();
+        let lake_ids = conversation_ids(&lee).await;
+        let north_id = north[0]["id"].as_str().unwrap().to_string();
+        let north_org = ana.user["app_metadata"]["org_name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let lake_org = lee.user["app_metadata"]["org_name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Ana reads a thread; at the same console, Lee signs in in another tab.
+        login(&s, &base, "ana@northside.test").await;
+        open_conversation(&s, &north_id).await;
+        wait_connection_state(&s, "Live").await;
+        assert_eq!(header_org(&s).await, north_org);
+        let ana_tab = s.current_tab().await.unwrap();
+        let other_tab = s.new_tab().await.unwrap();
+        s.switch_to(&other_tab).await.unwrap();
+        s.goto(&format!("{base}/config.json")).await.unwrap();
+        store_session_of(&s, &base, "lee@lakeside.test").await;
+        s.switch_to(&ana_tab).await.unwrap();
+        // Ana's tab is Lee's now: his org, his list, his live channel, off Ana's thread.
+        wait_header_org(&s, &lake_org).await;
+        wait_conversation_count(&s, "Lee's list", lake_ids.len()).await;
+        let shown: Vec<String> = items(&s)
+            .await
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect();
+        assert!(shown.iter().all(|i| lake_ids.contains(i)), "{shown:?}");
+        assert_eq!(path(&s).await, "/messages", "Ana's thread is not Lee's");
+        assert!(!page_html(&s).await.contains(&north_id));
+        wait_connection_state(&s, "Live").await;
+        wait_badge(&s, lee.unread_total().await.unwrap()).await;
+        // Live for Lee: his medic's message counts at once.
+        let lake = lee.conversations().await.unwrap();
+        let medic = medic_for(&base, &lake[0]).await;
+        say(
+            &medic,
+            lake[0]["id"].as_str().unwrap(),
+            "Lakeside unit on scene",
+        )
+        .await;
+        wait_badge(&s, lee.unread_total().await.unwrap()).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_tab_the_server_refuses_says_why() {
+    let server = ServerProcess::start_with_flags(None, &["--sockets-per-session", "1"])
+        .await
+        .expect("server");
+    let browser = Browser::start().await.expect("browser");
+    let base = server.url();
+    scenario(
+        "refused-tab",
+        browser.session.clone(),
+        move |s| async move {
+            login(&s, &base, "ana@northside.test").await;
+            wait_connection_state(&s, "Live").await;
+            let first_tab = s.current_tab().await.unwrap();
+            let second_tab = s.new_tab().await.unwrap();
+            s.switch_to(&second_tab).await.unwrap();
+            open_list(&s, &base).await;
+            // One tab per login session is allowed here: the second is refused and says so,
+            // rather than looking merely slow.
+            let reason = wait_connection_refusal(&s).await;
+            assert!(reason.contains("tabs"), "the refusal is readable: {reason}");
+            assert!(!reason.contains("ConnectionRateLimitReached"), "{reason}");
+            s.switch_to(&first_tab).await.unwrap();
+            wait_connection_state(&s, "Live").await;
+        },
+    )
+    .await;
+    browser.stop().await;
 }

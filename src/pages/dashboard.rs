@@ -15,7 +15,7 @@ use crate::cache::{use_query, QueryClient, QueryKey};
 use crate::components::{ConnectionState, ConversationList, LoadError, UnreadBadge};
 use crate::config::{page_origin, AppConfig};
 use crate::realtime::RealtimeClient;
-use crate::session::SessionService;
+use crate::session::{replaced_user, SessionService};
 use crate::urgent::{oldest_unacknowledged, pin_urgent};
 
 /// `/messages` and below; sends signed-out visitors to `/login`.
@@ -31,6 +31,22 @@ pub fn Dashboard() -> impl IntoView {
         session
             .session
             .with(|s| s.as_ref().map(|s| s.user.id.clone()))
+    });
+    // A thread open for the previous user is theirs (and, for another org, not found for
+    // the new one): the new user starts on their list.
+    let navigate = use_navigate();
+    Effect::new(move |before: Option<Option<String>>| {
+        let now = user.get();
+        if replaced_user(before.flatten().as_deref(), now.as_deref()) {
+            navigate(
+                "/messages",
+                NavigateOptions {
+                    replace: true,
+                    ..Default::default()
+                },
+            );
+        }
+        now
     });
     move || {
         let user = user.get();
