@@ -212,6 +212,12 @@ check "NUL alone in a body" "$medic" "insert into public.messages (conversation_
 check "NUL inside a body" "$medic" "insert into public.messages (conversation_id, body) select x.c, x.b from json_to_record('{\"c\":\"$c1\",\"b\":\"5 mg\\u0000 (not 50)\"}') as x (c uuid, b text) returning id" "$nul"
 check "NUL in a read marker" "$medic" "update public.read_state set last_read_at = x.t from json_to_record('{\"t\":\"2026-01-01T00:00:00Z\\u0000\"}') as x (t timestamptz)" "$nul"
 check "NUL in an RPC argument" "$medic" "select public.mark_conversation_read(x.c) from json_to_record('{\"c\":\"$c1\\u0000\"}') as x (c uuid)" "$nul"
+# A filter value from the URL reaches Postgres as a text parameter, whose encoding check
+# refuses a NUL byte before any cast (22021, 400): convert_from runs that check on the byte,
+# which psql cannot send as a parameter.
+nul_param='ERROR:  invalid byte sequence for encoding "UTF8": 0x00'
+check "NUL in a text filter value" "$medic" "select count(*) from public.messages where body = convert_from('\\x00'::bytea, 'UTF8')" "$nul_param"
+check "NUL in a uuid filter value" "$medic" "select count(*) from public.messages where id = convert_from('\\x00'::bytea, 'UTF8')::uuid" "$nul_param"
 
 # The preview: flattened, cut at 139 characters and an ellipsis, never inside a cluster.
 x138="repeat('x', 138)"

@@ -18,7 +18,15 @@ impl FromRequest<AppState> for JsonBody {
         let limit = state.config().limits.max_body_bytes;
         let bytes: Bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
-            .map_err(|_| {
+            .map_err(|e| {
+                if crate::serve::body_timed_out(&e) {
+                    let ms = state.config().limits.body_timeout_ms;
+                    return Error::api(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "PGRST000",
+                        format!("the request body did not arrive within {ms} ms"),
+                    );
+                }
                 Error::api(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "PGRST413",

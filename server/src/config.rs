@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+use crate::realtime::channels::ChannelCaps;
 use crate::realtime::registry::SocketCaps;
 
 /// Whether to create the demo organisations in an empty database.
@@ -20,16 +21,66 @@ pub enum Seed {
 pub struct Limits {
     /// Largest accepted request body.
     pub max_body_bytes: usize,
-    /// Login attempts per email per window.
-    pub login_per_email: usize,
+    /// Longest a REST read's SQL may run before it is cancelled with 57014, in ms
+    /// (`--statement-timeout-ms`, default 8,000: Postgres's `statement_timeout`, which
+    /// Supabase sets to 8 s for the `authenticated` role).
+    pub read_timeout_ms: u64,
+    /// Longest a REST read waits for a read connection before 504 `PGRST003`, in ms (default
+    /// 10,000: PostgREST's `db-pool-acquisition-timeout`).
+    pub read_wait_ms: u64,
+    /// REST reads one user may run at once (default 2, half the read connections); the
+    /// user's further reads queue, so the other connections stay free for everyone else.
+    pub reads_per_user: usize,
+    /// Largest answer of one REST read, its rows' text and keys, in bytes (default 16 MiB:
+    /// 1,000 rows of the longest messages); past it 500 `54000`.
+    pub max_response_bytes: usize,
+    /// Login attempts per client address and email per window: wrong passwords from one
+    /// address lock that address out of that account, never the account itself.
+    pub login_per_address_email: usize,
     /// Login attempts per client address per window.
     pub login_per_address: usize,
     /// Rate-limit window.
     pub login_window_ms: i64,
+    /// Wrong passwords for one email, from any address, within
+    /// [`Limits::login_email_backoff_ms`] after which that email is under attack: an address
+    /// that has already failed for it is refused until its failure is that old, while
+    /// addresses with no failure for it (the rightful user's) still get their check.
+    pub login_email_failures: usize,
+    /// How long a failure counts toward [`Limits::login_email_failures`] and keeps its
+    /// address refused once the email is under attack (15 min).
+    pub login_email_backoff_ms: i64,
+    /// Argon2 checks running at once (`--login-concurrency`, default the number of cores):
+    /// each holds about 19 MiB (Argon2id's default m = 19456 KiB).
+    pub login_concurrency: usize,
+    /// Logins that may wait for a check (`--login-queue`, default 16); past them a login is
+    /// answered 429 with `Retry-After`.
+    pub login_queue: usize,
+    /// Open connections at once, websockets included (`--max-connections`); `None` derives
+    /// it from the open-file limit ([`crate::serve::connection_cap`]).
+    pub max_connections: Option<usize>,
+    /// Time a connection has to send a complete request head, counted from when the server
+    /// waits for one, so also the keep-alive idle timeout (`--header-timeout-seconds`,
+    /// default 10 s; hyper's `header_read_timeout`).
+    pub header_timeout_ms: u64,
+    /// Time a request body has to arrive in full after its head (`--body-timeout-seconds`,
+    /// default 15 s); a slower one is answered 408.
+    pub body_timeout_ms: u64,
+    /// How long a connection over the cap waits for the idle connection shed for it.
+    pub shed_wait_ms: u64,
+    /// Time a websocket has to join a channel with a user token before it is closed.
+    pub ws_join_timeout_ms: u64,
+    /// Websockets without a user yet (opened with the anon key, not joined) one client
+    /// address may hold (`--anonymous-sockets-per-address`, default 20).
+    pub ws_anonymous_per_address: usize,
     /// Largest accepted websocket frame.
     pub ws_max_frame_bytes: usize,
-    /// Channels one socket may join.
+    /// Channels one socket may join (default 10; the app joins one).
     pub ws_channels_per_socket: usize,
+    /// `postgres_changes` bindings one join may carry (default 10; the app sends three).
+    pub ws_bindings_per_join: usize,
+    /// `postgres_changes` bindings all channels of one socket may hold (default 50): each
+    /// is matched against every change, so they are bounded like the channels.
+    pub ws_bindings_per_socket: usize,
     /// Login sessions of one user that may hold sockets at once, roughly devices
     /// (`--sessions-per-user`, default 10); see [`crate::realtime::registry`].
     pub ws_sessions_per_user: usize,
@@ -49,11 +100,27 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 64 * 1024,
-            login_per_email: 10,
+            read_timeout_ms: 8_000,
+            read_wait_ms: 10_000,
+            reads_per_user: 2,
+            max_response_bytes: 16 * 1024 * 1024,
+            login_per_address_email: 10,
             login_per_address: 60,
             login_window_ms: 60_000,
+            login_email_failures: 10,
+            login_email_backoff_ms: 15 * 60_000,
+            login_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            login_queue: 16,
+            max_connections: None,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 15_000,
+            shed_wait_ms: 1_000,
+            ws_join_timeout_ms: 10_000,
+            ws_anonymous_per_address: 20,
             ws_max_frame_bytes: 64 * 1024,
-            ws_channels_per_socket: 100,
+            ws_channels_per_socket: ChannelCaps::default().channels,
+            ws_bindings_per_join: ChannelCaps::default().bindings_per_join,
+            ws_bindings_per_socket: ChannelCaps::default().bindings_per_socket,
             ws_sessions_per_user: 10,
             ws_sockets_per_session: 100,
             ws_idle_timeout_ms: 60_000,
@@ -64,6 +131,15 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// What one socket may subscribe to, as the realtime channel machine enforces it.
+    pub fn channel_caps(&self) -> ChannelCaps {
+        ChannelCaps {
+            channels: self.ws_channels_per_socket,
+            bindings_per_join: self.ws_bindings_per_join,
+            bindings_per_socket: self.ws_bindings_per_socket,
+        }
+    }
+
     /// The per-user socket caps the realtime registry enforces.
     pub fn socket_caps(&self) -> SocketCaps {
         SocketCaps {
@@ -122,7 +198,10 @@ impl Config {
     }
 
     /// Parses `--addr A --db FILE --dist DIR --seed demo|none --access-ttl SECS
-    /// --sessions-per-user N --sockets-per-session N --urgent-realert-seconds N`;
+    /// --sessions-per-user N --sockets-per-session N --urgent-realert-seconds N
+    /// --statement-timeout-ms N --max-connections N --header-timeout-seconds N
+    /// --body-timeout-seconds N --login-concurrency N --login-queue N
+    /// --anonymous-sockets-per-address N`;
     /// `--sockets-per-user N` is the old name of `--sockets-per-session`, kept for scripts
     /// (one user's benchmark sockets all share one session).
     ///
@@ -163,6 +242,25 @@ impl Config {
                         v.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
                             Error::Config(format!("--access-ttl: not seconds: {v}"))
                         })?;
+                }
+                "--max-connections" => {
+                    config.limits.max_connections = Some(at_least_one(flag, &value()?)?);
+                }
+                "--header-timeout-seconds" => {
+                    config.limits.header_timeout_ms = at_least_one(flag, &value()?)? as u64 * 1000;
+                }
+                "--body-timeout-seconds" => {
+                    config.limits.body_timeout_ms = at_least_one(flag, &value()?)? as u64 * 1000;
+                }
+                "--login-concurrency" => {
+                    config.limits.login_concurrency = at_least_one(flag, &value()?)?;
+                }
+                "--login-queue" => config.limits.login_queue = at_least_one(flag, &value()?)?,
+                "--anonymous-sockets-per-address" => {
+                    config.limits.ws_anonymous_per_address = at_least_one(flag, &value()?)?;
+                }
+                "--statement-timeout-ms" => {
+                    config.limits.read_timeout_ms = at_least_one(flag, &value()?)? as u64;
                 }
                 "--sessions-per-user" => {
                     config.limits.ws_sessions_per_user = at_least_one(flag, &value()?)?;
@@ -228,6 +326,49 @@ mod tests {
             );
         }
         assert!(Config::from_args(&args(&["--urgent-realert-seconds"])).is_err());
+    }
+
+    #[test]
+    fn parses_the_connection_and_login_bounds() {
+        let c = Config::from_args(&args(&[])).unwrap();
+        assert_eq!(
+            c.limits.max_connections, None,
+            "derived from the open-file limit"
+        );
+        let c = Config::from_args(&args(&[
+            "--max-connections",
+            "500",
+            "--header-timeout-seconds",
+            "5",
+            "--body-timeout-seconds",
+            "20",
+            "--login-concurrency",
+            "3",
+            "--login-queue",
+            "9",
+            "--anonymous-sockets-per-address",
+            "40",
+        ]))
+        .unwrap();
+        let l = &c.limits;
+        assert_eq!(
+            (
+                l.max_connections,
+                l.header_timeout_ms,
+                l.body_timeout_ms,
+                l.login_concurrency,
+                l.login_queue,
+                l.ws_anonymous_per_address
+            ),
+            (Some(500), 5_000, 20_000, 3, 9, 40)
+        );
+        for flag in [
+            "--max-connections",
+            "--header-timeout-seconds",
+            "--login-queue",
+        ] {
+            assert!(Config::from_args(&args(&[flag, "0"])).is_err(), "{flag}");
+        }
     }
 
     #[test]

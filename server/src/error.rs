@@ -149,6 +149,67 @@ impl IntoResponse for Error {
     }
 }
 
+/// The PostgREST-shaped error for an answer that came without a JSON body: `status` as it
+/// was, with PostgREST's code where it has one (405 `PGRST117` "Unsupported HTTP method",
+/// 404 `PGRST125` "Invalid path specified in request URL"), else `PGRST<status>` as
+/// [`crate::body`] answers 413 with `PGRST413`; the original text, when there was a short
+/// one (axum's extractor rejections), becomes the `details`.
+pub fn bare_error(status: StatusCode, method: &axum::http::Method, text: Option<&str>) -> Error {
+    let reason = status.canonical_reason().unwrap_or("error");
+    let error = match status {
+        StatusCode::METHOD_NOT_ALLOWED => Error::api(
+            status,
+            "PGRST117",
+            format!("Unsupported HTTP method: {}", bounded(method.as_str())),
+        ),
+        StatusCode::NOT_FOUND => {
+            Error::api(status, "PGRST125", "Invalid path specified in request URL")
+        }
+        _ => Error::api(status, &format!("PGRST{}", status.as_u16()), reason),
+    };
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(text) => error.with_details(bounded(text)),
+        None => error,
+    }
+}
+
+/// Most bytes of a bare error body read to quote it in [`bare_error`]'s details.
+const BARE_ERROR_READ_BYTES: usize = 1024;
+
+/// Middleware giving every error answer (4xx, 5xx) that is not JSON the shape of
+/// [`bare_error`], keeping its other headers (a 405's `Allow`): axum's 405 for a method a
+/// route lacks (DELETE or PUT on a table, GET on an RPC, OPTIONS, TRACE), its plain-text
+/// extractor rejections, tower-http's static-file errors. hyper's own answers to requests it
+/// cannot parse (414 past 65,534 bytes of URI, 431 past its header buffer, 400) are written
+/// before any service runs and never pass here: [`crate::hyper_errors`] shapes those.
+pub async fn shape_bare_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, BARE_ERROR_READ_BYTES)
+        .await
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok());
+    let (shaped, body) = bare_error(status, &method, text.as_deref())
+        .into_response()
+        .into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(shaped.headers);
+    Response::from_parts(parts, body)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -168,6 +229,42 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn bare_errors_get_postgrest_codes() {
+        let code = |status: u16, text: Option<&str>| match bare_error(
+            StatusCode::from_u16(status).unwrap(),
+            &axum::http::Method::DELETE,
+            text,
+        ) {
+            Error::Api {
+                status,
+                code,
+                message,
+                details,
+                ..
+            } => (status.as_u16(), code, message, details),
+            other => panic!("{other}"),
+        };
+        assert_eq!(
+            code(405, None),
+            (
+                405,
+                "PGRST117".into(),
+                "Unsupported HTTP method: DELETE".into(),
+                None
+            )
+        );
+        assert_eq!(code(404, Some(" ")).1, "PGRST125");
+        assert_eq!(
+            code(414, None),
+            (414, "PGRST414".into(), "URI Too Long".into(), None)
+        );
+        assert_eq!(
+            code(400, Some("Connection header did not include 'upgrade'")).3,
+            Some("Connection header did not include 'upgrade'".into())
+        );
     }
 
     /// Issue 12, item 8: SQLite's input errors carry the whole statement; the log line of a

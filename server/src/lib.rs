@@ -9,9 +9,11 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod hyper_errors;
 pub mod realtime;
 pub mod rest;
 pub mod schema;
+pub mod serve;
 pub mod simulate;
 
 use std::net::SocketAddr;
@@ -21,7 +23,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -29,7 +30,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::auth::jwt::Keys;
-use crate::auth::ratelimit::RateLimiter;
+use crate::auth::password::Checks;
+use crate::auth::ratelimit::LoginLimits;
 use crate::config::{Config, Seed};
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -44,8 +46,8 @@ struct StateInner {
     db: Db,
     keys: Keys,
     config: Config,
-    login_by_email: RateLimiter,
-    login_by_address: RateLimiter,
+    logins: LoginLimits,
+    password_checks: Checks,
     sockets: realtime::registry::SocketRegistry,
 }
 
@@ -62,13 +64,13 @@ impl AppState {
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
-    /// Login limiter keyed by email.
-    pub fn login_by_email(&self) -> &RateLimiter {
-        &self.inner.login_by_email
+    /// The login attempt limits (per address, per address and email, per-email backoff).
+    pub fn logins(&self) -> &LoginLimits {
+        &self.inner.logins
     }
-    /// Login limiter keyed by client address.
-    pub fn login_by_address(&self) -> &RateLimiter {
-        &self.inner.login_by_address
+    /// The gate bounding concurrent Argon2 password checks.
+    pub fn password_checks(&self) -> &Checks {
+        &self.inner.password_checks
     }
     /// Live websocket bookkeeping.
     pub fn sockets(&self) -> &realtime::registry::SocketRegistry {
@@ -100,8 +102,18 @@ pub fn prepare(config: Config) -> Result<AppState> {
     let limits = &config.limits;
     Ok(AppState {
         inner: Arc::new(StateInner {
-            login_by_email: RateLimiter::new(limits.login_per_email, limits.login_window_ms),
-            login_by_address: RateLimiter::new(limits.login_per_address, limits.login_window_ms),
+            logins: LoginLimits::new(
+                limits.login_per_address,
+                limits.login_per_address_email,
+                limits.login_window_ms,
+                limits.login_email_failures,
+                limits.login_email_backoff_ms,
+            ),
+            password_checks: {
+                let checks = Checks::new(limits.login_concurrency, limits.login_queue);
+                checks.prepare();
+                checks
+            },
             sockets: realtime::registry::SocketRegistry::default(),
             db,
             keys,
@@ -133,6 +145,8 @@ pub fn router(state: AppState) -> Router {
         )
         .into_response()
     }))
+    // Outermost: every error answer from inside leaves with a JSON body (issue 13, item 6).
+    .layer(axum::middleware::from_fn(error::shape_bare_errors))
     .with_state(state)
 }
 
@@ -190,25 +204,18 @@ pub async fn start(config: Config) -> Result<Running> {
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let closing = state.clone();
-    let task = tokio::spawn(async move {
-        // Small frames (events, replies) must not wait for Nagle's algorithm.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = rx.await;
-            // Websockets never end on their own; tell them to.
-            closing.sockets().shutdown_all();
-        })
-        .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped with an error");
-        }
-    });
+    let nofile = serve::raise_descriptor_limit();
+    let limits = serve::ServeLimits::new(&state.config().limits, nofile);
+    tracing::info!(
+        open_files = nofile,
+        max_connections = limits.max_connections,
+        "connection cap"
+    );
+    let task = tokio::spawn(serve::serve(listener, app, limits, async move {
+        let _ = rx.await;
+        // Websockets never end on their own; tell them to.
+        closing.sockets().shutdown_all();
+    }));
     Ok(Running {
         addr,
         state,

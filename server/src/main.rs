@@ -12,10 +12,19 @@ const USAGE: &str = "usage:
                      [--sockets-per-session N]   (tabs of one login, default 100;
                                                   --sockets-per-user is its old name)
                      [--urgent-realert-seconds N]   (default 60, at least 1)
+                     [--max-connections N]       (open connections, websockets included;
+                                                  default from the open-file limit)
+                     [--header-timeout-seconds N]   (request head, and keep-alive idle;
+                                                  default 10)
+                     [--body-timeout-seconds N]  (whole request body, default 15)
+                     [--login-concurrency N]     (password checks at once, default cores)
+                     [--login-queue N]           (logins waiting for a check, default 16)
+                     [--anonymous-sockets-per-address N]   (websockets not yet joined with
+                                                  a user, per client address, default 20)
   switchboard-server simulate [--url http://127.0.0.1:3000] [--rate MESSAGES_PER_SECOND]
                      [--count N] [--org northside|lakeside]
 env: SWITCHBOARD_JWT_SECRET (>= 32 bytes) sets the signing key; otherwise one is generated
-     and kept in the database. RUST_LOG tunes logging.";
+     and kept in the database (which is created owner-only, 0600). RUST_LOG tunes logging.";
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -194,7 +194,7 @@ async fn every_request_needs_a_valid_apikey() {
 #[tokio::test]
 async fn login_attempts_are_rate_limited_per_email_and_per_address() {
     let s = Server::start_with(|c| {
-        c.limits.login_per_email = 3;
+        c.limits.login_per_address_email = 3;
         c.limits.login_per_address = 5;
     })
     .await;

@@ -10,6 +10,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use switchboard_api_client::Returning;
 use switchboard_server::auth::jwt::{self, Keys};
+use switchboard_server::realtime::channels::{
+    too_many_bindings_per_join, too_many_bindings_per_socket,
+};
 use switchboard_server::realtime::registry::SocketRefusal;
 
 struct Ctx {
@@ -705,4 +708,69 @@ async fn quoted_filter_values_select_the_rows_they_name() {
         let got = ws.recv_event("postgres_changes").await;
         assert_eq!(got["payload"]["data"]["record"]["body"], want);
     }
+}
+
+/// `n` message bindings naming conversations that never get a message.
+fn idle_bindings(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let conv = format!("00000000-0000-4000-8000-{i:012}");
+            json!({"event": "INSERT", "schema": "public", "table": "messages",
+                   "filter": format!("conversation_id=eq.{conv}")})
+        })
+        .collect()
+}
+
+/// Issue 13, item 1: one join could carry 800 bindings and a socket 100 such channels,
+/// each binding matched against every insert. Past the caps a join is refused with an
+/// error reply, and the bindings already joined go on delivering as before.
+#[tokio::test]
+async fn bindings_are_capped_per_join_and_per_socket() {
+    let c = ctx().await;
+    let caps = switchboard_server::config::Limits::default().channel_caps();
+    let mut ws = Ws::connect(&c.s.base, &c.s.anon, "2.0.0").await;
+    let (_, refused) = ws
+        .join(
+            "realtime:too-many",
+            &c.token,
+            Value::from(idle_bindings(caps.bindings_per_join + 1)),
+        )
+        .await;
+    assert_eq!(refused["payload"]["status"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"]["response"]["reason"],
+        too_many_bindings_per_join(caps.bindings_per_join)
+    );
+
+    let mut own = org_bindings(&c.org, &c.me).as_array().unwrap().clone();
+    let mut joined = 0;
+    let mut n = 0;
+    while joined < caps.bindings_per_socket {
+        let room = (caps.bindings_per_socket - joined).min(caps.bindings_per_join);
+        let mut list: Vec<Value> = std::mem::take(&mut own);
+        list.extend(idle_bindings(room - list.len()));
+        let name = if n == 0 {
+            topic(&c.org)
+        } else {
+            format!("realtime:idle-{n}")
+        };
+        let (_, reply) = ws.join(&name, &c.token, Value::from(list)).await;
+        assert_eq!(reply["payload"]["status"], "ok", "{reply}");
+        ws.recv_event("system").await;
+        joined += room;
+        n += 1;
+    }
+    let (_, refused) = ws
+        .join("realtime:one-more", &c.token, Value::from(idle_bindings(1)))
+        .await;
+    assert_eq!(
+        refused["payload"]["response"]["reason"],
+        too_many_bindings_per_socket(caps.bindings_per_socket)
+    );
+
+    say(&c, &c.medic_token, &c.conv, "still delivered").await;
+    let got = ws.recv_event("postgres_changes").await;
+    assert_eq!(got["topic"], topic(&c.org).as_str());
+    assert_eq!(got["payload"]["data"]["record"]["body"], "still delivered");
+    assert_eq!(got["payload"]["ids"].as_array().map(Vec::len), Some(1));
 }

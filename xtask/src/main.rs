@@ -1,6 +1,7 @@
-//! `cargo xtask serve | test | bench [NAME]`: the project's one-command entry points.
+//! `cargo xtask serve | test | bench [NAME] | soak`: the project's one-command entry points.
 
 mod lockfile;
+mod soak;
 mod summary;
 mod tools;
 
@@ -13,13 +14,20 @@ use summary::Tally;
 const USAGE: &str = "usage: cargo xtask <command>
   serve [--addr 127.0.0.1:3000]   install what is missing, build the app, run the server
   test                            install what is missing, run every check and test
-  bench [fanout|latency|burst|alert] run benchmarks (all when no name), write target/bench/NAME.json";
+  bench [fanout|matching|latency|burst|alert] run benchmarks (all when no name), write target/bench/NAME.json
+  soak [--secs N] [--fuzz [--secs M]] 500 subscribers at 200 msg/s, N s alone then N s under
+                                  attack (default 60), target/bench/soak.json; --fuzz: each
+                                  cargo-fuzz target M s (default 60, needs nightly)";
 
 /// Benchmarks and how to run them.
 const BENCHES: &[(&str, &str)] = &[
     (
         "fanout",
         "websocket fan-out: sockets x inserts/s, latency, loss, server CPU/memory",
+    ),
+    (
+        "matching",
+        "per-change matching cost with many bindings that never match (in process)",
     ),
     ("latency", "commit-to-DOM latency in the real app"),
     (
@@ -276,15 +284,9 @@ fn bench(args: &[String]) -> Result<(), String> {
     run_plain("cargo", &["build", "--release", "-p", "switchboard-server"])?;
     for name in names {
         match name {
-            "fanout" => {
-                let mut a = vec![
-                    "bench",
-                    "-p",
-                    "switchboard-server",
-                    "--bench",
-                    "fanout",
-                    "--",
-                ];
+            // In-process or against the release server: no app build, no browser.
+            "fanout" | "matching" => {
+                let mut a = vec!["bench", "-p", "switchboard-server", "--bench", name, "--"];
                 a.extend(&extra);
                 run_plain("cargo", &a)?;
             }
@@ -315,6 +317,7 @@ fn main() -> ExitCode {
         Some("serve") => serve(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
+        Some("soak") => soak::soak(&root(), &args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match result {

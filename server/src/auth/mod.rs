@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::AppState;
 use apikey::ApiKeyCheck;
 use jwt::Principal;
+use ratelimit::LoginRefusal;
 
 /// Routes mounted at `/auth/v1`.
 pub fn router(state: AppState) -> Router<AppState> {
@@ -87,33 +88,63 @@ fn auth_error(status: StatusCode, code: &str, message: &str) -> Error {
     Error::api(status, code, message)
 }
 
+/// A login refused for now: 429 in GoTrue's shape (`over_request_rate_limit`) with
+/// `Retry-After` in seconds (RFC 9110, 10.2.3).
+fn try_again_later(message: &str, after_secs: u64) -> Response {
+    let mut response = auth_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "over_request_rate_limit",
+        message,
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(after_secs));
+    response
+}
+
 async fn token(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(q): Query<GrantQuery>,
     JsonBody(body): JsonBody,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     match q.grant_type.as_deref() {
         Some("password") => {
             let email = field(&body, "email")?.trim().to_lowercase();
             let password = field(&body, "password")?.to_string();
             let now = crate::clock::now_micros() / 1000;
-            if !state.login_by_address().check(&peer.ip().to_string(), now)
-                || !state.login_by_email().check(&email, now)
-            {
-                return Err(auth_error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "over_request_rate_limit",
-                    "Too many login attempts. Wait a minute and try again.",
-                ));
+            let limits = &state.config().limits;
+            match state.logins().admit(peer.ip(), &email, now) {
+                Ok(()) => {}
+                Err(LoginRefusal::TooManyAttempts) => {
+                    return Ok(try_again_later(
+                        "Too many login attempts. Wait a minute and try again.",
+                        secs_ceil(limits.login_window_ms),
+                    ))
+                }
+                Err(LoginRefusal::EmailBackoff) => {
+                    return Ok(try_again_later(
+                        "Too many wrong passwords for this account from here. Wait a while \
+                         and try again.",
+                        secs_ceil(limits.login_email_backoff_ms),
+                    ))
+                }
             }
-            sessions::password_grant(&state, email, password)
-                .await
-                .map(Json)
+            match sessions::password_grant(&state, peer.ip(), email, password).await {
+                Err(sessions::GrantError::Busy) => Ok(try_again_later(
+                    "Too many logins are being checked right now. Try again in a second.",
+                    1,
+                )),
+                Err(sessions::GrantError::Other(e)) => Err(e),
+                Ok(session) => Ok(Json(session).into_response()),
+            }
         }
         Some("refresh_token") => {
             let refresh = field(&body, "refresh_token")?.to_string();
-            sessions::refresh_grant(&state, refresh).await.map(Json)
+            sessions::refresh_grant(&state, refresh)
+                .await
+                .map(|v| Json(v).into_response())
         }
         _ => Err(auth_error(
             StatusCode::BAD_REQUEST,
@@ -121,6 +152,11 @@ async fn token(
             "grant_type must be password or refresh_token",
         )),
     }
+}
+
+/// Whole seconds, rounded up, of a positive duration in ms.
+fn secs_ceil(ms: i64) -> u64 {
+    u64::try_from(ms).map_or(1, |ms| ms.div_ceil(1000).max(1))
 }
 
 fn field<'a>(body: &'a Value, name: &str) -> Result<&'a str> {

@@ -1,5 +1,7 @@
 //! Login sessions: issuing access tokens and rotating, single-use refresh tokens.
 
+use std::net::IpAddr;
+
 use axum::http::StatusCode;
 use base64::Engine;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -124,28 +126,47 @@ fn session_response(
     }))
 }
 
-/// `grant_type=password`: checks the password and opens a new session.
-pub async fn password_grant(state: &AppState, email: String, pass: String) -> Result<Value> {
+/// Why a password grant did not open a session.
+#[derive(Debug)]
+pub enum GrantError {
+    /// Every password-check slot and queue place is taken ([`password::Checks`]).
+    Busy,
+    /// Wrong credentials, or a failure answered as usual.
+    Other(Error),
+}
+
+impl From<Error> for GrantError {
+    fn from(e: Error) -> Self {
+        GrantError::Other(e)
+    }
+}
+
+/// `grant_type=password`: checks the password (through [`AppState::password_checks`]) and
+/// opens a new session; a wrong password or unknown email is recorded against `address`
+/// in [`AppState::logins`].
+pub async fn password_grant(
+    state: &AppState,
+    address: IpAddr,
+    email: String,
+    pass: String,
+) -> Result<Value, GrantError> {
+    let lookup = email.clone();
     let user = state
         .db()
-        .read(move |conn| find_user(conn, "u.email = ?1", &email))
+        .read(move |conn| find_user(conn, "u.email = ?1", &lookup))
         .await?;
-    let verified = tokio::task::spawn_blocking({
-        let hash = user.as_ref().map(|u| u.password_hash.clone());
-        move || match hash {
-            Some(h) => password::verify(&pass, &h),
-            None => {
-                // Spend the same effort for unknown emails so timing reveals nothing.
-                let _ = password::hash(&pass);
-                false
-            }
-        }
-    })
-    .await
-    .map_err(|e| Error::Task(e.to_string()))?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = state
+        .password_checks()
+        .verify(pass, stored)
+        .await
+        .map_err(|password::Busy| GrantError::Busy)?;
     let user = match (user, verified) {
         (Some(u), true) => u,
-        _ => return Err(invalid_credentials()),
+        _ => {
+            state.logins().failed(address, &email, now_micros() / 1000);
+            return Err(invalid_credentials().into());
+        }
     };
     let refresh = new_refresh_token();
     let session_id = uuid::Uuid::new_v4().to_string();
@@ -165,7 +186,7 @@ pub async fn password_grant(state: &AppState, email: String, pass: String) -> Re
             Ok(())
         })
         .await?;
-    session_response(state, &user, &session_id, &refresh)
+    Ok(session_response(state, &user, &session_id, &refresh)?)
 }
 
 /// `grant_type=refresh_token`: spends the token and issues its successor.

@@ -1,6 +1,9 @@
-//! postgres_changes bindings: validation at join, stable ids, and matching committed changes.
+//! postgres_changes bindings: validation at join, stable ids, matching committed changes,
+//! and an index that finds the bindings a change may match without visiting the others.
 
-use serde_json::{json, Value};
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
 
 use crate::auth::jwt::Principal;
 use crate::db::{Change, ChangeKind};
@@ -143,20 +146,139 @@ fn reaches_outside(table: &Table, filter: &Filter, who: &Principal) -> bool {
     }
 }
 
+/// The row a change's filters are judged on: the old row of a delete, else the new one.
+fn filtered_row(change: &Change) -> Option<&Map<String, Value>> {
+    let row = match change.kind {
+        ChangeKind::Delete => change.old_record.as_ref(),
+        _ => change.record.as_ref(),
+    };
+    row.and_then(Value::as_object)
+}
+
 impl Binding {
     /// Whether this binding selects the change (RLS is checked separately).
     pub fn matches(&self, change: &Change) -> bool {
         if change.table.name != self.table.name || !self.event.matches(change.kind) {
             return false;
         }
-        let row = match change.kind {
-            ChangeKind::Delete => change.old_record.as_ref(),
-            _ => change.record.as_ref(),
-        };
-        match row.and_then(Value::as_object) {
+        match filtered_row(change) {
             Some(row) => self.filters.iter().all(|f| f.matches_row(row)),
             None => self.filters.is_empty(),
         }
+    }
+
+    /// The filter the index files this binding under: an `eq`, else an `in` (a row can
+    /// match the binding only if its value in that column is one the filter names).
+    fn indexed_filter(&self) -> Option<(&str, &[String])> {
+        let eq = self.filters.iter().filter(|f| f.op == Op::Eq);
+        eq.chain(&self.filters).find_map(named_values)
+    }
+}
+
+/// The column and values of a filter that a row must equal one of to pass.
+fn named_values(f: &Filter) -> Option<(&str, &[String])> {
+    match (&f.op, &f.operand) {
+        _ if f.negated => None,
+        (Op::Eq, Operand::Value(v)) => Some((f.column.as_str(), std::slice::from_ref(v))),
+        (Op::In, Operand::List(vs)) => Some((f.column.as_str(), vs.as_slice())),
+        _ => None,
+    }
+}
+
+/// The bindings of one socket, found by what a change can match: its table, then the value
+/// of each column some binding's `eq`/`in` filter names. A change costs one lookup per such
+/// column plus the bindings that may match it, however many others the socket holds
+/// (issue 13: 50,000 bindings that never match made every insert wait seconds). Bindings
+/// with neither filter are candidates for every change of their table.
+///
+/// `K` names a binding for its owner (for [`super::channels`], topic and position) and
+/// orders the candidates.
+#[derive(Debug)]
+pub struct BindingIndex<K> {
+    tables: HashMap<&'static str, TableIndex<K>>,
+}
+
+impl<K> Default for BindingIndex<K> {
+    fn default() -> Self {
+        BindingIndex {
+            tables: HashMap::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct TableIndex<K> {
+    /// Per filtered column, the bindings by the values their filter names.
+    columns: HashMap<String, ValueIndex<K>>,
+    /// Bindings without an `eq` or `in` filter.
+    unindexed: Vec<K>,
+}
+
+/// Bindings by the value their filter names, in both ways [`Filter::matches_row`] finds a
+/// row's value equal to it: the stored text as written, and a JSON integer equal to the
+/// value read as a number.
+#[derive(Debug)]
+struct ValueIndex<K> {
+    text: HashMap<String, Vec<K>>,
+    integer: HashMap<i64, Vec<K>>,
+}
+
+/// Files `key` once per bucket: an `in` list may name a value twice (`5` and `05`).
+fn file<K: PartialEq>(bucket: &mut Vec<K>, key: K) {
+    if bucket.last() != Some(&key) {
+        bucket.push(key);
+    }
+}
+
+impl<K: Ord + Clone> BindingIndex<K> {
+    /// Files `binding` under `key`.
+    pub fn insert(&mut self, key: K, binding: &Binding) {
+        let table = self
+            .tables
+            .entry(binding.table.name)
+            .or_insert_with(|| TableIndex {
+                columns: HashMap::new(),
+                unindexed: Vec::new(),
+            });
+        let Some((column, values)) = binding.indexed_filter() else {
+            return table.unindexed.push(key);
+        };
+        let index = table
+            .columns
+            .entry(column.to_string())
+            .or_insert_with(|| ValueIndex {
+                text: HashMap::new(),
+                integer: HashMap::new(),
+            });
+        for value in values {
+            file(index.text.entry(value.clone()).or_default(), key.clone());
+            if let Ok(n) = value.parse::<i64>() {
+                file(index.integer.entry(n).or_default(), key.clone());
+            }
+        }
+    }
+
+    /// The keys of every binding that may match `change`, in key order, each once; a
+    /// superset of those [`Binding::matches`] accepts, which the caller still asks.
+    pub fn candidates(&self, change: &Change) -> Vec<&K> {
+        let Some(table) = self.tables.get(change.table.name) else {
+            return Vec::new();
+        };
+        let mut found: Vec<&K> = table.unindexed.iter().collect();
+        if let Some(row) = filtered_row(change) {
+            for (column, index) in &table.columns {
+                let bucket = match row.get(column) {
+                    Some(Value::String(text)) => index.text.get(text.as_str()),
+                    Some(Value::Number(n)) => n.as_i64().and_then(|n| index.integer.get(&n)),
+                    _ => None,
+                };
+                found.extend(bucket.into_iter().flatten());
+            }
+        }
+        // Each binding is filed under one column, and a row has one value there: no key
+        // comes twice, so sorting alone gives key order.
+        found.sort_unstable();
+        found
     }
 }
 
@@ -164,7 +286,7 @@ impl Binding {
 mod tests {
     use super::*;
     use crate::auth::jwt::AppRole;
-    use crate::schema::tables::{CONVERSATIONS, MESSAGES};
+    use crate::schema::tables::{CANNED_REPLIES, CONVERSATIONS, MESSAGES};
     use crate::schema::Ownership;
 
     fn who(role: AppRole) -> Principal {
@@ -286,6 +408,92 @@ mod tests {
             };
             assert!(binding.matches(&row(body)), "{filter} matches {body}");
             assert!(!binding.matches(&row("other body")), "{filter}");
+        }
+    }
+
+    /// Issue 13, item 1: a change is offered only the bindings that may match it (no
+    /// binding whose `eq`/`in` filter names another value, nor one of another table), and
+    /// never misses one that matches.
+    #[test]
+    fn the_index_offers_what_may_match_and_nothing_naming_other_values() {
+        let d = who(AppRole::Dispatcher);
+        let conv = "44444444-4444-4444-4444-444444444444";
+        let other = "55555555-5555-5555-5555-555555555555";
+        let gone = "66666666-6666-6666-6666-666666666666";
+        let specs = [
+            ("INSERT", "messages", String::new()),
+            ("*", "messages", format!("conversation_id=eq.{conv}")),
+            ("*", "messages", format!("conversation_id=eq.{other}")),
+            (
+                "INSERT",
+                "messages",
+                format!("conversation_id=in.({other},{conv})"),
+            ),
+            (
+                "INSERT",
+                "messages",
+                format!("conversation_id=in.({other})"),
+            ),
+            (
+                "INSERT",
+                "messages",
+                "created_at=lt.2026-01-02T00:00:00Z".into(),
+            ),
+            (
+                "*",
+                "messages",
+                format!("created_at=gte.2026-01-01T00:00:00Z,conversation_id=eq.{conv}"),
+            ),
+            ("DELETE", "messages", format!("id=eq.{gone}")),
+            ("*", "canned_replies", "position=eq.3".into()),
+            ("*", "canned_replies", "position=in.(3,03,4)".into()),
+            ("*", "conversations", String::new()),
+        ];
+        let mut index = BindingIndex::default();
+        let mut bindings = Vec::new();
+        for (at, (event, table, filter)) in specs.iter().enumerate() {
+            let p = json!({"event": event, "table": table, "filter": filter});
+            let b = parse_binding(&p, &d).unwrap_or_else(|e| panic!("{p}: {e}"));
+            index.insert(at, &b);
+            bindings.push(b);
+        }
+        let at = "2026-01-01T00:00:00.000000+00:00";
+        let message = |kind, conv: &str| Change {
+            record: Some(json!({"id": "77777777-7777-7777-7777-777777777777",
+                                "conversation_id": conv, "created_at": at})),
+            old_record: Some(json!({"id": gone})),
+            ..change(kind, Value::Null)
+        };
+        let canned = |position: i64| Change {
+            table: &CANNED_REPLIES,
+            record: Some(json!({"position": position})),
+            ..change(ChangeKind::Update, Value::Null)
+        };
+        let conversation = Change {
+            table: &CONVERSATIONS,
+            ..change(ChangeKind::Update, json!({"id": conv}))
+        };
+        let cases: Vec<(Change, Vec<usize>)> = vec![
+            (message(ChangeKind::Insert, conv), vec![0, 1, 3, 5, 6]),
+            (message(ChangeKind::Insert, other), vec![0, 2, 3, 4, 5]),
+            (message(ChangeKind::Insert, gone), vec![0, 5]),
+            (message(ChangeKind::Delete, conv), vec![0, 5, 7]),
+            (canned(3), vec![8, 9]),
+            (canned(4), vec![9]),
+            (canned(5), vec![]),
+            (conversation, vec![10]),
+        ];
+        for (c, expected) in &cases {
+            let offered: Vec<usize> = index.candidates(c).into_iter().copied().collect();
+            assert_eq!(&offered, expected, "{:?} {:?}", c.kind, c.record);
+            for (at, b) in bindings.iter().enumerate() {
+                assert!(
+                    !b.matches(c) || offered.contains(&at),
+                    "binding {at} matches {:?} {:?} but was not offered",
+                    c.kind,
+                    c.record
+                );
+            }
         }
     }
 

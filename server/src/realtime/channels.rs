@@ -6,18 +6,20 @@
 //! encoded once per audience and shared by every socket sending it (see
 //! [`crate::db::changes::Wire`]). Nothing here touches the network or reads the clock: time
 //! comes in as unix seconds (ticks, and [`Host::now`] for messages), and token decoding and
-//! the socket caps are asked of a [`Host`]. Whether a token has expired is always
-//! [`jwt::check_expiry`], the rule REST uses too, so a join, an `access_token` swap, the
-//! expiry timer and deliveries agree on it. The replies follow Supabase Realtime's channel
-//! (`realtime_channel.ex`): error reasons as `"Code: message"`, `system` messages, and
-//! `phx_close` when a channel ends.
+//! the socket caps are asked of a [`Host`]. What one socket may subscribe to is bounded by
+//! [`ChannelCaps`], and a change is matched only against the bindings that may select it
+//! ([`BindingIndex`]), so bindings that never match cost nothing per change. Whether a
+//! token has expired is always [`jwt::check_expiry`], the rule REST uses too, so a join, an
+//! `access_token` swap, the expiry timer and deliveries agree on it. The replies follow
+//! Supabase Realtime's channel (`realtime_channel.ex`): error reasons as `"Code: message"`,
+//! `system` messages, and `phx_close` when a channel ends.
 
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use switchboard_wire::{event, field, status, topic, Message};
 
-use super::bindings::{parse_binding, Binding};
+use super::bindings::{parse_binding, Binding, BindingIndex};
 use super::protocol::CloseReason;
 use super::registry::SocketRefusal;
 use crate::auth::jwt::{self, Principal, TokenError};
@@ -81,11 +83,60 @@ struct Channel {
     principal: Principal,
 }
 
+/// How much one socket may subscribe to; a join past a cap is refused with an error reply.
+///
+/// Hosted Realtime bounds channels per connection (the tenant's `max_channels_per_client`,
+/// 100 on every plan: supabase.com/docs/guides/realtime/limits) but not the
+/// `postgres_changes` entries of a join; here every binding is matched against changes and
+/// every channel is looked at on each wake-up of its socket, so all three are bounded, and
+/// lower. The app joins one channel with three bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelCaps {
+    /// Channels joined at once.
+    pub channels: usize,
+    /// `postgres_changes` entries in one join.
+    pub bindings_per_join: usize,
+    /// `postgres_changes` entries over all the socket's channels.
+    pub bindings_per_socket: usize,
+}
+
+impl Default for ChannelCaps {
+    /// 10 channels, 10 bindings a join, 50 a socket: room for other clients' few channels
+    /// beside the app's one channel of three bindings.
+    fn default() -> Self {
+        ChannelCaps {
+            channels: 10,
+            bindings_per_join: 10,
+            bindings_per_socket: 50,
+        }
+    }
+}
+
+/// The join error when a join carries more than [`ChannelCaps::bindings_per_join`]
+/// entries: the payload itself is refused, as Realtime's `InvalidJoinPayload`.
+pub fn too_many_bindings_per_join(max: usize) -> String {
+    format!("InvalidJoinPayload: Too many postgres_changes bindings: at most {max} per channel")
+}
+
+/// The join error when the socket would hold more than
+/// [`ChannelCaps::bindings_per_socket`] entries, worded as Realtime's other per-client
+/// limit (`ChannelRateLimitReached: Too many channels`).
+pub fn too_many_bindings_per_socket(max: usize) -> String {
+    format!(
+        "ChannelRateLimitReached: Too many postgres_changes bindings: at most {max} per connection"
+    )
+}
+
 /// The joined channels of one socket, keyed by topic.
 #[derive(Debug)]
 pub struct Channels {
     channels: HashMap<String, Channel>,
-    max_channels: usize,
+    /// The topics in order, as of the last [`Channels::reindex`].
+    indexed: Vec<String>,
+    /// Every channel's bindings by (position in `indexed`, position in the channel),
+    /// rebuilt when a channel comes or goes.
+    index: BindingIndex<(usize, usize)>,
+    caps: ChannelCaps,
     counted: Option<Counted>,
 }
 
@@ -148,11 +199,22 @@ fn subscribed(topic: &str, join_ref: &Option<String>) -> Out {
 }
 
 impl Channels {
-    /// No channels yet; at most `max_channels` may be joined at once.
+    /// No channels yet; at most `max_channels` may be joined at once, with the default
+    /// binding caps ([`ChannelCaps::default`]).
     pub fn new(max_channels: usize) -> Self {
+        Channels::with_caps(ChannelCaps {
+            channels: max_channels,
+            ..ChannelCaps::default()
+        })
+    }
+
+    /// No channels yet, bounded by `caps`.
+    pub fn with_caps(caps: ChannelCaps) -> Self {
         Channels {
             channels: HashMap::new(),
-            max_channels,
+            indexed: Vec::new(),
+            index: BindingIndex::default(),
+            caps,
             counted: None,
         }
     }
@@ -195,26 +257,58 @@ impl Channels {
 
     /// Who gets a committed change at time `now`: each channel whose token is still valid,
     /// whose caller the table's access rule lets see the row, and with at least one
-    /// matching binding, as (topic, ids of its matching bindings).
+    /// matching binding, as (topic, ids of its matching bindings in join order), in topic
+    /// order. Only the bindings the index offers are asked ([`BindingIndex::candidates`]).
     pub fn deliveries<'a>(
         &'a self,
         change: &'a Change,
         now: UnixSecs,
     ) -> impl Iterator<Item = (&'a str, Vec<u32>)> + 'a {
-        self.channels.iter().filter_map(move |(topic, ch)| {
-            if jwt::check_expiry(ch.principal.exp, now).is_err()
-                || !change.table.access.allows(&change.owner, &ch.principal)
-            {
-                return None;
+        let mut out: Vec<(&'a str, Vec<u32>)> = Vec::new();
+        // The channel of the candidates at hand, if it may receive the change: asked once
+        // per channel, as candidates come grouped by channel.
+        let mut current: Option<(usize, Option<(&'a str, &'a Channel)>)> = None;
+        let mut delivered_to: Option<usize> = None;
+        for &(slot, at) in self.index.candidates(change) {
+            if current.map(|(s, _)| s) != Some(slot) {
+                let channel = self
+                    .indexed
+                    .get(slot)
+                    .and_then(|topic| self.channels.get_key_value(topic))
+                    .filter(|(_, ch)| {
+                        jwt::check_expiry(ch.principal.exp, now).is_ok()
+                            && change.table.access.allows(&change.owner, &ch.principal)
+                    })
+                    .map(|(topic, ch)| (topic.as_str(), ch));
+                current = Some((slot, channel));
             }
-            let ids: Vec<u32> = ch
-                .bindings
-                .iter()
-                .filter(|b| b.matches(change))
-                .map(|b| b.id)
-                .collect();
-            (!ids.is_empty()).then_some((topic.as_str(), ids))
-        })
+            let Some((_, Some((topic, ch)))) = current else {
+                continue;
+            };
+            let Some(binding) = ch.bindings.get(at).filter(|b| b.matches(change)) else {
+                continue;
+            };
+            match out.last_mut() {
+                Some((_, ids)) if delivered_to == Some(slot) => ids.push(binding.id),
+                _ => {
+                    out.push((topic, vec![binding.id]));
+                    delivered_to = Some(slot);
+                }
+            }
+        }
+        out.into_iter()
+    }
+
+    /// Files every channel's bindings afresh; joins and leaves are rare, changes are not.
+    fn reindex(&mut self) {
+        self.indexed = self.topics();
+        let mut index = BindingIndex::default();
+        for (slot, topic) in self.indexed.iter().enumerate() {
+            for (at, binding) in self.channels[topic].bindings.iter().enumerate() {
+                index.insert((slot, at), binding);
+            }
+        }
+        self.index = index;
     }
 
     /// Topics in a stable order, so multi-channel outputs are deterministic.
@@ -253,7 +347,7 @@ impl Channels {
                 "TopicNameRequired: You must provide a topic name",
             ));
         }
-        if self.channels.len() >= self.max_channels && !self.channels.contains_key(&m.topic) {
+        if self.channels.len() >= self.caps.channels && !self.channels.contains_key(&m.topic) {
             return out.push(reply_error(m, "ChannelRateLimitReached: Too many channels"));
         }
         let token = m
@@ -293,6 +387,22 @@ impl Channels {
                 ))
             }
         };
+        // Counted before any is parsed: a refused join costs no more than its frame.
+        if params.len() > self.caps.bindings_per_join {
+            let reason = too_many_bindings_per_join(self.caps.bindings_per_join);
+            return out.push(reply_error(m, &reason));
+        }
+        // A rejoin replaces the topic's bindings, so those do not count against it.
+        let kept: usize = self
+            .channels
+            .iter()
+            .filter(|(topic, _)| **topic != m.topic)
+            .map(|(_, ch)| ch.bindings.len())
+            .sum();
+        if kept + params.len() > self.caps.bindings_per_socket {
+            let reason = too_many_bindings_per_socket(self.caps.bindings_per_socket);
+            return out.push(reply_error(m, &reason));
+        }
         let mut bindings = Vec::new();
         for p in &params {
             match parse_binding(p, &principal) {
@@ -320,6 +430,7 @@ impl Channels {
                 principal,
             },
         );
+        self.reindex();
         out.push(reply(
             m,
             status::OK,
@@ -384,6 +495,7 @@ impl Channels {
     /// Forgets a channel and tells the client with `phx_close` (join ref as both refs).
     fn close(&mut self, topic: &str, out: &mut Vec<Out>) {
         if let Some(ch) = self.channels.remove(topic) {
+            self.reindex();
             out.push(Out::Send(Message {
                 join_ref: ch.join_ref.clone(),
                 reference: ch.join_ref,
@@ -667,6 +779,182 @@ mod tests {
             "the registry's reason, for people"
         );
         assert_eq!(ch.counted(), None);
+    }
+
+    /// `n` bindings of messages, each naming a conversation that never gets a message.
+    fn idle_bindings(n: usize) -> Value {
+        (0..n)
+            .map(|i| {
+                let conv = format!("00000000-0000-4000-8000-{i:012}");
+                json!({"event": "INSERT", "schema": "public", "table": "messages",
+                       "filter": format!("conversation_id=eq.{conv}")})
+            })
+            .collect()
+    }
+
+    fn status_of(out: &[Out]) -> Option<&str> {
+        sent(out)[0].reply_status().map(|r| r.0)
+    }
+
+    /// Issue 13, item 1: a join carrying more bindings than the per-join cap, or one that
+    /// would take the socket past its cap, is refused with an error reply and changes
+    /// nothing; a rejoin's old bindings do not count against it.
+    #[test]
+    fn bindings_are_capped_per_join_and_per_socket() {
+        let host = FakeHost::new();
+        let mut ch = Channels::with_caps(ChannelCaps {
+            channels: 10,
+            bindings_per_join: 3,
+            bindings_per_socket: 5,
+        });
+        let out = ch.step(
+            join_msg("1", "realtime:a", "d:me:100", idle_bindings(4)),
+            &host,
+        );
+        assert_eq!(reason(sent(&out)[0]), too_many_bindings_per_join(3));
+        assert_eq!(ch.next_expiry(), None, "nothing joined");
+
+        let out = ch.step(
+            join_msg("2", "realtime:a", "d:me:100", idle_bindings(3)),
+            &host,
+        );
+        assert_eq!(status_of(&out), Some(status::OK));
+        let out = ch.step(
+            join_msg("3", "realtime:b", "d:me:100", idle_bindings(3)),
+            &host,
+        );
+        assert_eq!(reason(sent(&out)[0]), too_many_bindings_per_socket(5));
+        let out = ch.step(join_msg("4", "realtime:b", "d:me:100", bindings()), &host);
+        assert_eq!(status_of(&out), Some(status::OK), "3 + 2 fit");
+        let out = ch.step(
+            join_msg("5", "realtime:a", "d:me:100", idle_bindings(3)),
+            &host,
+        );
+        assert_eq!(
+            sent(&out)[1].reply_status().map(|r| r.0),
+            Some(status::OK),
+            "a rejoin replaces its own bindings: {out:?}"
+        );
+        let out = ch.step(
+            join_msg("6", "realtime:c", "d:me:100", idle_bindings(1)),
+            &host,
+        );
+        assert_eq!(reason(sent(&out)[0]), too_many_bindings_per_socket(5));
+
+        let record = json!({"org_id": ORG, "conversation_id": CONV});
+        let c = change(&MESSAGES, Some(OTHER), None, record);
+        let to: Vec<&str> = ch.deliveries(&c, 10).map(|(t, _)| t).collect();
+        assert_eq!(
+            to,
+            ["realtime:b"],
+            "refused joins left the others as they were"
+        );
+
+        let leave = msg(Some("4"), "7", "realtime:b", event::PHX_LEAVE, json!({}));
+        ch.step(Input::Message(leave), &host);
+        let out = ch.step(
+            join_msg("8", "realtime:c", "d:me:100", idle_bindings(2)),
+            &host,
+        );
+        assert_eq!(
+            status_of(&out),
+            Some(status::OK),
+            "leaving frees its bindings"
+        );
+        assert_eq!(ch.deliveries(&c, 10).count(), 0);
+    }
+
+    /// The indexed delivery answers as a pass over every binding of every channel would:
+    /// the same channels, the same ids in join order, whatever the filters.
+    #[test]
+    fn deliveries_agree_with_asking_every_binding() {
+        let host = FakeHost::new();
+        let mut ch = Channels::with_caps(ChannelCaps {
+            channels: 10,
+            bindings_per_join: 10,
+            bindings_per_socket: 50,
+        });
+        let other_conv = "55555555-5555-5555-5555-555555555555";
+        let joins = [
+            ("realtime:a", "d:me:100", bindings()),
+            ("realtime:b", "d:me:100", idle_bindings(10)),
+            (
+                "realtime:c",
+                "m:me:100",
+                json!([
+                    {"event": "*", "table": "messages"},
+                    {"event": "INSERT", "table": "messages", "filter": format!("conversation_id=in.({other_conv},{CONV})")},
+                    {"event": "INSERT", "table": "messages", "filter": format!("conversation_id=eq.{CONV}")},
+                    {"event": "INSERT", "table": "messages", "filter": "created_at=gt.2026-01-01T00:00:00Z"},
+                    {"event": "*", "table": "read_state", "filter": format!("user_id=eq.{ME}")},
+                ]),
+            ),
+            ("realtime:expiring", "d:me:5", bindings()),
+        ];
+        for (n, (topic, token, b)) in joins.into_iter().enumerate() {
+            let out = ch.step(join_msg(&n.to_string(), topic, token, b), &host);
+            assert_eq!(status_of(&out), Some(status::OK), "{topic}");
+        }
+        let every_binding = |c: &Change, now| {
+            let mut got: Vec<(String, Vec<u32>)> = Vec::new();
+            for topic in ch.topics() {
+                let channel = &ch.channels[&topic];
+                if jwt::check_expiry(channel.principal.exp, now).is_err()
+                    || !c.table.access.allows(&c.owner, &channel.principal)
+                {
+                    continue;
+                }
+                let ids: Vec<u32> = channel
+                    .bindings
+                    .iter()
+                    .filter(|b| b.matches(c))
+                    .map(|b| b.id)
+                    .collect();
+                if !ids.is_empty() {
+                    got.push((topic, ids));
+                }
+            }
+            got
+        };
+        let mut changes = Vec::new();
+        for conv in [CONV, other_conv, "00000000-0000-4000-8000-000000000003"] {
+            for medic in [ME, OTHER] {
+                for created in [
+                    "2026-01-01T00:00:00.000000+00:00",
+                    "2026-02-01T00:00:00.000000+00:00",
+                ] {
+                    let record =
+                        json!({"org_id": ORG, "conversation_id": conv, "created_at": created});
+                    changes.push(change(&MESSAGES, Some(medic), None, record));
+                }
+            }
+        }
+        for user in [ME, OTHER] {
+            changes.push(change(
+                &READ_STATE,
+                Some(ME),
+                Some(user),
+                json!({"user_id": user}),
+            ));
+        }
+        changes.push(change(
+            &CONVERSATIONS,
+            Some(ME),
+            None,
+            json!({"org_id": ORG}),
+        ));
+        let mut delivered = 0;
+        for c in &changes {
+            for now in [10, 60] {
+                let got: Vec<(String, Vec<u32>)> = ch
+                    .deliveries(c, now)
+                    .map(|(t, ids)| (t.to_string(), ids))
+                    .collect();
+                assert_eq!(got, every_binding(c, now), "{:?} at {now}", c.record);
+                delivered += got.len();
+            }
+        }
+        assert!(delivered > changes.len(), "the cases deliver something");
     }
 
     #[test]

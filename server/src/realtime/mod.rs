@@ -7,9 +7,10 @@ pub mod registry;
 pub mod socket;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -31,6 +32,7 @@ fn handshake_error(status: StatusCode, message: &str) -> Response {
 
 async fn websocket(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(params): Query<HashMap<String, String>>,
     uri: Uri,
     headers: HeaderMap,
@@ -52,9 +54,15 @@ async fn websocket(
             "unsupported vsn: use 1.0.0 or 2.0.0",
         );
     };
+    // Counted per address until it joins with a user (see `registry`); released when the
+    // guard drops, including when the upgrade never completes.
+    let anonymous = match socket::Anonymous::acquire(&state, peer.ip()) {
+        Ok(guard) => guard,
+        Err(refusal) => return handshake_error(StatusCode::TOO_MANY_REQUESTS, &refusal.reason()),
+    };
     let max = state.config().limits.ws_max_frame_bytes;
     upgrade
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| socket::run(socket, state, serializer))
+        .on_upgrade(move |socket| socket::run(socket, state, serializer, anonymous))
 }

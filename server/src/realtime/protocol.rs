@@ -106,6 +106,9 @@ pub enum CloseReason {
     ConnectionClosed,
     /// The change feed dropped changes this socket had not read; the client must refetch.
     TooFarBehind,
+    /// No channel was joined with a user token within the join deadline
+    /// (`Limits::ws_join_timeout_ms`).
+    JoinTimeout,
 }
 
 impl CloseReason {
@@ -116,9 +119,10 @@ impl CloseReason {
             CloseReason::ClientClosed | CloseReason::HeartbeatTimeout => 1000,
             CloseReason::ServerStopping => 1001,
             CloseReason::MalformedFrame | CloseReason::UnsupportedBinary => 1007,
-            CloseReason::SlowClient | CloseReason::ConnectionClosed | CloseReason::TooFarBehind => {
-                1008
-            }
+            CloseReason::SlowClient
+            | CloseReason::ConnectionClosed
+            | CloseReason::TooFarBehind
+            | CloseReason::JoinTimeout => 1008,
             CloseReason::FrameTooLarge => 1009,
         }
     }
@@ -135,6 +139,7 @@ impl CloseReason {
             CloseReason::SlowClient => "client is not reading fast enough",
             CloseReason::ConnectionClosed => "connection closed",
             CloseReason::TooFarBehind => "too far behind",
+            CloseReason::JoinTimeout => "no channel joined in time",
         }
     }
 }

@@ -7,8 +7,14 @@
 //! follow ([`SocketCaps`]): sessions per user (devices) and sockets per session (tabs).
 //! Memory is bounded by the open sockets: a user's entry holds at most
 //! `sessions_per_user` sessions and goes when their last socket closes.
+//!
+//! A socket without a user yet (opened with the public anon key, no channel joined) is
+//! counted per client address instead, from the handshake until its first join with a user
+//! token, and refused past `--anonymous-sockets-per-address`; the join deadline
+//! (`Limits::ws_join_timeout_ms`) ends those that never join.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use tokio::sync::watch;
@@ -35,6 +41,11 @@ pub enum SocketRefusal {
         /// The cap that was reached.
         max: usize,
     },
+    /// This client address already holds `max` sockets that have not joined with a user.
+    TooManyAnonymous {
+        /// The cap that was reached.
+        max: usize,
+    },
 }
 
 impl SocketRefusal {
@@ -49,6 +60,11 @@ impl SocketRefusal {
             SocketRefusal::TooManySockets { max } => format!(
                 "ConnectionRateLimitReached: Too many Switchboard tabs are open in this browser \
                  (at most {max}). Close some of them."
+            ),
+            SocketRefusal::TooManyAnonymous { max } => format!(
+                "ConnectionRateLimitReached: Too many connections from this address have not \
+                 signed in to a channel yet (at most {max}). Join a channel with a user \
+                 access_token, or wait for others to."
             ),
         }
     }
@@ -65,6 +81,8 @@ struct SessionSockets {
 pub struct SocketRegistry {
     /// Per user, the sessions holding sockets (at most `sessions_per_user` of them).
     per_user: Mutex<HashMap<String, Vec<SessionSockets>>>,
+    /// Per client address, sockets that have not joined with a user yet.
+    anonymous: Mutex<HashMap<IpAddr, usize>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -72,6 +90,7 @@ impl Default for SocketRegistry {
     fn default() -> Self {
         SocketRegistry {
             per_user: Mutex::new(HashMap::new()),
+            anonymous: Mutex::new(HashMap::new()),
             shutdown: watch::channel(false).0,
         }
     }
@@ -136,6 +155,40 @@ impl SocketRegistry {
         }
     }
 
+    /// Counts a socket without a user from `address` unless it already holds `max`.
+    ///
+    /// # Errors
+    /// [`SocketRefusal::TooManyAnonymous`]; nothing is counted then.
+    pub fn try_acquire_anonymous(&self, address: IpAddr, max: usize) -> Result<(), SocketRefusal> {
+        let mut map = self.anonymous.lock().unwrap_or_else(|p| p.into_inner());
+        let held = map.entry(address).or_default();
+        if *held >= max {
+            if *held == 0 {
+                map.remove(&address);
+            }
+            return Err(SocketRefusal::TooManyAnonymous { max });
+        }
+        *held += 1;
+        Ok(())
+    }
+
+    /// Releases a socket counted by [`SocketRegistry::try_acquire_anonymous`].
+    pub fn release_anonymous(&self, address: IpAddr) {
+        let mut map = self.anonymous.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(held) = map.get_mut(&address) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                map.remove(&address);
+            }
+        }
+    }
+
+    /// Sockets without a user that `address` holds now.
+    pub fn anonymous(&self, address: IpAddr) -> usize {
+        let map = self.anonymous.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&address).copied().unwrap_or(0)
+    }
+
     /// How many users hold counted sockets (for tests of the bookkeeping's bounds).
     pub fn users(&self) -> usize {
         self.per_user
@@ -158,6 +211,30 @@ impl SocketRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anonymous_sockets_are_capped_per_address_and_released() {
+        let r = SocketRegistry::default();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(r.try_acquire_anonymous(a, 2), Ok(()));
+        assert_eq!(r.try_acquire_anonymous(a, 2), Ok(()));
+        assert_eq!(
+            r.try_acquire_anonymous(a, 2),
+            Err(SocketRefusal::TooManyAnonymous { max: 2 })
+        );
+        assert_eq!(r.try_acquire_anonymous(b, 2), Ok(()), "per address");
+        r.release_anonymous(a);
+        assert_eq!(r.try_acquire_anonymous(a, 2), Ok(()));
+        for _ in 0..2 {
+            r.release_anonymous(a);
+        }
+        r.release_anonymous(b);
+        assert_eq!(r.anonymous.lock().unwrap().len(), 0, "no entry left behind");
+        assert!(SocketRefusal::TooManyAnonymous { max: 2 }
+            .reason()
+            .starts_with("ConnectionRateLimitReached: "));
+    }
 
     const CAPS: SocketCaps = SocketCaps {
         sessions_per_user: 2,

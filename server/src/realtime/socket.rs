@@ -5,6 +5,7 @@
 //! task, so a slow client fills its own queue and is cut off instead of slowing writers or
 //! other sockets.
 
+use std::net::IpAddr;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,35 @@ impl Host for AppState {
     fn acquire_socket(&self, user_id: &str, session_id: &str) -> Result<(), SocketRefusal> {
         let caps = self.config().limits.socket_caps();
         self.sockets().try_acquire(user_id, session_id, caps)
+    }
+}
+
+/// A socket counted against its client address while it has no user
+/// ([`super::registry::SocketRegistry::try_acquire_anonymous`]); dropping it releases the
+/// count, at the first join with a user token or when the socket ends.
+pub struct Anonymous {
+    state: AppState,
+    address: IpAddr,
+}
+
+impl Anonymous {
+    /// Counts a new socket from `address` within `--anonymous-sockets-per-address`.
+    ///
+    /// # Errors
+    /// The refusal to answer the handshake with.
+    pub fn acquire(state: &AppState, address: IpAddr) -> Result<Anonymous, SocketRefusal> {
+        let max = state.config().limits.ws_anonymous_per_address;
+        state.sockets().try_acquire_anonymous(address, max)?;
+        Ok(Anonymous {
+            state: state.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for Anonymous {
+    fn drop(&mut self) {
+        self.state.sockets().release_anonymous(self.address);
     }
 }
 
@@ -151,8 +181,11 @@ async fn write_frames(
     let _ = sink.close().await;
 }
 
-/// Serves one upgraded websocket until either side ends it.
-pub async fn run(socket: WebSocket, state: AppState, serializer: Serializer) {
+/// Serves one upgraded websocket until either side ends it. Until a channel is joined with a
+/// user token the socket holds `anonymous` and must join by the join deadline
+/// (`Limits::ws_join_timeout_ms`).
+pub async fn run(socket: WebSocket, state: AppState, serializer: Serializer, anonymous: Anonymous) {
+    let mut anonymous = Some(anonymous);
     let limits = state.config().limits.clone();
     let (sink, mut stream) = socket.split();
     let (queue, pending) = mpsc::channel::<WsMessage>(limits.ws_send_queue);
@@ -160,11 +193,16 @@ pub async fn run(socket: WebSocket, state: AppState, serializer: Serializer) {
     let out = Outgoing { queue, serializer };
     let mut feed = state.db().feed().subscribe();
     let mut shutdown = state.sockets().shutdown_signal();
-    let mut channels = Channels::new(limits.ws_channels_per_socket);
+    let mut channels = Channels::with_caps(limits.channel_caps());
     let idle = Duration::from_millis(limits.ws_idle_timeout_ms);
     let mut last_seen = Instant::now();
+    let join_by = last_seen + Duration::from_millis(limits.ws_join_timeout_ms);
     let far = Duration::from_secs(86_400 * 365);
     let reason = loop {
+        if anonymous.is_some() && channels.counted().is_some() {
+            // Joined with a user: from now on the user's caps count this socket.
+            anonymous = None;
+        }
         let expiry = channels
             .next_expiry()
             .map_or_else(|| Instant::now() + far, expiry_instant);
@@ -204,6 +242,10 @@ pub async fn run(socket: WebSocket, state: AppState, serializer: Serializer) {
                 }
             },
             _ = sleep_until(last_seen + idle) => ControlFlow::Break(CloseReason::HeartbeatTimeout),
+            // Heartbeats alone do not keep a socket that never joins.
+            _ = sleep_until(join_by), if anonymous.is_some() => {
+                ControlFlow::Break(CloseReason::JoinTimeout)
+            }
             _ = sleep_until(expiry) => out.apply(channels.step(Input::Tick(unix_now()), &state)),
             _ = shutdown.changed() => ControlFlow::Break(CloseReason::ServerStopping),
         };
@@ -211,6 +253,7 @@ pub async fn run(socket: WebSocket, state: AppState, serializer: Serializer) {
             break reason;
         }
     };
+    drop(anonymous);
     if let Some(counted) = channels.counted() {
         state
             .sockets()

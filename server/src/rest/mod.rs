@@ -2,6 +2,7 @@
 //! (`conversations_with_unread`, `unread_total`, `unacked_urgent_total`,
 //! `mark_conversation_read`, `acknowledge_message`).
 
+pub mod caps;
 pub mod nul;
 pub mod query;
 pub mod rpc;
@@ -9,6 +10,7 @@ pub mod select;
 pub mod write;
 
 use std::future::Future;
+use std::time::Duration;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -20,6 +22,7 @@ use serde_json::Value;
 
 use crate::auth::jwt::Principal;
 use crate::body::JsonBody;
+use crate::db::ReadBounds;
 use crate::error::{Error, Result};
 use crate::schema::filter::{normalise, Filter, Op, Operand};
 use crate::schema::tables::{self, ColType, Table, MESSAGES, READ_STATE};
@@ -37,6 +40,18 @@ pub fn router(state: AppState) -> Router<AppState> {
             state,
             crate::auth::require_api_key,
         ))
+}
+
+/// How a read `who` asked for is bounded: the configured statement timeout, wait for a
+/// connection and reads at once per user.
+fn read_bounds(state: &AppState, who: &Principal) -> ReadBounds {
+    let limits = &state.config().limits;
+    ReadBounds {
+        user: who.user_id.clone(),
+        per_user: limits.reads_per_user,
+        wait: Duration::from_millis(limits.read_wait_ms),
+        timeout: Duration::from_millis(limits.read_timeout_ms),
+    }
 }
 
 fn table_or_404(name: &str) -> Result<&'static Table> {
@@ -176,9 +191,12 @@ async fn read(
     let table = table_or_404(&table_name)?;
     let query = parse_query(raw.as_deref().unwrap_or(""))?;
     let offset = query.offset.unwrap_or(0);
+    let max_bytes = state.config().limits.max_response_bytes;
     let rows = state
         .db()
-        .read(move |conn| select::run(conn, table, &query, &who, None))
+        .read_bounded(&read_bounds(&state, &who), move |conn| {
+            select::run(conn, table, &query, &who, None, max_bytes)
+        })
         .await?;
     rows_response(StatusCode::OK, rows, offset, wants_single(&headers))
 }
@@ -208,9 +226,11 @@ async fn insert(State(state): State<AppState>, write: WriteRequest) -> Result<Re
             ..ReadQuery::default()
         };
         let order = ids.clone();
+        let max_bytes = state.config().limits.max_response_bytes;
+        let bounds = read_bounds(&state, &who);
         let mut rows = state
             .db()
-            .read(move |conn| {
+            .read_bounded(&bounds, move |conn| {
                 let filter = Filter {
                     column: "id".into(),
                     negated: false,
@@ -218,7 +238,14 @@ async fn insert(State(state): State<AppState>, write: WriteRequest) -> Result<Re
                     operand: Operand::List(ids),
                 };
                 let just_written = select::filters_sql(&MESSAGES, "t0", &[filter])?;
-                select::run(conn, &MESSAGES, &read_query, &who, Some(just_written))
+                select::run(
+                    conn,
+                    &MESSAGES,
+                    &read_query,
+                    &who,
+                    Some(just_written),
+                    max_bytes,
+                )
             })
             .await?;
         // Rows come back in index order; answer in the order they were sent.
@@ -277,6 +304,7 @@ async fn update(State(state): State<AppState>, write: WriteRequest) -> Result<Re
         return Err(Error::bad_body("nothing to update: send last_read_at"));
     };
     let who2 = who.clone();
+    let max_bytes = state.config().limits.max_response_bytes;
     let updated = state
         .db()
         .write(move |tx, changes| {
@@ -290,6 +318,7 @@ async fn update(State(state): State<AppState>, write: WriteRequest) -> Result<Re
                 },
                 &who2,
                 None,
+                max_bytes,
             )?;
             let mut rows = Vec::new();
             for row in targets {
@@ -344,7 +373,11 @@ fn check_rpc_body(function: &str, body: &Value) -> Result<()> {
         Error::api(
             StatusCode::NOT_FOUND,
             "PGRST202",
-            format!("Could not find the function public.{signature} in the schema cache"),
+            // The body may name thousands of arguments: the echo is bounded.
+            format!(
+                "Could not find the function public.{} in the schema cache",
+                crate::error::bounded(&signature)
+            ),
         )
     };
     let Some((_, args)) = RPC_ARGS.iter().find(|(name, _)| *name == function) else {
@@ -367,25 +400,28 @@ async fn rpc_call(
     JsonBody(body): JsonBody,
 ) -> Result<Response> {
     check_rpc_body(&function, &body)?;
+    let bounds = read_bounds(&state, &who);
     match function.as_str() {
         "conversations_with_unread" => {
             let rows = state
                 .db()
-                .read(move |conn| rpc::conversations_with_unread(conn, &who))
+                .read_bounded(&bounds, move |conn| {
+                    rpc::conversations_with_unread(conn, &who)
+                })
                 .await?;
             Ok(Json(rows).into_response())
         }
         "unread_total" => {
             let total = state
                 .db()
-                .read(move |conn| rpc::unread_total(conn, &who))
+                .read_bounded(&bounds, move |conn| rpc::unread_total(conn, &who))
                 .await?;
             Ok(Json(total).into_response())
         }
         "unacked_urgent_total" => {
             let total = state
                 .db()
-                .read(move |conn| rpc::unacked_urgent_total(conn, &who))
+                .read_bounded(&bounds, move |conn| rpc::unacked_urgent_total(conn, &who))
                 .await?;
             Ok(Json(total).into_response())
         }

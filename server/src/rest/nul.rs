@@ -2,7 +2,9 @@
 //! `"\u0000"` into text fails with SQLSTATE 22P05 (untranslatable_character), "unsupported
 //! Unicode escape sequence", which PostgREST answers with 400. SQLite would store it, and its
 //! `length()` stops at the first NUL, so the embedded server refuses it up front, the same way,
-//! for every string a write or RPC takes (ARCHITECTURE.md, "Backend parity").
+//! for every string a write or RPC takes (ARCHITECTURE.md, "Backend parity"). A NUL in a value
+//! from the URL never gets that far on Postgres: the text parameter fails its encoding check
+//! (SQLSTATE 22021), and [`reject_nul_param`] answers the same.
 
 use axum::http::StatusCode;
 use serde_json::Value;
@@ -22,6 +24,24 @@ pub fn reject_nul(value: &Value) -> Result<()> {
             "unsupported Unicode escape sequence",
         )
         .with_details("\\u0000 cannot be converted to text."));
+    }
+    Ok(())
+}
+
+/// Refuses a value from the URL (a filter's operand, an `in` list) holding U+0000.
+/// PostgREST passes it to Postgres as a text parameter, whose encoding check refuses the NUL
+/// byte before any type is applied (`pg_verify_mbstr`), whatever the column's type.
+///
+/// # Errors
+/// 400 `22021` (character_not_in_repertoire) `invalid byte sequence for encoding "UTF8":
+/// 0x00`, PostgreSQL's message.
+pub fn reject_nul_param(text: &str) -> Result<()> {
+    if text.contains('\0') {
+        return Err(Error::api(
+            StatusCode::BAD_REQUEST,
+            "22021",
+            "invalid byte sequence for encoding \"UTF8\": 0x00",
+        ));
     }
     Ok(())
 }
@@ -55,6 +75,11 @@ mod tests {
                 "{bad}"
             );
         }
+        let e = reject_nul_param("a\0b").unwrap_err();
+        assert!(
+            matches!(&e, Error::Api { code, status, .. } if code == "22021" && *status == StatusCode::BAD_REQUEST)
+        );
+        assert!(reject_nul_param("\\u0000 %00").is_ok());
         for fine in [
             json!("5 mg (not 50)"),
             json!({"n": 0, "t": true, "x": null}),

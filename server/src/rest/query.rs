@@ -3,8 +3,10 @@
 //! Pure parsing; whether names exist is checked later against the table definitions. The
 //! filter grammar itself is shared with Realtime and lives in [`crate::schema::filter`].
 
+use super::caps::{self, SelectBudget, MAX_COUNT, MAX_FILTERS, MAX_ORDER_TERMS};
+use super::nul;
 use crate::auth::apikey;
-use crate::error::{Error, Result};
+use crate::error::{bounded, Error, Result};
 use crate::schema::filter::Filter;
 use crate::schema::values::split_top_level;
 
@@ -59,7 +61,11 @@ pub struct ReadQuery {
     pub offset: Option<u64>,
 }
 
-/// Parses a raw (still percent-encoded) query string.
+/// Parses a raw (still percent-encoded) query string, within the caps of [`caps`].
+///
+/// # Errors
+/// 400 `PGRST100` for what does not parse or is past a cap; 400 `22021` for a filter value
+/// holding U+0000 ([`nul::reject_nul_param`]).
 pub fn parse_query(raw: &str) -> Result<ReadQuery> {
     let mut query = ReadQuery::default();
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
@@ -70,26 +76,50 @@ pub fn parse_query(raw: &str) -> Result<ReadQuery> {
             "offset" => query.offset = Some(parse_count("offset", &value)?),
             // Not filters: the gateway key and PostgREST write options.
             apikey::QUERY_PARAM | "columns" | "on_conflict" => {}
-            column => query.filters.push(Filter::parse(column, &value)?),
+            column => {
+                caps::at_most("filter", "filters", query.filters.len() + 1, MAX_FILTERS)?;
+                let filter = Filter::parse(column, &value)?;
+                // Past the grammar, the operand is what Postgres receives as a parameter.
+                nul::reject_nul_param(&value)?;
+                query.filters.push(filter);
+            }
         }
     }
     Ok(query)
 }
 
+/// A `limit` or `offset`: a whole number from 0 to [`MAX_COUNT`].
 fn parse_count(name: &str, value: &str) -> Result<u64> {
     value
-        .parse()
-        .map_err(|_| Error::bad_query(format!("\"{value}\" is not a valid {name}")))
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n <= MAX_COUNT)
+        .ok_or_else(|| {
+            Error::bad_query(format!("\"{}\" is not a valid {name}", bounded(value))).with_details(
+                format!("{name} must be a whole number from 0 to {MAX_COUNT}"),
+            )
+        })
 }
 
-/// Parses `select=` (nested embeds allowed).
+/// Parses `select=` (nested embeds allowed), within [`caps::MAX_SELECT_ITEMS`] and
+/// [`caps::MAX_EMBEDS`].
 pub fn parse_select(text: &str) -> Result<Vec<SelectItem>> {
+    parse_items(text, &mut SelectBudget::default())
+}
+
+/// One level of `select=`; `budget` counts over every level of the same parameter.
+fn parse_items(text: &str, budget: &mut SelectBudget) -> Result<Vec<SelectItem>> {
     let fail = |why: &str| {
-        Error::bad_query(format!("failed to parse select parameter ({text})"))
-            .with_details(why.to_string())
+        Error::bad_query(format!(
+            "failed to parse select parameter ({})",
+            bounded(text)
+        ))
+        .with_details(why.to_string())
     };
+    let parts = split_top_level(text).ok_or_else(|| fail("unbalanced parentheses"))?;
+    budget.items(parts.len())?;
     let mut items = Vec::new();
-    for part in split_top_level(text).ok_or_else(|| fail("unbalanced parentheses"))? {
+    for part in parts {
         let part = part.trim();
         if part.is_empty() {
             return Err(fail("empty item"));
@@ -116,10 +146,12 @@ pub fn parse_select(text: &str) -> Result<Vec<SelectItem>> {
                 None => (target.to_string(), None),
             };
             check_ident(&table).map_err(|_| fail("bad table name"))?;
+            // Counted before recursing: the cap on embeds bounds the nesting depth too.
+            budget.embed()?;
             let columns = if inner.trim().is_empty() {
                 vec![SelectItem::Star]
             } else {
-                parse_select(inner)?
+                parse_items(inner, budget)?
             };
             items.push(SelectItem::Embed {
                 alias,
@@ -138,13 +170,20 @@ pub fn parse_select(text: &str) -> Result<Vec<SelectItem>> {
     Ok(items)
 }
 
+/// Parses `order=`, within [`MAX_ORDER_TERMS`].
 fn parse_order(text: &str) -> Result<Vec<OrderTerm>> {
+    caps::at_most(
+        "order",
+        "terms",
+        text.split(',').take(MAX_ORDER_TERMS + 1).count(),
+        MAX_ORDER_TERMS,
+    )?;
+    let fail = || Error::bad_query(format!("failed to parse order ({})", bounded(text)));
     let mut terms = Vec::new();
     for part in text.split(',') {
         let mut pieces = part.trim().split('.');
         let column = pieces.next().unwrap_or_default().to_string();
-        check_ident(&column)
-            .map_err(|_| Error::bad_query(format!("failed to parse order ({text})")))?;
+        check_ident(&column).map_err(|_| fail())?;
         let mut term = OrderTerm {
             column,
             desc: false,
@@ -156,7 +195,7 @@ fn parse_order(text: &str) -> Result<Vec<OrderTerm>> {
                 "desc" => term.desc = true,
                 "nullsfirst" => term.nulls_first = Some(true),
                 "nullslast" => term.nulls_first = Some(false),
-                _ => return Err(Error::bad_query(format!("failed to parse order ({text})"))),
+                _ => return Err(fail()),
             }
         }
         terms.push(term);
@@ -215,6 +254,66 @@ mod tests {
         assert!(parse_query("order=x.sideways").is_err());
         assert!(parse_query("limit=-1").is_err());
         assert!(parse_query("limit=ten").is_err());
+    }
+
+    /// Issue 13, item 5: every list and number is refused past its cap, before any SQL.
+    #[test]
+    fn lists_and_numbers_are_capped() {
+        let code = |q: &str| match parse_query(q) {
+            Err(Error::Api { code, .. }) => code,
+            other => panic!("{q}: {other:?}"),
+        };
+        let list = |item: &str, sep: &str, n: usize| vec![item; n].join(sep);
+        let nested = |n: usize| format!("{}id{}", "e:t(".repeat(n), ")".repeat(n));
+        for (ok, bad) in [
+            (
+                format!("select={}", list("id", ",", 100)),
+                format!("select={}", list("id", ",", 101)),
+            ),
+            (
+                format!("select=a,u(b,c(d,{}))", list("id", ",", 95)),
+                format!("select=a,u(b,c(d,{}))", list("id", ",", 96)),
+            ),
+            (
+                format!("select={}", list("u(id)", ",", 10)),
+                format!("select={}", list("u(id)", ",", 11)),
+            ),
+            (
+                format!("select={}", nested(10)),
+                format!("select={}", nested(11)),
+            ),
+            (
+                format!("order={}", list("id", ",", 20)),
+                format!("order={}", list("id", ",", 21)),
+            ),
+            (list("id=eq.1", "&", 100), list("id=eq.1", "&", 101)),
+            (
+                format!("offset={}", i64::MAX),
+                "offset=9223372036854775808".into(),
+            ),
+            (
+                format!("limit={}", i64::MAX),
+                "limit=9223372036854775808".into(),
+            ),
+        ] {
+            assert!(parse_query(&ok).is_ok(), "{ok}");
+            assert_eq!(code(&bad), "PGRST100", "{bad}");
+        }
+        // Deeper than the parser could recurse: refused at the eleventh level.
+        assert_eq!(code(&format!("select={}", nested(20_000))), "PGRST100");
+    }
+
+    #[test]
+    fn nul_in_a_filter_value_is_22021_after_the_grammar() {
+        let code = |q: &str| match parse_query(q) {
+            Err(Error::Api { code, .. }) => code,
+            other => panic!("{q}: {other:?}"),
+        };
+        assert_eq!(code("body=eq.%00"), "22021");
+        assert_eq!(code("body=in.(a,%22%00%22)"), "22021");
+        assert_eq!(code("id=not.lt.x%00"), "22021");
+        assert_eq!(code("body=like.%00"), "PGRST100", "the grammar first");
+        assert_eq!(code("select=id%00"), "PGRST100");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
+use super::caps;
 use super::query::{ReadQuery, SelectItem};
 use crate::auth::jwt::Principal;
 use crate::error::{Error, Result};
@@ -14,6 +15,10 @@ use crate::schema::{tables, Condition, Table};
 
 /// Most rows one request returns, whatever `limit` says (PostgREST's max-rows).
 pub const MAX_ROWS: u64 = 1000;
+
+/// What one cell adds to an answer besides its key and text: quotes, colon, comma, and the
+/// longest number or `null`, in bytes.
+const CELL_OVERHEAD_BYTES: usize = 24;
 
 enum Output {
     Plain,
@@ -195,12 +200,20 @@ pub fn unknown_table(name: &str) -> Error {
 }
 
 /// Runs a read under the caller's visibility; `extra` narrows it further (e.g. to new ids).
+/// The rows' text, keys included, may come to at most `max_bytes` (the JSON answer is that
+/// plus its punctuation); the read stops at the first row past it.
+///
+/// # Errors
+/// 400 for unknown columns and relations and bad filter values; 500 `54000` past
+/// `max_bytes` ([`caps::response_too_large`]); SQLite's errors (a cancelled statement among
+/// them, see [`crate::db::Db::read_bounded`]).
 pub fn run(
     conn: &Connection,
     table: &Table,
     query: &ReadQuery,
     who: &Principal,
     extra: Option<Condition>,
+    max_bytes: usize,
 ) -> Result<Vec<Value>> {
     let mut params: Vec<String> = Vec::new();
     let mut outputs: Vec<(String, String, Output)> = Vec::new();
@@ -295,10 +308,20 @@ pub fn run(
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     let mut out = Vec::new();
+    let mut bytes = 0usize;
     while let Some(row) = rows.next()? {
         let mut object = Map::new();
         for (i, (key, _, kind)) in outputs.iter().enumerate() {
-            let value = match (row.get_ref(i)?, kind) {
+            let cell = row.get_ref(i)?;
+            // Counted before the value is copied out of SQLite: text is what can be large.
+            bytes = bytes.saturating_add(key.len() + CELL_OVERHEAD_BYTES);
+            if let ValueRef::Text(t) = cell {
+                bytes = bytes.saturating_add(t.len());
+            }
+            if bytes > max_bytes {
+                return Err(caps::response_too_large(max_bytes));
+            }
+            let value = match (cell, kind) {
                 (ValueRef::Null, _) => Value::Null,
                 (ValueRef::Integer(n), _) => Value::from(n),
                 (ValueRef::Real(f), _) => Value::from(f),
