@@ -10,8 +10,9 @@
 //! caps are counted, not retried; one scenario lifts the caps to show the index alone.
 //! Writes `target/bench/matching.json`.
 
+mod support;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -177,9 +178,7 @@ fn run(sc: &Scenario, changes: usize) -> serde_json::Map<String, Value> {
 }
 
 fn arg(args: &[String], flag: &str, default: usize) -> usize {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
+    support::flag(args, flag)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
@@ -232,14 +231,6 @@ fn main() {
             flat.insert(format!("{prefix}{k}"), v.clone());
         }
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out_dir = root.join("target/bench");
-    std::fs::create_dir_all(&out_dir).expect("target/bench");
-    let path = out_dir.join("matching.json");
-    std::fs::write(
-        &path,
-        serde_json::to_string_pretty(&Value::Object(flat)).unwrap(),
-    )
-    .expect("write json");
+    let path = support::write_json("matching", &Value::Object(flat));
     println!("wrote {}", path.display());
 }

@@ -25,18 +25,19 @@
 //! answers by status, connections closed by the server). Writes `target/bench/soak.json`;
 //! exits non-zero when an event was lost or duplicated.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use support::{join, proc_status_kb as rss_kb, ws_connect, Subscription, Ws};
 use switchboard_api_client::reqwest::{Method, StatusCode};
 use switchboard_api_client::{self as api, Client, Returning, DEMO_PASSWORD};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsFrame;
 
@@ -52,9 +53,7 @@ struct Args {
 fn parse_args() -> Args {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let get = |flag: &str, default: u64| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
+        support::flag(&args, flag)
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
@@ -65,132 +64,13 @@ fn parse_args() -> Args {
     }
 }
 
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
-fn parse_ts(text: &str) -> Option<i64> {
-    let t =
-        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
-    Some((t.unix_timestamp_nanos() / 1000) as i64)
-}
-
-/// A JSON string field of a frame, found without parsing the frame: 500 readers must stay
-/// cheaper than the server they measure.
-fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let key = format!("\"{name}\":\"");
-    let start = text.find(&key)? + key.len();
-    let end = text[start..].find('"')? + start;
-    Some(&text[start..end])
-}
-
-fn rss_kb(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
-}
-
 fn mb(kb: u64) -> f64 {
     (kb as f64 / 1024.0 * 10.0).round() / 10.0
 }
 
 /// The value at quantile `p` of sorted microseconds, in ms.
 fn percentile_ms(sorted: &[i64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    (sorted[idx] as f64 / 10.0).round() / 100.0
-}
-
-async fn spawn_server(bin: &Path, dir: &Path, subscribers: usize) -> (Child, String) {
-    let mut child = Command::new(bin)
-        .args(["--addr", "127.0.0.1:0", "--seed", "demo"])
-        // One dispatcher's session holds every subscriber socket; every other limit is
-        // the default the attacker meets.
-        .arg("--sockets-per-session")
-        .arg((subscribers + 10).to_string())
-        .arg("--db")
-        .arg(dir.join("soak.db"))
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start {}: {e} (build it with cargo build --release -p switchboard-server)",
-                bin.display()
-            )
-        });
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines =
-        BufReader::new(tokio::process::ChildStdout::from_std(stdout).expect("async stdout"))
-            .lines();
-    let base = loop {
-        let line = lines
-            .next_line()
-            .await
-            .expect("read")
-            .expect("server exited before printing its address");
-        if let Some(url) = line.split("running at ").nth(1) {
-            break url.trim().to_string();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base)
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn ws_connect(base: &str, anon: &str) -> Option<Ws> {
-    let url = format!(
-        "{}/realtime/v1/websocket?apikey={anon}&vsn=2.0.0",
-        base.replace("http", "ws")
-    );
-    tokio_tungstenite::connect_async_with_config(url, None, true)
-        .await
-        .ok()
-        .map(|(ws, _)| ws)
-}
-
-/// Sends a join and waits for its reply: `Ok(())` for `ok`, `Err(reason)` otherwise.
-async fn join(
-    ws: &mut Ws,
-    reference: &str,
-    topic: &str,
-    token: &str,
-    bindings: Value,
-) -> Result<(), String> {
-    let frame = json!([reference, reference, topic, "phx_join",
-        {"config": {"postgres_changes": bindings}, "access_token": token}]);
-    ws.send(WsFrame::Text(frame.to_string().into()))
-        .await
-        .map_err(|e| e.to_string())?;
-    loop {
-        match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
-            Ok(Some(Ok(WsFrame::Text(t)))) => {
-                let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
-                if v[3] == "phx_reply" && v[1] == reference {
-                    return if v[4]["status"] == "ok" {
-                        Ok(())
-                    } else {
-                        Err(v[4]["response"]["reason"]
-                            .as_str()
-                            .unwrap_or("?")
-                            .to_string())
-                    };
-                }
-            }
-            Ok(Some(Ok(_))) => {}
-            Ok(other) => return Err(format!("socket ended: {other:?}")),
-            Err(_) => return Err("no join reply within 20 s".into()),
-        }
-    }
+    support::quantile(sorted, p).map_or(f64::NAN, |us| (us as f64 / 10.0).round() / 100.0)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -209,24 +89,13 @@ struct Seen {
 async fn read_events(mut ws: Ws, seen: Arc<Mutex<Seen>>) {
     while let Some(Ok(frame)) = ws.next().await {
         let WsFrame::Text(t) = frame else { continue };
-        let t = t.as_str();
-        if !t.contains("postgres_changes") {
-            continue;
-        }
-        let received = now_us();
-        let (Some(body), Some(created)) = (field(t, "body"), field(t, "created_at")) else {
-            continue;
-        };
-        let Some(seq) = body
-            .strip_prefix("soak-")
-            .and_then(|n| n.parse::<u64>().ok())
-        else {
+        let Some((seq, latency)) = support::bench_event(t.as_str(), "soak-") else {
             continue;
         };
         let phase = usize::from(seq >= ATTACK_SEQ);
         let mut g = seen.lock().unwrap();
-        if let Some(at) = parse_ts(created) {
-            g.latencies[phase].push(received - at);
+        if let Some(us) = latency {
+            g.latencies[phase].push(us);
         }
         let count = g.counts.entry(seq).or_default();
         *count += 1;
@@ -677,12 +546,13 @@ fn phase_json(
 #[tokio::main]
 async fn main() {
     let args = parse_args();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = std::env::var("SWITCHBOARD_SERVER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("target/release/switchboard-server"));
+    let bin = support::server_bin();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut child, base) = spawn_server(&bin, dir.path(), args.subscribers).await;
+    // One dispatcher's session holds every subscriber socket; every other limit is the
+    // default the attacker meets.
+    let flags = [("--sockets-per-session", (args.subscribers + 10).to_string())];
+    let (mut child, base) =
+        support::spawn_server(&bin, &dir.path().join("soak.db"), &flags, "error").await;
     let pid = child.id();
     let rss_start = rss_kb(pid, "VmRSS:");
     let peak_sampled = Arc::new(AtomicU64::new(rss_start));
@@ -702,67 +572,24 @@ async fn main() {
 
     let api = Client::connect(&base).await.expect("config.json");
     let anon = api.anon_key().to_string();
-    let ana = api
-        .sign_in("ana@northside.test", DEMO_PASSWORD)
-        .await
-        .expect("login");
-    let org = ana.user()["app_metadata"]["org_id"]
-        .as_str()
-        .expect("org")
-        .to_string();
+    let (token, org) = support::dispatcher(&api).await;
     let attacker = api
         .sign_in("cy@northside.test", DEMO_PASSWORD)
         .await
         .expect("attacker login");
-    let mut medics = Vec::new();
-    for n in 1..=12 {
-        let t = api
-            .sign_in(&format!("medic{n:02}@northside.test"), DEMO_PASSWORD)
-            .await
-            .expect("medic login")
-            .access_token;
-        let convs = api
-            .get("/rest/v1/conversations?select=id", &t)
-            .await
-            .expect("conversations")
-            .body;
-        medics.push((
-            t,
-            convs[0]["id"].as_str().expect("conversation").to_string(),
-        ));
-    }
+    let medics = support::medics(&api).await;
 
     // Subscribers join ten at a time: a socket counts as anonymous until its join, and
     // one address may hold only a few of those.
     let seen: Vec<Arc<Mutex<Seen>>> = (0..args.subscribers).map(|_| Arc::default()).collect();
-    let topic = format!("realtime:soak-org_{org}");
-    let binding = json!([{"event": "INSERT", "schema": "public", "table": "messages",
-                          "filter": format!("org_id=eq.{org}")}]);
-    let mut readers = Vec::new();
-    for chunk in seen.chunks(10) {
-        let mut joins = Vec::new();
-        for s in chunk {
-            let (base, anon, topic, token, binding, s) = (
-                base.clone(),
-                anon.clone(),
-                topic.clone(),
-                ana.access_token.clone(),
-                binding.clone(),
-                s.clone(),
-            );
-            joins.push(tokio::spawn(async move {
-                let mut ws = ws_connect(&base, &anon).await.expect("subscriber connect");
-                join(&mut ws, "1", &topic, &token, binding)
-                    .await
-                    .expect("subscriber join");
-                (ws, s)
-            }));
-        }
-        for j in joins {
-            let (ws, s) = j.await.expect("join task");
-            readers.push(tokio::spawn(read_events(ws, s)));
-        }
-    }
+    let subscription = Subscription {
+        base: base.clone(),
+        anon: anon.clone(),
+        topic: format!("realtime:soak-org_{org}"),
+        token,
+        org: org.clone(),
+    };
+    let readers = subscription.open_all(&seen, 10, read_events).await;
     let rss_subscribed = rss_kb(pid, "VmRSS:");
     let load = Load {
         api: api.clone(),
@@ -865,10 +692,7 @@ async fn main() {
         "rss_end_mb": mb(rss_end),
         "attacker": attack.tally.json(),
     });
-    let out_dir = root.join("target/bench");
-    std::fs::create_dir_all(&out_dir).expect("target/bench");
-    let path = out_dir.join("soak.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report).expect("json")).expect("write");
+    let path = support::write_json("soak", &report);
 
     println!(
         "\n{:<10} {:>8} {:>8} {:>9} {:>9} {:>10} {:>10}",

@@ -54,16 +54,27 @@ fn client_from(ip: [u8; 4]) -> reqwest::Client {
         .unwrap()
 }
 
+/// A GoTrue password grant to the server at `base`, not yet sent.
+fn grant_request(
+    client: &reqwest::Client,
+    base: &str,
+    anon: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::RequestBuilder {
+    client
+        .post(format!("{base}/auth/v1/token?grant_type=password"))
+        .header("apikey", anon)
+        .json(&json!({"email": email, "password": password}))
+}
+
 async fn password_grant(
     s: &Server,
     client: &reqwest::Client,
     email: &str,
     password: &str,
 ) -> (StatusCode, Option<String>, Value) {
-    let response = client
-        .post(format!("{}/auth/v1/token?grant_type=password", s.base))
-        .header("apikey", &s.anon)
-        .json(&json!({"email": email, "password": password}))
+    let response = grant_request(client, &s.base, &s.anon, email, password)
         .send()
         .await
         .unwrap();
@@ -73,6 +84,19 @@ async fn password_grant(
         .get("retry-after")
         .map(|v| v.to_str().unwrap().to_string());
     (status, retry, response.json().await.unwrap())
+}
+
+/// `email`'s login with the demo password on a connection of its own, spawned so that it
+/// can wait at the password-check gate; answers its status.
+fn spawn_login(s: &Server, email: &'static str) -> tokio::task::JoinHandle<StatusCode> {
+    let (base, anon) = (s.base.clone(), s.anon.clone());
+    tokio::spawn(async move {
+        grant_request(&reqwest::Client::new(), &base, &anon, email, DEMO_PASSWORD)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    })
 }
 
 /// Waits until `n` logins are running or queued at the password-check gate.
@@ -174,19 +198,7 @@ async fn over_the_cap_with_nothing_idle_a_connection_gets_503() {
     let slot = s.state().password_checks().slots().acquire().await.unwrap();
     let logins: Vec<_> = ["ana@northside.test", "ben@northside.test"]
         .into_iter()
-        .map(|email| {
-            let (base, anon) = (s.base.clone(), s.anon.clone());
-            tokio::spawn(async move {
-                reqwest::Client::new()
-                    .post(format!("{base}/auth/v1/token?grant_type=password"))
-                    .header("apikey", anon)
-                    .json(&json!({"email": email, "password": DEMO_PASSWORD}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-            })
-        })
+        .map(|email| spawn_login(&s, email))
         .collect();
     until_admitted(&s, 2).await;
     let mut tcp = TcpStream::connect(addr(&s)).await.unwrap();
@@ -281,22 +293,9 @@ async fn logins_past_the_check_queue_get_429_with_retry_after() {
     })
     .await;
     let slot = s.state().password_checks().slots().acquire().await.unwrap();
-    let queued = |email: &'static str| {
-        let (base, anon) = (s.base.clone(), s.anon.clone());
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .post(format!("{base}/auth/v1/token?grant_type=password"))
-                .header("apikey", anon)
-                .json(&json!({"email": email, "password": DEMO_PASSWORD}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
     // The test holds the one slot: these two take the running and the queued place.
-    let unknown = queued("nobody@northside.test");
-    let known = queued("ben@northside.test");
+    let unknown = spawn_login(&s, "nobody@northside.test");
+    let known = spawn_login(&s, "ben@northside.test");
     until_admitted(&s, 2).await;
     let client = reqwest::Client::new();
     let (status, retry, body) = password_grant(&s, &client, "ana@northside.test", "x").await;
