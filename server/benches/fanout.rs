@@ -9,12 +9,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use support::{Subscription, Ws};
 use switchboard_api_client::reqwest::StatusCode;
 use switchboard_api_client::{Client, Returning};
-use tokio_tungstenite::tungstenite::Message;
 
 struct Scenario {
     sockets: usize,
@@ -47,18 +45,18 @@ fn percentile(sorted: &[i64], p: f64) -> f64 {
 }
 
 /// Records latency and sequence numbers of every bench event a socket receives.
-async fn read_events(mut ws: Ws, s: Arc<Mutex<Samples>>) {
-    while let Some(Ok(frame)) = ws.next().await {
-        let Message::Text(t) = frame else { continue };
-        let Some((seq, latency)) = support::bench_event(t.as_str(), "bench-") else {
-            continue;
+async fn read_events(ws: Ws, s: Arc<Mutex<Samples>>) {
+    support::hold(ws, |t| {
+        let Some((seq, latency)) = support::bench_event(t, "bench-") else {
+            return;
         };
         let mut g = s.lock().unwrap();
         if let Some(us) = latency {
             g.latencies_us.push(us);
         }
         *g.seen.entry(seq).or_default() += 1;
-    }
+    })
+    .await
 }
 
 async fn run(bin: &Path, sc: &Scenario) -> serde_json::Map<String, Value> {

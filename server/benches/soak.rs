@@ -86,11 +86,10 @@ struct Seen {
     distinct: [usize; 2],
 }
 
-async fn read_events(mut ws: Ws, seen: Arc<Mutex<Seen>>) {
-    while let Some(Ok(frame)) = ws.next().await {
-        let WsFrame::Text(t) = frame else { continue };
-        let Some((seq, latency)) = support::bench_event(t.as_str(), "soak-") else {
-            continue;
+async fn read_events(ws: Ws, seen: Arc<Mutex<Seen>>) {
+    support::hold(ws, |t| {
+        let Some((seq, latency)) = support::bench_event(t, "soak-") else {
+            return;
         };
         let phase = usize::from(seq >= ATTACK_SEQ);
         let mut g = seen.lock().unwrap();
@@ -102,7 +101,8 @@ async fn read_events(mut ws: Ws, seen: Arc<Mutex<Seen>>) {
         if *count == 1 {
             g.distinct[phase] += 1;
         }
-    }
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------

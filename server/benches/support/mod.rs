@@ -186,6 +186,34 @@ pub async fn medics(api: &Client) -> Vec<(String, String)> {
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// How often a held socket sends Phoenix's heartbeat: the server closes a socket that has
+/// been silent for 60 s, as realtime-js heartbeats every 25 s.
+pub const HEARTBEAT: Duration = Duration::from_secs(25);
+
+/// Reads a joined socket until it ends, handing every text frame to `on_text`, and
+/// heartbeats meanwhile so the server keeps it however long the run.
+pub async fn hold(mut ws: Ws, mut on_text: impl FnMut(&str)) {
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.tick().await;
+    let mut n = 0u64;
+    loop {
+        tokio::select! {
+            frame = ws.next() => match frame {
+                Some(Ok(Message::Text(t))) => on_text(t.as_str()),
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+            _ = beat.tick() => {
+                n += 1;
+                let hb = json!([null, format!("hb{n}"), "phoenix", "heartbeat", {}]);
+                if ws.send(Message::Text(hb.to_string().into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// A Realtime websocket (Phoenix serializer 2.0.0) to the server at `base`, `None` when the
 /// server refuses it.
 pub async fn ws_connect(base: &str, anon: &str) -> Option<Ws> {
