@@ -103,8 +103,14 @@ pub struct Client {
 impl Client {
     /// A client for a server whose anon key the caller already knows.
     pub fn new(base: &str, anon_key: &str) -> Client {
+        Client::with_http(reqwest::Client::new(), base, anon_key)
+    }
+
+    /// [`Client::new`] over the caller's HTTP client, e.g. one that trusts a test's own
+    /// certificate for HTTPS.
+    pub fn with_http(http: reqwest::Client, base: &str, anon_key: &str) -> Client {
         Client {
-            http: reqwest::Client::new(),
+            http,
             base: base.trim_end_matches('/').to_string(),
             anon_key: anon_key.to_string(),
         }
@@ -112,7 +118,12 @@ impl Client {
 
     /// A client for a server, with the anon key its `/config.json` hands to the web app.
     pub async fn connect(base: &str) -> Result<Client, Error> {
-        let mut client = Client::new(base, "");
+        Client::connect_with(reqwest::Client::new(), base).await
+    }
+
+    /// [`Client::connect`] over the caller's HTTP client (see [`Client::with_http`]).
+    pub async fn connect_with(http: reqwest::Client, base: &str) -> Result<Client, Error> {
+        let mut client = Client::with_http(http, base, "");
         let config: Value = client
             .http
             .get(format!("{}/config.json", client.base))

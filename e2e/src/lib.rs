@@ -69,6 +69,12 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and opens a headless Chromium session.
     pub async fn start() -> Result<Browser, Error> {
+        Browser::start_with(&[]).await
+    }
+
+    /// [`Browser::start`] with more Chromium flags, e.g. the TLS scenario's
+    /// `--ignore-certificate-errors-spki-list` trusting only its server's key.
+    pub async fn start_with(chromium_args: &[String]) -> Result<Browser, Error> {
         let driver_bin =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let port = free_port();
@@ -89,7 +95,7 @@ impl Browser {
             .map_err(|e| Error::Setup(format!("cannot make a browser profile directory: {e}")))?;
         let url = format!("http://127.0.0.1:{port}");
         wait_http(&format!("{url}/status"), Duration::from_secs(20)).await?;
-        let caps = json!({
+        let mut caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
@@ -105,6 +111,9 @@ impl Browser {
             },
             "goog:loggingPrefs": {"browser": "ALL"},
         });
+        if let Some(args) = caps["goog:chromeOptions"]["args"].as_array_mut() {
+            args.extend(chromium_args.iter().map(|a| json!(a)));
+        }
         let session = Session::new(&url, caps).await?;
         Ok(Browser {
             session: Arc::new(session),
@@ -132,7 +141,15 @@ pub async fn setup(access_ttl: Option<u64>) -> Result<(ServerProcess, Browser, A
 
 /// Polls a URL until it answers.
 pub async fn wait_http(url: &str, timeout: Duration) -> Result<(), Error> {
-    let http = reqwest::Client::new();
+    wait_http_with(&reqwest::Client::new(), url, timeout).await
+}
+
+/// [`wait_http`] through `http` (e.g. a client that trusts a test server's certificate).
+pub async fn wait_http_with(
+    http: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<(), Error> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Ok(r) = http.get(url).send().await {
@@ -169,13 +186,46 @@ pub async fn wait_until(
     }
 }
 
-/// Runs a scenario; on failure saves a screenshot and the console under `target/e2e/`.
+/// Whether a console line is Chromium reporting a Content-Security-Policy violation ("Refused
+/// to load/execute/connect/create a worker … because it violates the following Content
+/// Security Policy directive") or a Permissions-Policy header it could not apply.
+pub fn policy_violation(line: &str) -> bool {
+    [
+        "Refused to",
+        "Content Security Policy",
+        "Content-Security-Policy",
+        "Permissions-Policy",
+    ]
+    .iter()
+    .any(|p| line.contains(p))
+}
+
+/// Runs a scenario; on failure saves a screenshot and the console under `target/e2e/`; a
+/// scenario that passes fails all the same if the console shows a [`policy_violation`].
 pub async fn scenario<F, Fut>(name: &str, session: Arc<Session>, body: F)
 where
     F: FnOnce(Arc<Session>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let outcome = tokio::spawn(body(session.clone())).await;
+    if outcome.is_ok() {
+        // Issue 14: the app runs under the server's security headers; anything the browser
+        // refused under them (the console since the session began: only failures read it
+        // before) fails the scenario.
+        let console = session.console().await.unwrap_or_default();
+        let refused: Vec<&String> = console.iter().filter(|l| policy_violation(l)).collect();
+        if !refused.is_empty() {
+            session.quit().await;
+            panic!(
+                "scenario {name}: the page broke its security policy:\n{}",
+                refused
+                    .iter()
+                    .map(|l| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+    }
     if let Err(e) = outcome {
         let dir = repo_root().join("target/e2e");
         let _ = std::fs::create_dir_all(&dir);

@@ -1,12 +1,12 @@
 //! The real `switchboard-server` binary as a child process the tests can kill and restart.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-use crate::{free_port, repo_root, wait_http, Error};
+use crate::{free_port, repo_root, wait_http_with, Error};
 
 /// A running server on a fixed port over a temp database.
 pub struct ServerProcess {
@@ -17,7 +17,18 @@ pub struct ServerProcess {
     access_ttl: Option<u64>,
     /// More flags, e.g. `--urgent-realert-seconds 3`.
     flags: Vec<String>,
+    /// The pair it serves HTTPS and WSS with, if it does ([`ServerProcess::start_tls`]).
+    pub tls: Option<TlsPair>,
     _dir: tempfile::TempDir,
+}
+
+/// A certificate and key made by `switchboard-server cert`, PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsPair {
+    /// `cert.pem`: self-signed, for 127.0.0.1 and localhost.
+    pub cert: PathBuf,
+    /// `key.pem`: its private key.
+    pub key: PathBuf,
 }
 
 /// The built app; `cargo xtask test` runs `trunk build --release` before the e2e tests.
@@ -57,15 +68,77 @@ impl ServerProcess {
             db: dir.path().join("e2e.db"),
             access_ttl,
             flags: flags.iter().map(|f| f.to_string()).collect(),
+            tls: None,
             _dir: dir,
         };
         s.spawn().await?;
         Ok(s)
     }
 
-    /// Base URL of the server itself.
+    /// Starts a demo-seeded server over HTTPS and WSS, with a pair the binary's own `cert`
+    /// subcommand writes for 127.0.0.1 and localhost.
+    pub async fn start_tls() -> Result<ServerProcess, Error> {
+        let dir = tempfile::tempdir().map_err(|e| Error::Setup(e.to_string()))?;
+        let out = dir.path().join("tls");
+        let made = Command::new(server_bin())
+            .args([
+                "cert",
+                "--host",
+                "127.0.0.1",
+                "--host",
+                "localhost",
+                "--out",
+            ])
+            .arg(&out)
+            .stdout(Stdio::null())
+            .status()
+            .await
+            .map_err(|e| Error::Setup(format!("switchboard-server cert: {e}")))?;
+        if !made.success() {
+            return Err(Error::Setup(format!("switchboard-server cert: {made}")));
+        }
+        let mut s = ServerProcess {
+            child: None,
+            port: free_port(),
+            db: dir.path().join("e2e.db"),
+            access_ttl: None,
+            flags: Vec::new(),
+            tls: Some(TlsPair {
+                cert: out.join("cert.pem"),
+                key: out.join("key.pem"),
+            }),
+            _dir: dir,
+        };
+        s.spawn().await?;
+        Ok(s)
+    }
+
+    /// Base URL of the server itself (`https://` when it serves TLS).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// An HTTP client for this server: over TLS it trusts the server's certificate and no
+    /// other.
+    pub fn http(&self) -> Result<reqwest::Client, Error> {
+        let Some(tls) = &self.tls else {
+            return Ok(reqwest::Client::new());
+        };
+        let pem = std::fs::read(&tls.cert)
+            .map_err(|e| Error::Setup(format!("{}: {e}", tls.cert.display())))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| Error::Setup(format!("{}: {e}", tls.cert.display())))?;
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(cert)
+            .build()
+            .map_err(|e| Error::Setup(format!("an HTTPS client: {e}")))
+    }
+
+    /// The certificate's file, when the server serves TLS.
+    pub fn cert(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|t| t.cert.as_path())
     }
 
     async fn spawn(&mut self) -> Result<(), Error> {
@@ -85,6 +158,12 @@ impl ServerProcess {
             cmd.arg("--access-ttl").arg(ttl.to_string());
         }
         cmd.args(&self.flags);
+        if let Some(tls) = &self.tls {
+            cmd.arg("--tls-cert")
+                .arg(&tls.cert)
+                .arg("--tls-key")
+                .arg(&tls.key);
+        }
         let child = cmd.spawn().map_err(|e| {
             Error::Setup(format!(
                 "cannot start {}: {e} (cargo build -p switchboard-server)",
@@ -92,7 +171,8 @@ impl ServerProcess {
             ))
         })?;
         self.child = Some(child);
-        wait_http(
+        wait_http_with(
+            &self.http()?,
             &format!("{}/config.json", self.url()),
             Duration::from_secs(30),
         )

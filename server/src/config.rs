@@ -180,6 +180,9 @@ pub struct Config {
     pub urgent_realert_secs: u64,
     /// Protective limits.
     pub limits: Limits,
+    /// `--tls-cert FILE --tls-key FILE`: serve HTTPS and WSS ([`crate::tls`]); `None` is
+    /// plain HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Config {
@@ -194,6 +197,7 @@ impl Config {
             access_ttl_secs: 3600,
             urgent_realert_secs: DEFAULT_URGENT_REALERT_SECS,
             limits: Limits::default(),
+            tls: None,
         }
     }
 
@@ -201,7 +205,8 @@ impl Config {
     /// --sessions-per-user N --sockets-per-session N --urgent-realert-seconds N
     /// --statement-timeout-ms N --max-connections N --header-timeout-seconds N
     /// --body-timeout-seconds N --login-concurrency N --login-queue N
-    /// --anonymous-sockets-per-address N`;
+    /// --anonymous-sockets-per-address N --tls-cert FILE --tls-key FILE` (the last two
+    /// together or not at all);
     /// `--sockets-per-user N` is the old name of `--sockets-per-session`, kept for scripts
     /// (one user's benchmark sockets all share one session).
     ///
@@ -209,6 +214,7 @@ impl Config {
     /// [`Error::Config`] for an unknown flag, a missing value or one out of range.
     pub fn from_args(args: &[String]) -> Result<Self> {
         let mut config = Config::new(PathBuf::from("data/switchboard.db"));
+        let (mut tls_cert, mut tls_key) = (None, None);
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             let mut value = || {
@@ -277,9 +283,20 @@ impl Config {
                             ))
                         })?;
                 }
+                "--tls-cert" => tls_cert = Some(PathBuf::from(value()?)),
+                "--tls-key" => tls_key = Some(PathBuf::from(value()?)),
                 other => return Err(Error::Config(format!("unknown flag {other}"))),
             }
         }
+        config.tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(Error::Config(
+                    "--tls-cert and --tls-key go together: the certificate and its key".into(),
+                ))
+            }
+        };
         Ok(config)
     }
 }

@@ -52,6 +52,13 @@ pub fn shaped(head: &[u8]) -> Option<Vec<u8>> {
     let length = format!("content-length: {}", body.len());
     lines.push(b"content-type: application/json; charset=utf-8");
     lines.push(length.as_bytes());
+    // The router's answers carry crate::headers::security_headers; these carry the ones
+    // that matter for a JSON error no page loads (issue 14).
+    lines.extend(
+        crate::headers::BARE_ERROR_HEADERS
+            .iter()
+            .map(|h| h.as_bytes()),
+    );
     let mut out = lines.join(&b"\r\n"[..]);
     out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(body.as_bytes());
@@ -158,6 +165,8 @@ mod tests {
             assert!(head.contains("connection: close") && head.contains("date: "));
             assert!(!head.contains("content-length: 0"), "{head}");
             assert!(head.contains("content-type: application/json"));
+            assert!(head.contains("\r\nx-content-type-options: nosniff"), "{head}");
+            assert!(head.contains("\r\ncontent-security-policy: default-src 'none'"));
             let length: usize = head
                 .lines()
                 .find_map(|l| l.strip_prefix("content-length: "))

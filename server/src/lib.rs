@@ -6,15 +6,19 @@
 pub mod auth;
 pub mod body;
 pub mod clock;
+pub mod compress;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod headers;
 pub mod hyper_errors;
 pub mod realtime;
 pub mod rest;
 pub mod schema;
 pub mod serve;
 pub mod simulate;
+pub mod static_files;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,11 +27,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::services::{ServeDir, ServeFile};
 
 use crate::auth::jwt::Keys;
 use crate::auth::password::Checks;
@@ -126,14 +129,15 @@ pub fn prepare(config: Config) -> Result<AppState> {
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/config.json", get(config_json))
-        .nest("/auth/v1", auth::router(state.clone()))
-        .nest("/rest/v1", rest::router(state.clone()))
+        // The JSON API only: the realtime upgrade is never compressed, and static files
+        // come precompressed (src/static_files.rs).
+        .nest("/auth/v1", compress::api(auth::router(state.clone())))
+        .nest("/rest/v1", compress::api(rest::router(state.clone())))
         .nest("/realtime/v1", realtime::router());
     if let Some(dist) = &state.config().dist {
         // Client routes such as /messages/<id> are resolved by the app, so unknown paths
         // get index.html rather than a 404.
-        let spa = ServeDir::new(dist).fallback(ServeFile::new(dist.join("index.html")));
-        app = app.fallback_service(spa);
+        app = app.fallback_service(static_files::service(dist));
     } else {
         app = app.fallback(not_found);
     }
@@ -145,8 +149,16 @@ pub fn router(state: AppState) -> Router {
         )
         .into_response()
     }))
-    // Outermost: every error answer from inside leaves with a JSON body (issue 13, item 6).
+    // Every error answer from inside leaves with a JSON body (issue 13, item 6).
     .layer(axum::middleware::from_fn(error::shape_bare_errors))
+    // Outermost: the security headers on every answer, errors included.
+    .layer(axum::middleware::from_fn_with_state(
+        Arc::new(headers::SecurityHeaders::new(
+            state.config().dist.clone(),
+            "",
+        )),
+        headers::apply,
+    ))
     .with_state(state)
 }
 
@@ -156,12 +168,42 @@ async fn not_found() -> Response {
 
 /// `/config.json`: `{supabase_url, anon_key, urgent_realert_seconds}`. The empty URL means
 /// "this origin"; the re-alert interval is in seconds (`--urgent-realert-seconds`).
-async fn config_json(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
+/// `no-cache` (the key changes when the server's secret does) with a strong ETag of the
+/// body, so the app's every start revalidates it with a 304.
+async fn config_json(
+    State(state): State<AppState>,
+    request_headers: axum::http::HeaderMap,
+) -> Response {
+    let body = serde_json::json!({
         "supabase_url": "",
         "anon_key": state.keys().anon_key(),
         "urgent_realert_seconds": state.config().urgent_realert_secs,
-    }))
+    })
+    .to_string();
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(body.as_bytes());
+    let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let etag = static_files::etag(&hash, None);
+    let status = if static_files::none_match(&request_headers, &etag) {
+        StatusCode::NOT_MODIFIED
+    } else {
+        StatusCode::OK
+    };
+    let cache = [
+        (
+            axum::http::header::CACHE_CONTROL,
+            static_files::NO_CACHE.to_string(),
+        ),
+        (axum::http::header::ETAG, etag),
+    ];
+    if status == StatusCode::NOT_MODIFIED {
+        return (status, cache).into_response();
+    }
+    (
+        cache,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// A server started in the background, stopped when dropped or via [`Running::stop`].
@@ -196,12 +238,15 @@ impl Drop for Running {
 
 /// Binds and serves in a background task.
 pub async fn start(config: Config) -> Result<Running> {
+    // A certificate that does not load stops the start before anything is bound.
+    let tls = config.tls.as_ref().map(tls::load).transpose()?;
     let listener = TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
     let state = tokio::task::spawn_blocking(move || prepare(config))
         .await
         .map_err(|e| Error::Task(e.to_string()))??;
-    let app = router(state.clone());
+    // HSTS only over TLS (src/tls.rs), outside every other layer.
+    let app = tls::with_hsts(router(state.clone()), tls.is_some());
     let (tx, rx) = oneshot::channel::<()>();
     let closing = state.clone();
     let nofile = serve::raise_descriptor_limit();
@@ -211,7 +256,7 @@ pub async fn start(config: Config) -> Result<Running> {
         max_connections = limits.max_connections,
         "connection cap"
     );
-    let task = tokio::spawn(serve::serve(listener, app, limits, async move {
+    let task = tokio::spawn(serve::serve(listener, app, limits, tls, async move {
         let _ = rx.await;
         // Websockets never end on their own; tell them to.
         closing.sockets().shutdown_all();

@@ -1,9 +1,10 @@
-//! The `switchboard-server` binary: `switchboard-server [flags]` or `switchboard-server simulate …`.
+//! The `switchboard-server` binary: `switchboard-server [flags]`, `switchboard-server simulate …`
+//! or `switchboard-server cert …`.
 
 use std::process::ExitCode;
 
 use switchboard_server::config::{Config, Seed};
-use switchboard_server::{db, simulate};
+use switchboard_server::{db, simulate, tls};
 
 const USAGE: &str = "usage:
   switchboard-server [--addr 127.0.0.1:3000] [--db data/switchboard.db] [--dist dist]
@@ -21,8 +22,12 @@ const USAGE: &str = "usage:
                      [--login-queue N]           (logins waiting for a check, default 16)
                      [--anonymous-sockets-per-address N]   (websockets not yet joined with
                                                   a user, per client address, default 20)
+                     [--tls-cert FILE --tls-key FILE]   (PEM; serve HTTPS and WSS)
   switchboard-server simulate [--url http://127.0.0.1:3000] [--rate MESSAGES_PER_SECOND]
                      [--count N] [--org northside|lakeside]
+  switchboard-server cert --host NAME [--host NAME…] [--out data/tls]
+                     (a self-signed cert.pem and key.pem for trying HTTPS on a LAN; each
+                     NAME an IP address or DNS name the server is reached by)
 env: SWITCHBOARD_JWT_SECRET (>= 32 bytes) sets the signing key; otherwise one is generated
      and kept in the database (which is created owner-only, 0600). RUST_LOG tunes logging.";
 
@@ -40,6 +45,8 @@ async fn main() -> ExitCode {
     }
     let result = if args.first().map(String::as_str) == Some("simulate") {
         simulate::run_cli(&args[1..]).await
+    } else if args.first().map(String::as_str) == Some("cert") {
+        tls::run_cli(&args[1..])
     } else {
         serve(&args).await
     };
@@ -56,8 +63,13 @@ async fn serve(args: &[String]) -> switchboard_server::error::Result<()> {
     let mut config = Config::from_args(args)?;
     config.jwt_secret = std::env::var("SWITCHBOARD_JWT_SECRET").ok();
     let seed = config.seed;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let running = switchboard_server::start(config).await?;
-    println!("Switchboard is running at http://{}", running.addr);
+    println!("Switchboard is running at {scheme}://{}", running.addr);
     let demo = running.state.db().setting("seed")?.as_deref() == Some("demo");
     if seed == Seed::Demo && demo {
         println!("Demo logins (password \"{}\"):", db::seed::DEMO_PASSWORD);

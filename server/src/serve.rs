@@ -14,6 +14,10 @@
 //! its permit until the socket is dropped. The listener never accepts past the cap plus one
 //! refusal slot at a time, so `accept` cannot fail with EMFILE while SQLite, static files
 //! and the log keep the [`RESERVED_DESCRIPTORS`] margin.
+//!
+//! TLS ([`crate::tls`]) wraps a connection only once it is admitted, inside its own task,
+//! so the cap, the timeouts, the shaping of hyper's errors and upgrades apply to HTTPS and
+//! WSS unchanged.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,6 +40,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep_until, Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::error::Error;
@@ -60,7 +65,8 @@ pub struct ServeLimits {
     /// Time a connection has to deliver a complete request head, counted from when the
     /// server starts waiting for one: after accepting, and after each response on a
     /// keep-alive connection, so it is the idle timeout too (hyper's
-    /// `http1::Builder::header_read_timeout`, which starts in `Conn::read_head`).
+    /// `http1::Builder::header_read_timeout`, which starts in `Conn::read_head`). Over TLS
+    /// the handshake has as long again, before it.
     pub header_timeout: Duration,
     /// Time a request's whole body has to arrive, from the end of its head; a slow body is
     /// answered 408 and the connection closed.
@@ -331,19 +337,35 @@ fn over_capacity() -> Response<Body> {
         "The server is at its connection limit. Try again in a moment.",
     )
     .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    // Answered outside the router, so without its security headers: the same ones as
+    // hyper's own error answers.
+    for line in crate::headers::BARE_ERROR_HEADERS {
+        if let Some((name, value)) = line.split_once(": ") {
+            if let (Ok(name), Ok(value)) = (
+                header::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+    }
     response
 }
 
 /// Serves `app` on `listener` within `limits` until `shutdown` resolves, then stops
 /// accepting, lets requests in flight finish and returns when every HTTP connection has
 /// ended (upgraded websockets are the caller's to end, as with `axum::serve`).
+///
+/// With `tls` every admitted connection first completes a TLS handshake (in its own task,
+/// within [`ServeLimits::header_timeout`]: a handshake sent slowly is a slowloris like a
+/// slow head); everything after it, websocket upgrades included, runs over the TLS stream.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ServeLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -381,15 +403,14 @@ pub async fn serve(
             Err(_) => None,
         };
         let Some(permit) = permit else {
-            refuse(tcp, &http, &refusals);
+            refuse(tcp, &http, &refusals, tls.clone(), limits.header_timeout);
             continue;
         };
         let (id, conn) = tracker.insert();
-        // hyper's own answers to requests it cannot parse get PostgREST's JSON shape too.
-        let io = TokioIo::new(Shaped::new(Permitted {
+        let stream = Permitted {
             stream: tcp,
             _permit: permit,
-        }));
+        };
         let service = {
             let (app, tracker, conn) = (app.clone(), tracker.clone(), conn.clone());
             let body_timeout = limits.body_timeout;
@@ -411,26 +432,34 @@ pub async fn serve(
                 }
             })
         };
-        let connection = http.serve_connection(io, service).with_upgrades();
-        let (tracker, mut stopping) = (tracker.clone(), stopping.clone());
+        let (http, tls, tracker, mut stopping) =
+            (http.clone(), tls.clone(), tracker.clone(), stopping.clone());
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            let mut connection = pin!(connection);
-            let mut closing = false;
-            loop {
-                tokio::select! {
-                    result = connection.as_mut() => {
-                        if let Err(e) = result {
-                            tracing::debug!(error = %e, %peer, "connection ended with an error");
+            match tls {
+                None => drive(&http, stream, service, &conn, &mut stopping, peer).await,
+                Some(acceptor) => {
+                    // A connection still in its handshake counts as idle: shedding or
+                    // stopping ends it like one waiting for its head.
+                    let handshake = tokio::select! {
+                        done = tokio::time::timeout(header_timeout, acceptor.accept(stream)) => {
+                            match done {
+                                Ok(Ok(tls)) => Some(tls),
+                                Ok(Err(e)) => {
+                                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                                    None
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    None
+                                }
+                            }
                         }
-                        break;
-                    }
-                    _ = stopping.changed(), if !closing => {
-                        closing = true;
-                        connection.as_mut().graceful_shutdown();
-                    }
-                    () = conn.shed.notified(), if !closing => {
-                        closing = true;
-                        connection.as_mut().graceful_shutdown();
+                        () = conn.shed.notified() => None,
+                        _ = stopping.changed() => None,
+                    };
+                    if let Some(tls) = handshake {
+                        drive(&http, tls, service, &conn, &mut stopping, peer).await;
                     }
                 }
             }
@@ -445,10 +474,58 @@ pub async fn serve(
     stop.closed().await;
 }
 
+/// Serves one admitted connection (`io`: the TCP stream, or the TLS stream over it) until
+/// it ends, closing it gracefully when the server stops or sheds it.
+async fn drive<I, S>(
+    http: &http1::Builder,
+    io: I,
+    service: S,
+    conn: &Tracked,
+    stopping: &mut watch::Receiver<bool>,
+    peer: std::net::SocketAddr,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = Body>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // hyper's own answers to requests it cannot parse get PostgREST's JSON shape too; over
+    // TLS this sits on the decrypted side.
+    let connection = http
+        .serve_connection(TokioIo::new(Shaped::new(io)), service)
+        .with_upgrades();
+    let mut connection = pin!(connection);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+                break;
+            }
+            _ = stopping.changed(), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = conn.shed.notified(), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
 /// Answers a connection over the cap with [`over_capacity`] through hyper, so the client
-/// reads a whole response rather than a reset; at most [`REFUSALS_AT_ONCE`] at a time, past
-/// them the connection is closed at once.
-fn refuse(tcp: TcpStream, http: &http1::Builder, refusals: &Arc<Semaphore>) {
+/// reads a whole response rather than a reset (over TLS after a handshake bounded by
+/// `header_timeout`); at most [`REFUSALS_AT_ONCE`] at a time, past them the connection is
+/// closed at once.
+fn refuse(
+    tcp: TcpStream,
+    http: &http1::Builder,
+    refusals: &Arc<Semaphore>,
+    tls: Option<TlsAcceptor>,
+    header_timeout: Duration,
+) {
     let Ok(slot) = refusals.clone().try_acquire_owned() else {
         return;
     };
@@ -458,7 +535,18 @@ fn refuse(tcp: TcpStream, http: &http1::Builder, refusals: &Arc<Semaphore>) {
         Ok::<_, std::convert::Infallible>(over_capacity())
     });
     tokio::spawn(async move {
-        let _ = http.serve_connection(TokioIo::new(tcp), service).await;
+        match tls {
+            None => {
+                let _ = http.serve_connection(TokioIo::new(tcp), service).await;
+            }
+            Some(acceptor) => {
+                if let Ok(Ok(tls)) =
+                    tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await
+                {
+                    let _ = http.serve_connection(TokioIo::new(tls), service).await;
+                }
+            }
+        }
         drop(slot);
     });
 }

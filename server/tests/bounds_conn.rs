@@ -214,6 +214,12 @@ async fn over_the_cap_with_nothing_idle_a_connection_gets_503() {
         "{response}"
     );
     assert_eq!(json_body(&response)["code"], "PGRST000");
+    let lower = response.to_ascii_lowercase();
+    assert!(
+        lower.contains("\r\nx-content-type-options: nosniff\r\n")
+            && lower.contains("\r\ncontent-security-policy: default-src 'none'"),
+        "answered outside the router, still with security headers: {response}"
+    );
     drop(slot);
     for login in logins {
         assert_eq!(login.await.unwrap(), StatusCode::OK);

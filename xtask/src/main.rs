@@ -1,6 +1,8 @@
-//! `cargo xtask serve | test | bench [NAME] | soak`: the project's one-command entry points.
+//! `cargo xtask serve | build | test | bench [NAME] | soak`: the project's one-command entry points.
 
+mod bundle;
 mod lockfile;
+mod precompress;
 mod soak;
 mod summary;
 mod tools;
@@ -13,8 +15,12 @@ use summary::Tally;
 
 const USAGE: &str = "usage: cargo xtask <command>
   serve [--addr 127.0.0.1:3000]   install what is missing, build the app, run the server
+  build                           install what is missing (trunk, wasm-bindgen, wasm-opt), build
+                                  the app for release into dist/
+  precompress [DIR]               write .br and .gz beside each asset of DIR (default dist/;
+                                  build does it after trunk)
   test                            install what is missing, run every check and test
-  bench [fanout|matching|latency|burst|alert] run benchmarks (all when no name), write target/bench/NAME.json
+  bench [fanout|matching|latency|burst|alert|bundle] run benchmarks (all when no name), write target/bench/NAME.json
   soak [--secs N] [--fuzz [--secs M]] 500 subscribers at 200 msg/s, N s alone then N s under
                                   attack (default 60), target/bench/soak.json; --fuzz: each
                                   cargo-fuzz target M s (default 60, needs nightly)";
@@ -37,6 +43,10 @@ const BENCHES: &[(&str, &str)] = &[
     (
         "alert",
         "urgent medic message: commit to desktop notification and to alert tone",
+    ),
+    (
+        "bundle",
+        "first-load bytes (raw, gzip, brotli) per file against the 150,000 B budget",
     ),
 ];
 
@@ -65,7 +75,9 @@ fn run_plain(program: &str, args: &[&str]) -> Result<(), String> {
 
 fn build_app() -> Result<(), String> {
     println!("building the app with trunk (release; the first build takes a few minutes)…");
-    run_plain("trunk", &["build", "--release", "--offline"])
+    run_plain("trunk", &["build", "--release", "--offline"])?;
+    // The .br and .gz siblings the server sends by Accept-Encoding (src/precompress.rs).
+    precompress::run(&root().join("dist"))
 }
 
 fn serve(args: &[String]) -> Result<(), String> {
@@ -281,9 +293,18 @@ fn bench(args: &[String]) -> Result<(), String> {
         }
     };
     let extra: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
-    run_plain("cargo", &["build", "--release", "-p", "switchboard-server"])?;
+    // `bundle` only measures the app build; every other benchmark drives the release server.
+    if names.iter().any(|n| *n != "bundle") {
+        run_plain("cargo", &["build", "--release", "-p", "switchboard-server"])?;
+    }
     for name in names {
         match name {
+            // Sizes of the release build; fails when over the first-load budget.
+            "bundle" => {
+                tools::for_serve(&root())?;
+                build_app()?;
+                bundle::report(&root())?;
+            }
             // In-process or against the release server: no app build, no browser.
             "fanout" | "matching" => {
                 let mut a = vec!["bench", "-p", "switchboard-server", "--bench", name, "--"];
@@ -315,6 +336,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
+        // `trunk build --release` needs the project's wasm-opt on PATH; this puts it there.
+        Some("build") if args.len() == 1 => tools::for_serve(&root()).and_then(|()| build_app()),
+        Some("precompress") if args.len() <= 2 => {
+            let dir = args
+                .get(1)
+                .map_or_else(|| root().join("dist"), PathBuf::from);
+            precompress::run(&dir)
+        }
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
         Some("soak") => soak::soak(&root(), &args[1..]),
