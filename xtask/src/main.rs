@@ -20,7 +20,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   precompress [DIR]               write .br and .gz beside each asset of DIR (default dist/;
                                   build does it after trunk)
   test                            install what is missing, run every check and test
-  bench [fanout|matching|latency|burst|alert|bundle] run benchmarks (all when no name), write target/bench/NAME.json
+  bench [fanout|matching|latency|burst|alert|bundle|load] run benchmarks (all when no name), write target/bench/NAME.json
   soak [--secs N] [--fuzz [--secs M]] 500 subscribers at 200 msg/s, N s alone then N s under
                                   attack (default 60), target/bench/soak.json; --fuzz: each
                                   cargo-fuzz target M s (default 60, needs nightly)";
@@ -47,6 +47,10 @@ const BENCHES: &[(&str, &str)] = &[
     (
         "bundle",
         "first-load bytes (raw, gzip, brotli) per file against the 150,000 B budget",
+    ),
+    (
+        "load",
+        "cold loads on emulated LAN and Fast 4G: bytes, login form, list; warm reload",
     ),
 ];
 
