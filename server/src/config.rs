@@ -43,8 +43,9 @@ pub struct Limits {
     pub login_window_ms: i64,
     /// Wrong passwords for one email, from any address, within
     /// [`Limits::login_email_backoff_ms`] after which that email is under attack: an address
-    /// that has already failed for it is refused until its failure is that old, while
-    /// addresses with no failure for it (the rightful user's) still get their check.
+    /// that has itself failed for it 3 times in that time is refused until those failures
+    /// are that old, while other addresses (the rightful user's, typo or two included) still
+    /// get their check.
     pub login_email_failures: usize,
     /// How long a failure counts toward [`Limits::login_email_failures`] and keeps its
     /// address refused once the email is under attack (15 min).
@@ -67,6 +68,11 @@ pub struct Limits {
     pub body_timeout_ms: u64,
     /// How long a connection over the cap waits for the idle connection shed for it.
     pub shed_wait_ms: u64,
+    /// How long one write to a client may make no progress (the client not reading, its
+    /// receive window shut) before the connection is cut, so a reader that never reads
+    /// cannot hold a connection slot or stall shutdown (default 30 s; hyper 1.x has no
+    /// write timeout of its own). Covers HTTP, HTTPS and websockets alike.
+    pub write_stall_ms: u64,
     /// Time a websocket has to join a channel with a user token before it is closed.
     pub ws_join_timeout_ms: u64,
     /// Websockets without a user yet (opened with the anon key, not joined) one client
@@ -115,6 +121,7 @@ impl Default for Limits {
             header_timeout_ms: 10_000,
             body_timeout_ms: 15_000,
             shed_wait_ms: 1_000,
+            write_stall_ms: 30_000,
             ws_join_timeout_ms: 10_000,
             ws_anonymous_per_address: 20,
             ws_max_frame_bytes: 64 * 1024,

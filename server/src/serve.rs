@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -39,7 +39,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
-use tokio::time::{sleep_until, Instant, Sleep};
+use tokio::time::{sleep, sleep_until, Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
@@ -74,6 +74,10 @@ pub struct ServeLimits {
     /// How long a new connection over the cap waits for the idle connection shed for it
     /// to close before it is refused.
     pub shed_wait: Duration,
+    /// How long a write to the client may stay blocked (no byte accepted by the socket)
+    /// before it fails with `TimedOut` and the connection ends; hyper 1.x has no write
+    /// timeout, so without it a client that never reads holds its slot for ever.
+    pub write_stall: Duration,
 }
 
 impl ServeLimits {
@@ -84,6 +88,7 @@ impl ServeLimits {
             header_timeout: Duration::from_millis(limits.header_timeout_ms),
             body_timeout: Duration::from_millis(limits.body_timeout_ms),
             shed_wait: Duration::from_millis(limits.shed_wait_ms),
+            write_stall: Duration::from_millis(limits.write_stall_ms),
         }
     }
 }
@@ -133,6 +138,10 @@ struct Tracked {
     last_active: AtomicU64,
     /// Asks the connection to close once its request in flight (if any) is answered.
     shed: Notify,
+    /// Set once the connection has been asked to close: one that cannot close at once
+    /// (its client not reading the last response) must not be chosen again, or every
+    /// later connection over the cap would wait on it and be refused.
+    closing: AtomicBool,
 }
 
 /// The open HTTP connections (not upgraded websockets, which leave when they upgrade).
@@ -154,6 +163,7 @@ impl Tracker {
             in_flight: AtomicUsize::new(0),
             last_active: AtomicU64::new(id),
             shed: Notify::new(),
+            closing: AtomicBool::new(false),
         });
         self.lock().insert(id, conn.clone());
         (id, conn)
@@ -161,6 +171,15 @@ impl Tracker {
 
     fn remove(&self, id: u64) {
         self.lock().remove(&id);
+    }
+
+    /// Removes connection `id` when the returned guard drops, so a connection task that
+    /// ends any way at all, a panic included, leaves no entry behind.
+    fn removing(self: &Arc<Self>, id: u64) -> Removing {
+        Removing {
+            tracker: self.clone(),
+            id,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Tracked>>> {
@@ -174,16 +193,31 @@ impl Tracker {
         let conns = self.lock();
         let oldest = conns
             .values()
-            .filter(|c| c.in_flight.load(Ordering::Relaxed) == 0)
+            .filter(|c| {
+                c.in_flight.load(Ordering::Relaxed) == 0 && !c.closing.load(Ordering::Relaxed)
+            })
             .min_by_key(|c| c.last_active.load(Ordering::Relaxed));
         match oldest {
             Some(c) => {
+                c.closing.store(true, Ordering::Relaxed);
                 // notify_one keeps the wake-up if the connection's task is not waiting yet.
                 c.shed.notify_one();
                 true
             }
             None => false,
         }
+    }
+}
+
+/// Removes its connection from the [`Tracker`] when dropped.
+struct Removing {
+    tracker: Arc<Tracker>,
+    id: u64,
+}
+
+impl Drop for Removing {
+    fn drop(&mut self) {
+        self.tracker.remove(self.id);
     }
 }
 
@@ -211,10 +245,40 @@ impl Drop for Busy {
     }
 }
 
-/// A TCP stream holding one permit of the connection cap for as long as it is open.
+/// A TCP stream holding one permit of the connection cap for as long as it is open, whose
+/// writes fail with `TimedOut` once blocked for [`ServeLimits::write_stall`]. Upgraded
+/// websockets and TLS sit on top of it, so the bound covers HTTP, HTTPS, WS and WSS.
 pub struct Permitted {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
+    write_stall: Duration,
+    /// Armed when a write or flush first returns `Pending`, cleared when one completes.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl Permitted {
+    /// Passes a write's (or flush's) `poll` through, failing it once the socket has
+    /// accepted nothing for `write_stall`. The timer is polled only while the write is
+    /// pending, so it registers `cx` for the wake-up alongside the socket.
+    fn bounded<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let stall = self.write_stall;
+        let timer = self.stalled.get_or_insert_with(|| Box::pin(sleep(stall)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client read nothing for the write stall timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 impl AsyncRead for Permitted {
@@ -233,10 +297,12 @@ impl AsyncWrite for Permitted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let poll = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.bounded(cx, poll)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        let poll = Pin::new(&mut self.stream).poll_flush(cx);
+        self.bounded(cx, poll)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
@@ -246,7 +312,8 @@ impl AsyncWrite for Permitted {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let poll = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.bounded(cx, poll)
     }
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
@@ -410,6 +477,8 @@ pub async fn serve(
         let stream = Permitted {
             stream: tcp,
             _permit: permit,
+            write_stall: limits.write_stall,
+            stalled: None,
         };
         let service = {
             let (app, tracker, conn) = (app.clone(), tracker.clone(), conn.clone());
@@ -436,8 +505,20 @@ pub async fn serve(
             (http.clone(), tls.clone(), tracker.clone(), stopping.clone());
         let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
+            let _removing = tracker.removing(id);
             match tls {
-                None => drive(&http, stream, service, &conn, &mut stopping, peer).await,
+                None => {
+                    drive(
+                        &http,
+                        stream,
+                        service,
+                        &conn,
+                        &mut stopping,
+                        header_timeout,
+                        peer,
+                    )
+                    .await
+                }
                 Some(acceptor) => {
                     // A connection still in its handshake counts as idle: shedding or
                     // stopping ends it like one waiting for its head.
@@ -459,11 +540,19 @@ pub async fn serve(
                         _ = stopping.changed() => None,
                     };
                     if let Some(tls) = handshake {
-                        drive(&http, tls, service, &conn, &mut stopping, peer).await;
+                        drive(
+                            &http,
+                            tls,
+                            service,
+                            &conn,
+                            &mut stopping,
+                            header_timeout,
+                            peer,
+                        )
+                        .await;
                     }
                 }
             }
-            tracker.remove(id);
             drop(stopping);
         });
     }
@@ -475,13 +564,16 @@ pub async fn serve(
 }
 
 /// Serves one admitted connection (`io`: the TCP stream, or the TLS stream over it) until
-/// it ends, closing it gracefully when the server stops or sheds it.
+/// it ends, closing it gracefully when the server stops or sheds it; a graceful close that
+/// has not finished after `grace` (a response still being written, a request still being
+/// answered) ends the connection outright.
 async fn drive<I, S>(
     http: &http1::Builder,
     io: I,
     service: S,
     conn: &Tracked,
     stopping: &mut watch::Receiver<bool>,
+    grace: Duration,
     peer: std::net::SocketAddr,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -494,7 +586,7 @@ async fn drive<I, S>(
         .serve_connection(TokioIo::new(Shaped::new(io)), service)
         .with_upgrades();
     let mut connection = pin!(connection);
-    let mut closing = false;
+    let mut closing = None;
     loop {
         tokio::select! {
             result = connection.as_mut() => {
@@ -503,13 +595,17 @@ async fn drive<I, S>(
                 }
                 break;
             }
-            _ = stopping.changed(), if !closing => {
-                closing = true;
+            _ = stopping.changed(), if closing.is_none() => {
+                closing = Some(Instant::now() + grace);
                 connection.as_mut().graceful_shutdown();
             }
-            () = conn.shed.notified(), if !closing => {
-                closing = true;
+            () = conn.shed.notified(), if closing.is_none() => {
+                closing = Some(Instant::now() + grace);
                 connection.as_mut().graceful_shutdown();
+            }
+            () = sleep_until(closing.unwrap_or_else(Instant::now)), if closing.is_some() => {
+                tracing::debug!(%peer, "connection did not close in time");
+                break;
             }
         }
     }
@@ -606,6 +702,26 @@ mod tests {
         assert!(tracker.shed_oldest_idle());
         tracker.remove(id);
         assert!(!tracker.shed_oldest_idle(), "nothing left");
+    }
+
+    /// A connection already asked to close that cannot close at once (its client does not
+    /// read) must not be chosen again: the next shed goes to a connection truly idle.
+    #[test]
+    fn a_connection_already_shed_is_not_chosen_again() {
+        let tracker = Arc::new(Tracker::default());
+        let (_, stuck) = tracker.insert();
+        let (_, idle) = tracker.insert();
+        let asked = |c: &Arc<Tracked>| {
+            let notified = c.shed.notified();
+            let mut notified = pin!(notified);
+            notified.as_mut().enable()
+        };
+        assert!(tracker.shed_oldest_idle());
+        assert!(asked(&stuck), "idle longest");
+        assert!(tracker.shed_oldest_idle());
+        assert!(asked(&idle), "the one not asked yet");
+        assert!(!asked(&stuck), "not asked twice");
+        assert!(!tracker.shed_oldest_idle(), "every connection is closing");
     }
 
     #[test]

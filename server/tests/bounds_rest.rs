@@ -247,6 +247,29 @@ async fn a_read_past_the_statement_timeout_is_57014() {
     assert_eq!(status, StatusCode::OK, "{rows}");
 }
 
+/// A read under `bounds` that holds its connection until `stop`, as a slow statement does;
+/// counts itself in `running` once it has its connection.
+fn slow_read(
+    s: &Server,
+    bounds: &ReadBounds,
+    stop: &Arc<AtomicBool>,
+    running: &Arc<AtomicUsize>,
+) -> tokio::task::JoinHandle<switchboard_server::error::Result<()>> {
+    let (db, bounds) = (s.state().db().clone(), bounds.clone());
+    let (stop, running) = (Arc::clone(stop), Arc::clone(running));
+    tokio::spawn(async move {
+        db.read_bounded(&bounds, move |conn| {
+            running.fetch_add(1, Ordering::SeqCst);
+            while !stop.load(Ordering::Relaxed) {
+                conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(())
+        })
+        .await
+    })
+}
+
 /// Item 2: one user's slow reads hold at most their share of the readers; everyone else
 /// still reads while they run, and that user's further reads queue (504 `PGRST003` when the
 /// wait runs out), as PostgREST answers when its pool is exhausted.
@@ -269,22 +292,9 @@ async fn one_users_slow_reads_leave_readers_for_others() {
     };
     // Four reads of ana that hold their connection until told to stop, as slow statements
     // do: on the old pool they took all four readers.
-    let mut slow = Vec::new();
-    for _ in 0..4 {
-        let (db, stop, bounds) = (s.state().db().clone(), Arc::clone(&stop), bounds.clone());
-        let running = Arc::clone(&running);
-        slow.push(tokio::spawn(async move {
-            db.read_bounded(&bounds, move |conn| {
-                running.fetch_add(1, Ordering::SeqCst);
-                while !stop.load(Ordering::Relaxed) {
-                    conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Ok(())
-            })
-            .await
-        }));
-    }
+    let slow: Vec<_> = (0..4)
+        .map(|_| slow_read(&s, &bounds, &stop, &running))
+        .collect();
     while running.load(Ordering::SeqCst) < 2 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -366,4 +376,40 @@ async fn requests_hyper_refuses_get_a_json_body_too() {
         assert_eq!(body["code"], format!("PGRST{status}"), "{body}");
         assert!(body.get("details").is_some() && body.get("hint").is_some());
     }
+}
+
+/// With the user's one read slot held by a slow read, `Prefer: return=representation` on an
+/// insert still answers 201 with the row (it was 504 `PGRST003` after the commit).
+#[tokio::test]
+async fn an_insert_answers_its_row_while_the_users_reads_are_busy() {
+    let s = Server::start_with(|c| {
+        c.limits.reads_per_user = 1;
+        c.limits.read_wait_ms = 200;
+    })
+    .await;
+    let ana = s.user("ana@northside.test").await;
+    let (conversation, _) = s.first_conversation(&ana.token).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = Arc::new(AtomicUsize::new(0));
+    let bounds = ReadBounds {
+        user: ana.id.clone(),
+        per_user: 1,
+        wait: Duration::from_secs(30),
+        timeout: Duration::from_secs(30),
+    };
+    let slow = slow_read(&s, &bounds, &stop, &running);
+    while running.load(Ordering::SeqCst) < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, rows) = s
+        .post_message(
+            &ana.token,
+            json!({"conversation_id": conversation, "body": "sent while reads are busy"}),
+        )
+        .await;
+    stop.store(true, Ordering::Relaxed);
+    slow.await.unwrap().unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{rows}");
+    assert_eq!(rows[0]["body"], "sent while reads are busy", "{rows}");
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
 }

@@ -89,8 +89,8 @@ pub struct Busy;
 /// glibc's per-thread arenas (RSS 28 → 379 MB after 60 logins, two at a time, on tokio's
 /// blocking pool; still about 120 MB per thread on fixed threads).
 pub struct Checks {
-    slots: Semaphore,
-    admitted: AtomicUsize,
+    slots: Arc<Semaphore>,
+    admitted: Arc<AtomicUsize>,
     most: usize,
     jobs: mpsc::Sender<Job>,
     done: Arc<AtomicUsize>,
@@ -131,8 +131,8 @@ impl Checks {
     pub fn new(concurrency: usize, queue: usize) -> Self {
         let concurrency = concurrency.max(1);
         Checks {
-            slots: Semaphore::new(concurrency),
-            admitted: AtomicUsize::new(0),
+            slots: Arc::new(Semaphore::new(concurrency)),
+            admitted: Arc::new(AtomicUsize::new(0)),
             most: concurrency + queue,
             jobs: start_workers(concurrency),
             done: Arc::new(AtomicUsize::new(0)),
@@ -144,7 +144,8 @@ impl Checks {
         let _ = dummy_hash();
     }
 
-    /// Logins running or waiting now.
+    /// Logins running or waiting now, counting checks still running for requests already
+    /// dropped.
     pub fn admitted(&self) -> usize {
         self.admitted.load(Ordering::Acquire)
     }
@@ -176,33 +177,41 @@ impl Checks {
         if admitted.is_err() {
             return Err(Busy);
         }
-        let _admitted = Admitted(&self.admitted);
-        let Ok(_slot) = self.slots.acquire().await else {
+        // Dropped with this future while it waits for a slot (nothing queued yet); once the
+        // check is queued it moves into the job with the slot.
+        let admitted = Admitted(self.admitted.clone());
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
             return Err(Busy);
         };
         let known = stored.is_some();
         let (answer, answered) = oneshot::channel();
         let done = self.done.clone();
+        // The slot and the place are the job's, released when the check ends rather than
+        // when the request does: hyper drops this future when the client closes mid-request,
+        // and a check already queued still runs and holds Argon2's memory.
         let job: Job = Box::new(move |memory| {
             let stored = stored.as_deref().unwrap_or_else(|| dummy_hash());
             let matched = verify_in(&password, stored, memory);
             done.fetch_add(1, Ordering::AcqRel);
+            // Released before the answer, so a login that sees it finds the gate free.
+            drop((slot, admitted));
             let _ = answer.send(matched);
         });
         if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
             let _ = tokio::task::spawn_blocking(move || job(&mut Vec::new())).await;
         }
         // Awaited for unknown emails too: answering before the check ends would time apart
-        // the two cases, and free the slot while the check still holds its memory.
+        // the two cases.
         let checked = answered.await.unwrap_or(false);
         Ok(known && checked)
     }
 }
 
-/// Counts a login out of [`Checks`] however its future ends (answered or dropped).
-struct Admitted<'a>(&'a AtomicUsize);
+/// Counts a login out of [`Checks`] when its check ends, or when its future is dropped
+/// before the check was queued.
+struct Admitted(Arc<AtomicUsize>);
 
-impl Drop for Admitted<'_> {
+impl Drop for Admitted {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
@@ -243,6 +252,51 @@ mod tests {
         assert_eq!(first.await, Ok(true));
         assert_eq!(second.await, Ok(false));
         assert_eq!(checks.admitted(), 0);
+    }
+
+    /// A login whose request is dropped (the client closed mid-request) after its check was
+    /// queued keeps its slot and place until the check ends: freed at the drop, "send, close,
+    /// repeat" grew the worker queue past `concurrency + queue` without bound.
+    #[tokio::test]
+    async fn a_dropped_login_holds_its_place_until_its_check_ends() {
+        use futures_util::FutureExt;
+        let checks = Checks::new(1, 1);
+        let right = hash("pw").unwrap();
+        // Hold the one worker so queued checks cannot finish meanwhile.
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let blocker: Job = Box::new(move |_| {
+            let _ = blocked.recv();
+        });
+        assert!(checks.jobs.send(blocker).is_ok());
+        for _ in 0..3 {
+            let mut login = Box::pin(checks.verify("pw".into(), Some(right.clone())));
+            assert!(login.as_mut().now_or_never().is_none());
+            drop(login);
+        }
+        assert_eq!(
+            checks.admitted(),
+            1,
+            "the first dropped login's check is queued"
+        );
+        assert_eq!(checks.slots().available_permits(), 0);
+        let mut waiting = Box::pin(checks.verify("pw".into(), Some(right.clone())));
+        assert!(waiting.as_mut().now_or_never().is_none());
+        assert_eq!(
+            checks
+                .verify("pw".into(), Some(right.clone()))
+                .now_or_never(),
+            Some(Err(Busy)),
+            "concurrency + queue places are taken"
+        );
+        drop(release);
+        assert_eq!(waiting.await, Ok(true));
+        assert_eq!(
+            checks.done(),
+            2,
+            "the dropped login's check ran, and only it"
+        );
+        assert_eq!(checks.admitted(), 0);
+        assert_eq!(checks.slots().available_permits(), 1);
     }
 
     #[test]

@@ -51,16 +51,22 @@ const FAILURES_PER_EMAIL: usize = 1_000;
 /// under attack keep their backoff, and the others still have rules 1 and 2.
 const TRACKED_EMAILS: usize = 100_000;
 
+/// Wrong passwords an address must itself have made for an email within the backoff before
+/// rule 3 refuses it: the rightful user's typo or two still reach the check while a
+/// stranger keeps the email under attack (issue 13 item 7: a backoff "that the rightful
+/// user passes").
+const OWN_FAILURES: usize = 3;
+
 /// The login rules, in the order they are checked:
 ///
 /// 1. per client address, all emails (`login_per_address` a window);
 /// 2. per address and email (`login_per_address_email` a window): a stranger guessing
 ///    from one address locks only that address out of the account;
 /// 3. per email, slower: once an email has `email_failures` wrong passwords within
-///    `email_backoff_ms` from anywhere, an address that is among those failures is refused
-///    until its failure is `email_backoff_ms` old. Every address still gets its first
-///    check, so the rightful user at another address (who has not failed) passes, while
-///    each attacking address is down to one guess per backoff.
+///    `email_backoff_ms` from anywhere, an address with [`OWN_FAILURES`] of those failures
+///    is refused until enough of them are `email_backoff_ms` old. Every address still gets
+///    that many checks, so the rightful user at another address passes despite a typo or
+///    two, while each attacking address is down to [`OWN_FAILURES`] guesses per backoff.
 ///
 /// Only the address the connection comes from counts (no `X-Forwarded-For`), so a
 /// client cannot pick its own key.
@@ -149,7 +155,8 @@ impl LoginLimits {
             failures.remove(email);
             return false;
         }
-        queue.len() >= self.email_failures && queue.iter().any(|&(_, a)| a == address)
+        queue.len() >= self.email_failures
+            && queue.iter().filter(|&&(_, a)| a == address).count() >= OWN_FAILURES
     }
 }
 
@@ -187,27 +194,49 @@ mod tests {
             assert_eq!(l.admit(a, "ana", t), Ok(()));
             l.failed(a, "ana", t);
         }
-        assert_eq!(l.admit(B, "ana", 6_000), Err(LoginRefusal::EmailBackoff));
         assert_eq!(l.admit(A, "ana", 6_000), Err(LoginRefusal::EmailBackoff));
+        assert_eq!(
+            l.admit(B, "ana", 6_000),
+            Ok(()),
+            "two failures of its own are not yet a backoff"
+        );
+        l.failed(B, "ana", 6_000);
+        assert_eq!(l.admit(B, "ana", 6_001), Err(LoginRefusal::EmailBackoff));
         assert_eq!(
             l.admit(C, "ana", 6_000),
             Ok(()),
             "the rightful user's address"
-        );
-        l.failed(C, "ana", 6_000);
-        assert_eq!(
-            l.admit(C, "ana", 6_001),
-            Err(LoginRefusal::EmailBackoff),
-            "one guess per address while under attack"
         );
         assert_eq!(
             l.admit(A, "ben", 6_000),
             Ok(()),
             "other accounts are untouched"
         );
-        // A's last failures age out by 10_002; then three are left, below the threshold.
-        assert_eq!(l.admit(A, "ana", 10_000), Err(LoginRefusal::EmailBackoff));
-        assert_eq!(l.admit(B, "ana", 10_002), Ok(()));
+        // At 10_000 A's first failure is old, leaving it two; B keeps three until 15_000.
+        assert_eq!(l.admit(A, "ana", 9_999), Err(LoginRefusal::EmailBackoff));
+        assert_eq!(l.admit(A, "ana", 10_000), Ok(()));
+        assert_eq!(l.admit(B, "ana", 10_000), Err(LoginRefusal::EmailBackoff));
+    }
+
+    #[test]
+    fn the_rightful_user_passes_a_typo_while_a_stranger_attacks() {
+        let l = limits();
+        for t in 0..10 {
+            l.failed(A, "ana", t * 100);
+        }
+        assert_eq!(l.admit(A, "ana", 2_000), Err(LoginRefusal::EmailBackoff));
+        // One typo, then the right password: the second attempt must be let through.
+        assert_eq!(l.admit(C, "ana", 2_000), Ok(()));
+        l.failed(C, "ana", 2_000);
+        assert_eq!(l.admit(C, "ana", 3_000), Ok(()), "after one typo");
+        l.failed(C, "ana", 3_000);
+        assert_eq!(l.admit(C, "ana", 4_000), Ok(()), "after two typos");
+        l.failed(C, "ana", 4_000);
+        assert_eq!(
+            l.admit(C, "ana", 5_000),
+            Err(LoginRefusal::EmailBackoff),
+            "three failures of its own while the email is under attack"
+        );
     }
 
     #[test]

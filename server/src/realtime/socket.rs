@@ -266,11 +266,16 @@ pub async fn run(socket: WebSocket, state: AppState, serializer: Serializer, ano
     let queued = out.queue.try_send(close).is_ok();
     drop(out);
     if queued {
+        // A timeout drops the JoinHandle, which detaches the task rather than ending it:
+        // keep its abort handle, or a writer stuck on a client that never reads keeps the
+        // socket, and its connection permit, for ever.
+        let abort = writer.abort_handle();
         if tokio::time::timeout(Duration::from_secs(2), writer)
             .await
             .is_err()
         {
             tracing::debug!("websocket writer did not finish in time");
+            abort.abort();
         }
     } else {
         writer.abort();

@@ -215,48 +215,51 @@ async fn insert(State(state): State<AppState>, write: WriteRequest) -> Result<Re
         .iter()
         .map(|v| write::parse_new_message(v, &who))
         .collect::<Result<Vec<_>>>()?;
-    let writer = who.clone();
-    let ids = state
-        .db()
-        .write(move |tx, changes| write::insert_messages(tx, &writer, &messages, changes))
-        .await?;
-    let reread = async move {
-        let read_query = ReadQuery {
-            select: query.select,
-            ..ReadQuery::default()
-        };
-        let order = ids.clone();
-        let max_bytes = state.config().limits.max_response_bytes;
-        let bounds = read_bounds(&state, &who);
-        let mut rows = state
-            .db()
-            .read_bounded(&bounds, move |conn| {
-                let filter = Filter {
-                    column: "id".into(),
-                    negated: false,
-                    op: Op::In,
-                    operand: Operand::List(ids),
-                };
-                let just_written = select::filters_sql(&MESSAGES, "t0", &[filter])?;
-                select::run(
-                    conn,
-                    &MESSAGES,
-                    &read_query,
-                    &who,
-                    Some(just_written),
-                    max_bytes,
-                )
-            })
-            .await?;
-        // Rows come back in index order; answer in the order they were sent.
-        rows.sort_by_key(|row| {
-            field(row, "id")
-                .and_then(|id| order.iter().position(|o| o == id))
-                .unwrap_or(usize::MAX)
-        });
-        Ok(rows)
+    let representation = prefers(&headers, "return=representation");
+    let read_query = ReadQuery {
+        select: query.select,
+        ..ReadQuery::default()
     };
-    written(&headers, StatusCode::CREATED, StatusCode::CREATED, reread).await
+    let max_bytes = state.config().limits.max_response_bytes;
+    // The representation is read inside the write transaction, as PostgREST's one statement
+    // does: read afterwards through the user's bounded reads, it could answer 504 `PGRST003`
+    // or 57014 for a message already committed and broadcast, and the app's resend would
+    // store it twice. A failure here rolls the insert back instead.
+    let rows = state
+        .db()
+        .write(move |tx, changes| {
+            let ids = write::insert_messages(tx, &who, &messages, changes)?;
+            if !representation {
+                return Ok(Vec::new());
+            }
+            let filter = Filter {
+                column: "id".into(),
+                negated: false,
+                op: Op::In,
+                operand: Operand::List(ids.clone()),
+            };
+            let just_written = select::filters_sql(&MESSAGES, "t0", &[filter])?;
+            let mut rows = select::run(
+                tx,
+                &MESSAGES,
+                &read_query,
+                &who,
+                Some(just_written),
+                max_bytes,
+            )?;
+            // Rows come back in index order; answer in the order they were sent.
+            rows.sort_by_key(|row| {
+                field(row, "id")
+                    .and_then(|id| ids.iter().position(|o| o == id))
+                    .unwrap_or(usize::MAX)
+            });
+            Ok(rows)
+        })
+        .await?;
+    written(&headers, StatusCode::CREATED, StatusCode::CREATED, async {
+        Ok(rows)
+    })
+    .await
 }
 
 async fn update(State(state): State<AppState>, write: WriteRequest) -> Result<Response> {
