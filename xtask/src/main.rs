@@ -260,6 +260,14 @@ fn test() -> Result<(), String> {
         &["build", "--release", "--offline"],
         true,
     ));
+    // The e2e suite loads the app as a user would: its .br/.gz siblings sent by
+    // Accept-Encoding, as `cargo xtask build` leaves them.
+    steps.push(step(
+        "precompress dist/ (.br, .gz)",
+        "cargo",
+        &["xtask", "precompress"],
+        true,
+    ));
     let mut e2e = step(
         "end-to-end browser tests",
         "cargo",
