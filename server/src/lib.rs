@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod client_address;
 pub mod clock;
 pub mod compress;
 pub mod config;

@@ -5,6 +5,8 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use crate::client_address::limit_key;
+
 /// Counts events per key within a window and refuses past a maximum.
 pub struct RateLimiter {
     max: usize,
@@ -110,6 +112,7 @@ impl LoginLimits {
     /// # Errors
     /// [`LoginRefusal`] naming the rule.
     pub fn admit(&self, address: IpAddr, email: &str, now_ms: i64) -> Result<(), LoginRefusal> {
+        let address = limit_key(address);
         if self.backed_off(address, email, now_ms) {
             return Err(LoginRefusal::EmailBackoff);
         }
@@ -125,6 +128,7 @@ impl LoginLimits {
 
     /// Records a wrong password (or unknown email) from `address` for `email`.
     pub fn failed(&self, address: IpAddr, email: &str, now_ms: i64) {
+        let address = limit_key(address);
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if failures.len() > 10_000 && !failures.contains_key(email) {
             let backoff = self.email_backoff_ms;
@@ -183,6 +187,22 @@ mod tests {
         assert_eq!(l.admit(B, "ana", 3), Ok(()), "another address");
         assert_eq!(l.admit(A, "ben", 3), Ok(()), "another account");
         assert_eq!(l.admit(A, "ana", 1_000), Ok(()), "after the window");
+    }
+
+    #[test]
+    fn fresh_addresses_of_one_ipv6_network_are_one_client() {
+        let l = limits();
+        let host = |n: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, n));
+        for t in 0..3 {
+            assert_eq!(l.admit(host(t as u16 + 1), "ana", t), Ok(()));
+        }
+        assert_eq!(
+            l.admit(host(99), "ana", 3),
+            Err(LoginRefusal::TooManyAttempts),
+            "rotating within the /64 does not earn more guesses"
+        );
+        let elsewhere = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 3, 0, 0, 0, 1));
+        assert_eq!(l.admit(elsewhere, "ana", 3), Ok(()), "another network");
     }
 
     #[test]

@@ -19,6 +19,8 @@ use std::sync::Mutex;
 
 use tokio::sync::watch;
 
+use crate::client_address::limit_key;
+
 /// The per-user socket caps (`--sessions-per-user`, `--sockets-per-session`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SocketCaps {
@@ -160,6 +162,7 @@ impl SocketRegistry {
     /// # Errors
     /// [`SocketRefusal::TooManyAnonymous`]; nothing is counted then.
     pub fn try_acquire_anonymous(&self, address: IpAddr, max: usize) -> Result<(), SocketRefusal> {
+        let address = limit_key(address);
         let mut map = self.anonymous.lock().unwrap_or_else(|p| p.into_inner());
         let held = map.entry(address).or_default();
         if *held >= max {
@@ -174,6 +177,7 @@ impl SocketRegistry {
 
     /// Releases a socket counted by [`SocketRegistry::try_acquire_anonymous`].
     pub fn release_anonymous(&self, address: IpAddr) {
+        let address = limit_key(address);
         let mut map = self.anonymous.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(held) = map.get_mut(&address) {
             *held = held.saturating_sub(1);
@@ -185,6 +189,7 @@ impl SocketRegistry {
 
     /// Sockets without a user that `address` holds now.
     pub fn anonymous(&self, address: IpAddr) -> usize {
+        let address = limit_key(address);
         let map = self.anonymous.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&address).copied().unwrap_or(0)
     }
@@ -234,6 +239,23 @@ mod tests {
         assert!(SocketRefusal::TooManyAnonymous { max: 2 }
             .reason()
             .starts_with("ConnectionRateLimitReached: "));
+    }
+
+    #[test]
+    fn one_ipv6_network_shares_one_anonymous_cap() {
+        let r = SocketRegistry::default();
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2::2".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(r.try_acquire_anonymous(a, 1), Ok(()));
+        assert_eq!(
+            r.try_acquire_anonymous(b, 1),
+            Err(SocketRefusal::TooManyAnonymous { max: 1 }),
+            "a fresh address of the same /64 is the same client"
+        );
+        assert_eq!(r.try_acquire_anonymous(other, 1), Ok(()));
+        r.release_anonymous(b);
+        assert_eq!(r.anonymous(a), 0);
     }
 
     const CAPS: SocketCaps = SocketCaps {
