@@ -97,6 +97,21 @@ impl Error {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+
+    /// The PostgREST-shaped body `{"code", "message", "details", "hint"}` of a client-facing
+    /// error; `None` for the internal ones, which are logged and answered `XX000`.
+    pub fn body(&self) -> Option<serde_json::Value> {
+        match self {
+            Error::Api {
+                code,
+                message,
+                details,
+                hint,
+                ..
+            } => Some(json!({"code": code, "message": message, "details": details, "hint": hint})),
+            _ => None,
+        }
+    }
 }
 
 /// Most bytes of one error's text written to the log.
@@ -117,21 +132,12 @@ pub fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let (status, body) = match self {
-            Error::Api {
-                status,
-                code,
-                message,
-                details,
-                hint,
-            } => (
-                status,
-                json!({"code": code, "message": message, "details": details, "hint": hint}),
-            ),
-            other => {
+        let (status, body) = match self.body() {
+            Some(body) => (self.status(), body),
+            None => {
                 // Internals go to the log, never to the client; bounded, because some
                 // (SQLite's input errors) quote the whole statement and the input in it.
-                tracing::error!(error = %bounded(&other.to_string()), "request failed");
+                tracing::error!(error = %bounded(&self.to_string()), "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     json!({"code": "XX000", "message": "internal server error", "details": null, "hint": null}),

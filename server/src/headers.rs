@@ -35,13 +35,16 @@ magnetometer=(), microphone=(), midi=(), payment=(), picture-in-picture=(), \
 publickey-credentials-get=(), screen-wake-lock=(), serial=(), usb=(), \
 xr-spatial-tracking=()";
 
-/// The security header lines of hyper's own error answers (`crate::hyper_errors`), written
-/// before any router runs: a JSON error no document loads needs no app policy, only one that
-/// allows nothing, and `nosniff`.
-pub const BARE_ERROR_HEADERS: &[&str] = &[
-    "content-security-policy: default-src 'none'; frame-ancestors 'none'",
-    "x-content-type-options: nosniff",
-    "referrer-policy: no-referrer",
+/// The security headers (name, value) of the answers written outside the router: hyper's
+/// own error answers ([`crate::hyper_errors`]) and the over-cap 503 (`crate::serve`). A JSON
+/// error no document loads needs no app policy, only one that allows nothing, and `nosniff`.
+pub const BARE_ERROR_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
 ];
 
 /// The `'sha256-…'` source of every inline `<script>` (one without `src`) in `html`, in

@@ -12,10 +12,9 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use axum::http::{Method, StatusCode};
-use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::error::{bare_error, Error};
+use crate::error::bare_error;
 
 /// The header hyper writes for an answer without a body.
 const EMPTY_BODY: &[u8] = b"\r\ncontent-length: 0\r\n";
@@ -33,17 +32,7 @@ pub fn shaped(head: &[u8]) -> Option<Vec<u8>> {
     if !(status.is_client_error() || status.is_server_error()) || !bodiless {
         return None;
     }
-    let body = match bare_error(status, &Method::GET, None) {
-        Error::Api {
-            code,
-            message,
-            details,
-            hint,
-            ..
-        } => json!({"code": code, "message": message, "details": details, "hint": hint}),
-        _ => return None,
-    }
-    .to_string();
+    let body = bare_error(status, &Method::GET, None).body()?.to_string();
     let mut lines: Vec<&[u8]> = head[..head.len() - 4]
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
@@ -54,11 +43,11 @@ pub fn shaped(head: &[u8]) -> Option<Vec<u8>> {
     lines.push(length.as_bytes());
     // The router's answers carry crate::headers::security_headers; these carry the ones
     // that matter for a JSON error no page loads (issue 14).
-    lines.extend(
-        crate::headers::BARE_ERROR_HEADERS
-            .iter()
-            .map(|h| h.as_bytes()),
-    );
+    let security: Vec<String> = crate::headers::BARE_ERROR_HEADERS
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}"))
+        .collect();
+    lines.extend(security.iter().map(String::as_bytes));
     let mut out = lines.join(&b"\r\n"[..]);
     out.extend_from_slice(b"\r\n\r\n");
     out.extend_from_slice(body.as_bytes());

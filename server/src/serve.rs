@@ -408,15 +408,11 @@ fn over_capacity() -> Response<Body> {
     headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     // Answered outside the router, so without its security headers: the same ones as
     // hyper's own error answers.
-    for line in crate::headers::BARE_ERROR_HEADERS {
-        if let Some((name, value)) = line.split_once(": ") {
-            if let (Ok(name), Ok(value)) = (
-                header::HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) {
-                headers.insert(name, value);
-            }
-        }
+    for &(name, value) in crate::headers::BARE_ERROR_HEADERS {
+        headers.insert(
+            header::HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
     }
     response
 }
