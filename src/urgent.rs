@@ -34,7 +34,17 @@ impl Side {
 /// counts as the other side only for a medic (in a medic's conversation everyone else is
 /// dispatch).
 pub fn can_acknowledge(message: &Message, me: &str, side: Side) -> bool {
-    if message.priority != Priority::Urgent || message.ack.is_some() || message.sender_id == me {
+    message.priority == Priority::Urgent
+        && message.ack.is_none()
+        && from_other_side(message, me, side)
+}
+
+/// Whether `message` was sent by the other side of the conversation for `me` on `side`: the
+/// medic for a dispatcher, dispatch for the medic. These are the messages that count as
+/// unread for `me` (as `conversations_with_unread` counts them) and that `me` may
+/// acknowledge or mark as unread. Without the embedded sender, a dispatcher cannot tell.
+pub fn from_other_side(message: &Message, me: &str, side: Side) -> bool {
+    if message.sender_id == me {
         return false;
     }
     match (&message.sender, side) {
@@ -144,6 +154,7 @@ mod tests {
             unread_count: 0,
             unacked_urgent: urgent,
             oldest_unacked_urgent_at: oldest.map(str::to_string),
+            ..Default::default()
         }
     }
 

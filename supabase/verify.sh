@@ -257,5 +257,162 @@ check "nor moved to another user" "$ana" "update public.read_state set user_id =
 check "others' markers are not seen" "$ben" "select count(*) from public.read_state where user_id = '$ana_id'" "0"
 check "mark read reaches the new message, no further" "$ana" "select public.mark_conversation_read('$c1'); select (select last_read_at from public.read_state where user_id = '$ana_id' and conversation_id = '$c1') = $newest_c1" "t"
 
+# Start conversations, subjects, mark as unread (20261201000000), with the inputs
+# server/tests/conversations.rs sends to the embedded server.
+rls_conversations='ERROR:  new row violates row-level security policy for table "conversations"'
+subject_check='ERROR:  new row for relation "conversations" violates check constraint "conversations_subject_length"'
+no_grant='ERROR:  permission denied for table conversations'
+northside_org=00000000-0000-0000-0000-00000000000a
+medic2_id=00000000-0000-0000-0000-0000000000c1; lakemedic_id=00000000-0000-0000-0000-0000000000b2; ben_id=00000000-0000-0000-0000-0000000000a3
+n1=00000000-0000-0000-0000-000000000d01; n2=00000000-0000-0000-0000-000000000d02; n3=00000000-0000-0000-0000-000000000d03
+start() { echo "insert into public.conversations (medic_id, subject) values ('$1', $2) returning id"; }
+check_owner "conversations from before keep an empty subject" "select count(*) from public.conversations where subject = ''" "3"
+check "and still take messages" "$medic2" "insert into public.messages (conversation_id, body) values ('$c2', 'en route') returning body" "en route"
+check_owner "the fixtures get subjects" "update public.conversations set subject = case id when '$c1' then 'Medic 6 · Inc 26-0412' when '$c2' then 'Medic 3 · Inc 26-0409' else 'Ambulance 41 · Inc 26-0091' end; select count(*) from public.conversations where subject = ''" "0"
+check "a dispatcher starts one with a medic of the org; org and time are the server's" "$ana" \
+  "insert into public.conversations (id, medic_id, subject) values ('$n1', '$medic2_id', 'Medic 3 · Inc 26-0415') returning org_id || ' ' || medic_id || ' ' || subject || ' ' || (created_at = now()) || ' ' || coalesce(last_message_at::text, 'null')" \
+  "$northside_org $medic2_id Medic 3 · Inc 26-0415 true null"
+check "a medic starts one with themself" "$medic" "insert into public.conversations (id, medic_id, subject) values ('$n2', '$medic_id', 'Medic 6 · Inc 26-0416') returning medic_id || ' ' || org_id" "$medic_id $northside_org"
+check "a medic cannot name another medic" "$medic" "$(start "$medic2_id" "'Medic 3 · Inc 26-0417'")" "$rls_conversations"
+check "another org's medic is refused" "$ana" "$(start "$lakemedic_id" "'Ambulance 41 · Inc 26-0417'")" "$rls_conversations"
+check "a dispatcher is no medic to start one with" "$ana" "$(start "$ben_id" "'Dispatch · Inc 26-0417'")" "$rls_conversations"
+check "a missing user is refused as unseen" "$ana" "$(start 00000000-0000-0000-0000-00000000dead "'Medic 1 · Inc 26-0417'")" "$rls_conversations"
+check "a refused caller hears of the policy before the subject" "$medic" "$(start "$medic2_id" "''")" "$rls_conversations"
+for owned in "org_id:'$northside_org'" "org_id:'$lakeside_org'" "org_id:null" "created_at:now()" "last_message_at:now()" "last_message_preview:'x'"; do
+  check "${owned%%:*} is the server's (${owned#*:})" "$ana" \
+    "insert into public.conversations (medic_id, subject, ${owned%%:*}) values ('$medic2_id', 'Medic 3 · Inc 26-0417', ${owned#*:}) returning id" "$no_grant"
+done
+for blank in "''" "'   '" "E'\\u200B'" "E' \\u2800 \\u3164 '" "repeat('x', 121)"; do
+  check "subject $blank is refused" "$ana" "$(start "$medic2_id" "$blank")" "$subject_check"
+done
+check "a missing subject is blank" "$ana" "insert into public.conversations (medic_id) values ('$medic2_id') returning id" "$subject_check"
+check "a null subject is refused" "$ana" "$(start "$medic2_id" null)" \
+  'ERROR:  null value in column "subject" of relation "conversations" violates not-null constraint'
+check "120 characters after trimming fit, stored trimmed" "$ana" \
+  "insert into public.conversations (id, medic_id, subject) values ('$n3', '$medic2_id', E' \\u00A0' || repeat('x', 120) || E'\\n') returning char_length(subject)" "120"
+check "a taken id is a conflict" "$ana" "insert into public.conversations (id, medic_id, subject) values ('$n1', '$medic2_id', 'Medic 3 · Inc 26-0415') returning id" \
+  'ERROR:  duplicate key value violates unique constraint "conversations_pkey"'
+check "a medic has several conversations" "$ana" "select count(*) from public.conversations where medic_id = '$medic2_id'" "3"
+check "another dispatcher sees the new one" "$ben" "select subject from public.conversations where id = '$n1'" "Medic 3 · Inc 26-0415"
+check "its medic sees it" "$medic2" "select count(*) from public.conversations where id = '$n1'" "1"
+check "another medic does not" "$medic" "select count(*) from public.conversations where id = '$n1'" "0"
+check "nor another org" "$lee" "select count(*) from public.conversations where id = '$n1'" "0"
+check_owner "new conversations go out over Realtime" "select count(*) from pg_publication_tables where pubname = 'supabase_realtime' and tablename in ('conversations', 'read_state')" "2"
+
+# The list: the subject, and when the medic last sent something.
+list_of() { echo "select subject || ' ' || coalesce(medic_last_message_at::text, 'null') from public.conversations_with_unread() where id = '$1'"; }
+check "the list has the subject, no medic message yet" "$ana" "$(list_of "$n1")" "Medic 3 · Inc 26-0415 null"
+check "a dispatcher's message is not the medic's" "$ana" "insert into public.messages (conversation_id, body) values ('$n1', 'Confirm your unit') returning body" "Confirm your unit"
+check "still null" "$ben" "$(list_of "$n1")" "Medic 3 · Inc 26-0415 null"
+k1=00000000-0000-0000-0000-00000000f001; k2=00000000-0000-0000-0000-00000000f002; k3=00000000-0000-0000-0000-00000000f003
+check "the medic sends three" "$medic2" "insert into public.messages (id, conversation_id, body) values ('$k1', '$n1', 'On scene'), ('$k2', '$n1', 'Pt stable'), ('$k3', '$n1', 'Transporting') returning body" "Transporting"
+check "medic_last_message_at is the medic's newest" "$ana" \
+  "select medic_last_message_at = (select created_at from public.messages where id = '$k3') from public.conversations_with_unread() where id = '$n1'" "t"
+
+# Mark as unread: back to just before the message, never forward, the caller's own marker.
+unread_n1="select unread_count from public.conversations_with_unread() where id = '$n1'"
+marker_n1="(select last_read_at from public.read_state where user_id = '$ana_id' and conversation_id = '$n1')"
+check "marked read" "$ana" "select public.mark_conversation_read('$n1'); $unread_n1" "0"
+check "mark unread at the second: it and the third count" "$ana" \
+  "create temp table before as select unread_total() as n; select public.mark_conversation_unread('$n1', '$k2'); select ($unread_n1) || ' ' || (unread_total() - (select n from before))" "2 2"
+check "the marker is one microsecond before it" "$ana" "select $marker_n1 = (select created_at from public.messages where id = '$k2') - interval '1 microsecond'" "t"
+check "marking a later message unread moves nothing forward" "$ana" "select public.mark_conversation_unread('$n1', '$k3'); $unread_n1" "2"
+check "the first: all three" "$ana" "select public.mark_conversation_unread('$n1', '$k1'); $unread_n1" "3"
+check "PATCH still never moves back, even after marking unread" "$ana" \
+  "select public.mark_conversation_unread('$n1', '$k2'); update public.read_state set last_read_at = '2000-01-01T00:00:00Z' where conversation_id = '$n1' returning last_read_at = (select created_at from public.messages where id = '$k1') - interval '1 microsecond'" "t"
+check "another dispatcher's marker is untouched" "$ben" "select public.mark_conversation_read('$n1'); select public.mark_conversation_unread('$n1', '$k3'); select count(*) from public.read_state where conversation_id = '$n1' and last_read_at = (select created_at from public.messages where id = '$k3') - interval '1 microsecond'" "1"
+check "and ana's stays where it was" "$ana" "$unread_n1" "3"
+check "without a marker none is made" "$medic2" "select public.mark_conversation_unread('$n1', '$k2'); select count(*) from public.read_state where conversation_id = '$n1'" "0"
+check "mark read after: all read" "$ana" "select public.mark_conversation_read('$n1'); $unread_n1" "0"
+check "a message of another conversation is refused" "$ana" "select public.mark_conversation_unread('$n1', '$u1')" 'ERROR:  message is not in this conversation'
+check "an unseen message is not found" "$medic" "select public.mark_conversation_unread('$n2', '$k1')" "$not_found"
+check "a missing message is not found" "$ana" "select public.mark_conversation_unread('$n1', '00000000-0000-0000-0000-00000000dead')" "$not_found"
+check "an unseen conversation is not found" "$lee" "select public.mark_conversation_unread('$n1', '$k1')" \
+  'ERROR:  {"code":"P0002","message":"conversation not found","details":null,"hint":null}'
+check_owner "anon cannot mark unread" "begin; set local role anon; select public.mark_conversation_unread('$n1', '$k1'); commit;" \
+  'ERROR:  permission denied for function mark_conversation_unread'
+
+# Message search (20261201100000): the cases of server/tests/search_cases.json, which
+# server/tests/parity.rs holds the embedded server to. The messages go in as their senders, in
+# order; each search runs as its user; rows are compared by id, snippet, conversation, sender,
+# names, subject, body and priority, errors by SQLSTATE.
+search_users="{\"ana\": $ana, \"medic\": $medic, \"medic2\": $medic2, \"lee\": $lee, \"lakemedic\": $lakemedic}"
+search_convs="{\"c1\": \"$c1\", \"c2\": \"$c2\", \"c3\": \"$c3\"}"
+search_out="$(psql_run -v cases="$(cat "$here/../server/tests/search_cases.json")" -v users="$search_users" -v convs="$search_convs" 2>&1 <<'SQL' || true
+create temp table search_fixture as
+  select :'cases'::jsonb as cases, :'users'::jsonb as users, :'convs'::jsonb as convs;
+-- Runs one case as the current user; 'ok' or what differs.
+create function pg_temp.search_case(c jsonb, messages jsonb, users jsonb, convs jsonb) returns text
+  language plpgsql as $$
+declare
+  answer jsonb;
+  bad text;
+begin
+  begin
+    select coalesce(jsonb_agg(jsonb_build_object('key', m ->> 'key', 'snippet', r.snippet) order by r.ordinality), '[]'),
+           string_agg(m ->> 'key', ', ') filter (where not (
+             r.conversation_id::text = convs ->> (m ->> 'conversation')
+             and r.sender_id::text = users -> (m ->> 'sender') ->> 'sub'
+             and r.body = m ->> 'body' and r.priority = m ->> 'priority'
+             and r.sender_name = (select u.display_name from public.users u where u.id = r.sender_id)
+             and r.medic_name = (select u.display_name from public.users u join public.conversations v
+                                   on v.medic_id = u.id where v.id = r.conversation_id)
+             and r.subject = (select v.subject from public.conversations v where v.id = r.conversation_id))
+             is not false)
+      into answer, bad
+      from public.search_messages(c ->> 'query', (c ->> 'max')::integer) with ordinality as r
+      left join jsonb_array_elements(messages) as m on (m ->> 'id')::uuid = r.id;
+    answer := jsonb_build_object('hits', answer);
+  exception when others then
+    answer := jsonb_build_object('error', sqlstate);
+  end;
+  if bad is not null then
+    return format('FAIL search "%s": rows %s differ from their messages', c ->> 'name', bad);
+  elsif answer = c - 'name' - 'as' - 'query' - 'max' then
+    return 'ok';
+  end if;
+  return format('FAIL search "%s": got %s', c ->> 'name', answer);
+end $$;
+select format('set role authenticated; set request.jwt.claims to %L; '
+              'insert into public.messages (id, conversation_id, body, priority) values (%L, %L, %L, %L); reset role',
+              f.users -> (m ->> 'sender'), m ->> 'id', f.convs ->> (m ->> 'conversation'), m ->> 'body', m ->> 'priority')
+  from search_fixture f, jsonb_array_elements(f.cases -> 'messages') with ordinality as t (m, n)
+ order by n
+\gexec
+select format('set role authenticated; set request.jwt.claims to %L; select pg_temp.search_case(%L, %L, %L, %L); reset role',
+              f.users -> (c ->> 'as'), c, f.cases -> 'messages', f.users, f.convs)
+  from search_fixture f, jsonb_array_elements(f.cases -> 'searches') with ordinality as t (c, n)
+ order by n
+\gexec
+SQL
+)"
+search_ok="$(printf '%s\n' "$search_out" | grep -c '^ok$' || true)"
+search_cases="$(grep -c '"query"' "$here/../server/tests/search_cases.json")"
+if [ "$search_ok" = "$search_cases" ]; then passed=$((passed + search_ok)); else
+  failed=$((failed + search_cases - search_ok)); printf '%s\n' "$search_out" | grep -v '^ok$' | sed 's/^/FAIL search: /'; fi
+# The search reaches messages through the GIN index: auto_explain logs the plan of the
+# function's own query. On tables this small the planner would rather read the few
+# conversations and their messages, so every other way to messages is switched off: what is
+# checked is that the query can use the index (its expression matches, no RLS barrier).
+search_plan="$(psql_run 2>&1 <<SQL || true
+load 'auto_explain';
+set auto_explain.log_min_duration = 0;
+set auto_explain.log_nested_statements = on;
+set client_min_messages = log;
+set enable_seqscan = off;
+set enable_nestloop = off;
+set enable_indexscan = off;
+set enable_indexonlyscan = off;
+set role authenticated;
+set request.jwt.claims to '$ana';
+select count(*) from public.search_messages('kestrel', 20);
+SQL
+)"
+if printf '%s\n' "$search_plan" | grep -q 'Bitmap Index Scan on messages_search'; then passed=$((passed + 1)); else
+  failed=$((failed + 1)); echo "FAIL search_messages does not use messages_search:"; printf '%s\n' "$search_plan" | tail -40; fi
+check "search is not for anon" "$ana" "set local role anon; select count(*) from public.search_messages('kestrel')" \
+  'ERROR:  permission denied for function search_messages'
+check "max defaults to 20 and the rules hold outside the cases" "$medic" "select count(*) from public.search_messages('kestrel')" "4"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -64,6 +64,7 @@ fn conv(id: &str, name: &str, unread: i64) -> ConversationSummary {
         unread_count: unread,
         unacked_urgent: 0,
         oldest_unacked_urgent_at: None,
+        ..Default::default()
     }
 }
 
@@ -860,4 +861,204 @@ async fn another_users_sign_in_elsewhere_rebuilds_the_layout_for_them() {
         ("Eastside EMS", "Lee Park", "2"),
         "header and badge are lee's"
     );
+}
+
+#[wasm_bindgen_test]
+async fn outbox_rows_show_sending_and_failed_and_leave_when_the_thread_holds_them() {
+    use switchboard::api::Priority;
+    use switchboard::thread::outbox::{Outbox, Outcome};
+    use switchboard::thread::outbox_rows::PendingRows;
+
+    let root = fresh_root();
+    let messages = RwSignal::new((0..10).map(|i| msg(i, "medic")).collect::<Vec<_>>());
+    // The same filter `OutboxService::pending` applies: the outbox's rows of c1 not yet
+    // among the thread's rows.
+    let outbox = RwSignal::new(Outbox::default());
+    outbox.update(|o| {
+        o.queue("p-sending".into(), "c1", "On scene", Priority::Routine, 0.0);
+        o.queue("p-failed".into(), "c2", "elsewhere", Priority::Routine, 0.0);
+    });
+    let rows = Signal::derive(move || {
+        let ids: Vec<String> = messages.with(|m| m.iter().map(|m| m.id.clone()).collect());
+        outbox.with(|o| o.pending("c1", &ids))
+    });
+    let retried = RwSignal::new(Vec::<String>::new());
+    let discarded = RwSignal::new(Vec::<String>::new());
+    let pending = PendingRows {
+        rows,
+        retry: UnsyncCallback::new(move |id: String| retried.update(|r| r.push(id))),
+        discard: UnsyncCallback::new(move |id: String| discarded.update(|d| d.push(id))),
+    };
+    let follow = StoredValue::new(false);
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        view! { <MessageThread messages=Signal::from(messages) me="me".to_string() follow_next=follow pending=pending /> }
+    });
+    settle().await;
+    let state_of = |id: &str| {
+        all(&root, &format!("[data-message-id='{id}']"))
+            .iter()
+            .map(|e| e.get_attribute("data-state").unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(state_of("msg-0"), ["sent"], "server rows are sent");
+    assert_eq!(state_of("p-sending"), ["sending"]);
+    let row = q(&root, "[data-message-id='p-sending']");
+    assert!(row.text_content().unwrap().contains("Sending…"));
+    assert!(row
+        .query_selector("[data-testid=retry-send]")
+        .unwrap()
+        .is_none());
+    let rows_now = all(&root, "[data-testid=message]");
+    assert_eq!(
+        rows_now
+            .last()
+            .unwrap()
+            .get_attribute("data-message-id")
+            .as_deref(),
+        Some("p-sending"),
+        "after the server rows"
+    );
+
+    // A newly queued own message is followed from far up the thread.
+    let thread = q(&root, "[data-testid=message-thread]");
+    thread.set_scroll_top(0);
+    thread
+        .dispatch_event(&web_sys::Event::new("scroll").unwrap())
+        .unwrap();
+    outbox.update(|o| o.queue("p-next".into(), "c1", "Leaving now", Priority::Urgent, 1.0));
+    settle().await;
+    assert!(distance(&thread) <= 1, "scrolled to the sender's new row");
+
+    // Refused: failed with the server's message, Retry and Discard; the next one waits.
+    outbox.update(|o| {
+        let sends = o.due(2.0, true);
+        let first = sends.iter().find(|s| s.id == "p-sending").unwrap();
+        o.answered(
+            "p-sending",
+            first.token,
+            Outcome::Refused("too long".into()),
+            3.0,
+            0.0,
+        );
+    });
+    settle().await;
+    assert_eq!(state_of("p-sending"), ["failed"]);
+    let row = q(&root, "[data-message-id='p-sending']");
+    assert!(row.text_content().unwrap().contains("Not sent: too long"));
+    assert_eq!(state_of("p-next"), ["sending"]);
+    assert!(q(&root, "[data-message-id='p-next']")
+        .text_content()
+        .unwrap()
+        .contains("Waiting"));
+    row.query_selector("[data-testid=retry-send]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into::<web_sys::HtmlElement>()
+        .click();
+    row.query_selector("[data-testid=discard-send]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into::<web_sys::HtmlElement>()
+        .click();
+    assert_eq!(retried.get_untracked(), ["p-sending"]);
+    assert_eq!(discarded.get_untracked(), ["p-sending"]);
+
+    // The refetched thread holds p-next: one row, the server's, in the same render.
+    outbox.update(|o| o.discard("p-sending"));
+    messages.update(|m| {
+        m.push(Message {
+            sender_id: "me".into(),
+            ..msg(10, "me")
+        });
+        m.last_mut().unwrap().id = "p-next".into();
+    });
+    settle().await;
+    assert_eq!(state_of("p-next"), ["sent"], "never shown twice");
+    assert!(root
+        .query_selector("[data-state=sending]")
+        .unwrap()
+        .is_none());
+    assert!(root
+        .query_selector("[data-state=failed]")
+        .unwrap()
+        .is_none());
+}
+
+#[wasm_bindgen_test]
+async fn the_outbox_is_stored_per_user_and_a_corrupt_value_is_dropped() {
+    use std::cell::RefCell;
+    use switchboard::api::Priority;
+    use switchboard::config::{page_origin, AppConfig};
+    use switchboard::realtime::machine::ConnectionStatus;
+    use switchboard::session::SessionService;
+    use switchboard::thread::outbox::parse_stored;
+    use switchboard::thread::outbox_store::OutboxService;
+
+    let storage = window().local_storage().unwrap().unwrap();
+    // Signed out: a post fails at once as transient and the entry stays queued.
+    storage.remove_item("switchboard.session").unwrap();
+    storage
+        .set_item("switchboard.outbox.u-me", "{not json")
+        .unwrap();
+    let theirs = r#"{"version":1,"entries":[{"id":"theirs","conversation_id":"c1","body":"not yours","priority":"routine","created_at_ms":0.0,"since_ms":0.0,"attempts":0,"state":"Sending"}]}"#;
+    storage
+        .set_item("switchboard.outbox.u-other", theirs)
+        .unwrap();
+    let service = Rc::new(RefCell::new(None));
+    let kept = service.clone();
+    let root = fresh_root();
+    let h = leptos::mount::mount_to(root, move || {
+        let config = AppConfig {
+            supabase_url: String::new(),
+            anon_key: "anon".into(),
+            urgent_realert_seconds: 60,
+        };
+        let session = SessionService::new(Backend::new(&config, &page_origin()));
+        *kept.borrow_mut() = Some(OutboxService::start(
+            "u-me",
+            session,
+            QueryClient::default(),
+            Signal::stored(ConnectionStatus::Connecting),
+        ));
+    });
+    settle().await;
+    let mine = || storage.get_item("switchboard.outbox.u-me").unwrap();
+    assert_eq!(
+        mine().as_deref(),
+        Some(r#"{"version":1,"entries":[]}"#),
+        "the corrupt value was replaced"
+    );
+    let outbox = service.borrow().unwrap();
+    let id = outbox.queue("c1", "On scene", Priority::Urgent);
+    let (stored, warning) = parse_stored(&mine().unwrap());
+    assert_eq!(warning, None);
+    assert_eq!(stored.len(), 1, "written at once");
+    assert_eq!(
+        (stored[0].id.as_str(), stored[0].body.as_str()),
+        (id.as_str(), "On scene")
+    );
+    let rows = outbox.pending(
+        Signal::stored(Some("c1".into())),
+        Signal::stored(Vec::new()),
+    );
+    assert_eq!(
+        rows.get_untracked()
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>(),
+        [id.as_str()],
+        "another user's entries are not this user's"
+    );
+    assert_eq!(
+        storage
+            .get_item("switchboard.outbox.u-other")
+            .unwrap()
+            .as_deref(),
+        Some(theirs)
+    );
+    outbox.discard(&id);
+    assert_eq!(parse_stored(&mine().unwrap()).0.len(), 0);
+    drop(h);
+    storage.remove_item("switchboard.outbox.u-me").unwrap();
+    storage.remove_item("switchboard.outbox.u-other").unwrap();
 }

@@ -31,6 +31,11 @@ impl Api {
         Ok(self.client.rpc(name, &args, &self.token).await?.body)
     }
 
+    /// A PostgREST read of `path` (from `/rest/v1/`, with its query string): the body.
+    pub async fn get(&self, path: &str) -> Result<Value, Error> {
+        Ok(self.client.get(path, &self.token).await?.body)
+    }
+
     /// The caller's conversations with unread counts.
     pub async fn conversations(&self) -> Result<Vec<Value>, Error> {
         Ok(self
@@ -81,6 +86,22 @@ impl Api {
         total
             .as_i64()
             .ok_or_else(|| Error::Api(format!("unacked_urgent_total: {total}")))
+    }
+
+    /// The caller's visible messages of a conversation whose body is `body` (URL-safe text).
+    pub async fn messages_with_body(
+        &self,
+        conversation_id: &str,
+        body: &str,
+    ) -> Result<Vec<Value>, Error> {
+        let path = format!(
+            "/rest/v1/messages?select=id,body&conversation_id=eq.{conversation_id}&body=eq.{body}"
+        );
+        let reply = self.client.get(&path, &self.token).await?;
+        if reply.status != StatusCode::OK {
+            return Err(Error::Api(format!("messages: {}", reply.status)));
+        }
+        Ok(reply.body.as_array().cloned().unwrap_or_default())
     }
 
     async fn post_row(&self, row: Value) -> Result<Value, Error> {

@@ -593,3 +593,398 @@ pub async fn enable_alerts(s: &Session) {
     )
     .await;
 }
+
+// Messages in flight (the outbox).
+
+/// Types `text` into the composer and sends it with Enter (routine).
+pub async fn send_by_keyboard(s: &Session, text: &str) {
+    let script = format!(
+        "const c = document.querySelector('[data-testid=composer]');
+        c.value = {text}; c.dispatchEvent(new Event('input', {{bubbles: true}}));
+        c.dispatchEvent(new KeyboardEvent('keydown', {{key: 'Enter', bubbles: true}}));
+        return true;",
+        text = json!(text)
+    );
+    run(s, &script).await;
+}
+
+/// The thread's rows whose body is `body`: `[{id, state}]` (`state` is `data-state`).
+pub async fn rows_with_body(s: &Session, body: &str) -> Vec<Value> {
+    let script = format!(
+        "return [...document.querySelectorAll('[data-testid=message-thread] [data-testid=message]')]
+            .filter(e => e.querySelector('.body')?.textContent === {body})
+            .map(e => ({{id: e.dataset.messageId, state: e.dataset.state}}));",
+        body = json!(body)
+    );
+    run(s, &script)
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Waits until exactly one row shows `body`, in `data-state` `state`; its message id.
+pub async fn wait_one_row(s: &Session, body: &str, state: &str) -> String {
+    let script = format!(
+        "const r = [...document.querySelectorAll('[data-testid=message-thread] [data-testid=message]')]
+            .filter(e => e.querySelector('.body')?.textContent === {body});
+        return r.length === 1 && r[0].dataset.state === {state};",
+        body = json!(body),
+        state = json!(state)
+    );
+    wait(s, &format!("one {state} row {body:?}"), &script).await;
+    rows_with_body(s, body).await[0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Makes the browser fail every request to the backend's API (REST, auth, realtime) as if
+/// it were unreachable, or (`false`) lets them through again; the app's own files still load.
+pub async fn block_api(s: &Session, blocked: bool) {
+    let urls: Vec<&str> = if blocked {
+        vec!["*/rest/v1/*", "*/auth/v1/*", "*/realtime/v1/*"]
+    } else {
+        Vec::new()
+    };
+    s.cdp("Network.enable", json!({})).await.unwrap();
+    s.cdp("Network.setBlockedURLs", json!({ "urls": urls }))
+        .await
+        .unwrap();
+}
+
+/// Reloads the page and waits for the new page's thread to be on screen.
+pub async fn reload_thread(s: &Session) {
+    run(s, "window.__old_page = true; location.reload(); return 0;").await;
+    wait(
+        s,
+        "the reloaded thread",
+        "return !window.__old_page && !!document.querySelector('[data-testid=message-thread]');",
+    )
+    .await;
+}
+
+// The working surface: starting conversations, the thread header, the "New" divider,
+// marking unread, the filter, search, keyboard, theme and the phone layout (issue 15).
+
+/// Script: whether `selector` matches an element that is rendered (not `display: none`,
+/// not inside a hidden ancestor).
+fn shown(selector: &str) -> String {
+    format!(
+        "const e = document.querySelector({}); return !!e && e.getClientRects().length > 0;",
+        json!(selector)
+    )
+}
+
+/// Whether `selector` matches an element on screen.
+pub async fn is_shown(s: &Session, selector: &str) -> bool {
+    run(s, &shown(selector)).await == json!(true)
+}
+
+/// Waits until `selector` matches an element on screen (`want`) or none does.
+pub async fn wait_shown(s: &Session, selector: &str, want: bool) {
+    let script = format!("return (() => {{ {} }})() === {want};", shown(selector));
+    wait(s, &format!("{selector} shown = {want}"), &script).await;
+}
+
+/// Starts a conversation from the "New conversation" dialog: with `medic` (a dispatcher's
+/// choice; `None` for a medic, who starts one with dispatch), about `subject`, opening with
+/// `body`. Waits until the app has opened it; its id.
+pub async fn start_conversation(
+    s: &Session,
+    medic: Option<&str>,
+    subject: &str,
+    body: &str,
+) -> String {
+    let button = s
+        .wait_for("[data-testid=new-conversation]", WAIT)
+        .await
+        .unwrap();
+    s.click(&button).await.unwrap();
+    if let Some(medic) = medic {
+        let option = format!("[data-testid=new-conversation-medic] option[value=\"{medic}\"]");
+        s.wait_for(&option, WAIT).await.unwrap();
+        run(
+            s,
+            &format!(
+                "const m = document.querySelector('[data-testid=new-conversation-medic]');
+                 m.value = {}; m.dispatchEvent(new Event('change', {{bubbles: true}})); return true;",
+                json!(medic)
+            ),
+        )
+        .await;
+    }
+    let subject_box = s
+        .wait_for("[data-testid=new-conversation-subject]", WAIT)
+        .await
+        .unwrap();
+    s.send_keys(&subject_box, subject).await.unwrap();
+    let body_box = s
+        .wait_for("[data-testid=new-conversation-body]", WAIT)
+        .await
+        .unwrap();
+    s.send_keys(&body_box, body).await.unwrap();
+    let start = s
+        .wait_for("[data-testid=new-conversation-start]", WAIT)
+        .await
+        .unwrap();
+    s.click(&start).await.unwrap();
+    wait(s, "the new conversation opened", "return location.pathname.startsWith('/messages/') && !document.querySelector('dialog[open]');").await;
+    path(s).await.trim_start_matches("/messages/").to_string()
+}
+
+/// The open thread's header: `[medic or "Dispatch", subject, last-from-medic line]`.
+pub async fn thread_header(s: &Session) -> Vec<String> {
+    let v = run(
+        s,
+        "return ['thread-medic', 'thread-subject', 'thread-last-from-medic'].map(id => {
+            const e = document.querySelector(`[data-testid=${id}]`); return e ? e.textContent.trim() : null; });",
+    )
+    .await;
+    v.as_array()
+        .unwrap_or(&vec![])
+        .iter()
+        .map(|x| x.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Waits until the thread header shows `subject`.
+pub async fn wait_thread_subject(s: &Session, subject: &str) {
+    let script = format!(
+        "const e = document.querySelector('[data-testid=thread-subject]'); return !!e && e.textContent.trim() === {};",
+        json!(subject)
+    );
+    wait(s, &format!("thread subject {subject:?}"), &script).await;
+}
+
+/// Waits until the list shows a conversation whose subject is `subject`; its id.
+pub async fn wait_listed_subject(s: &Session, subject: &str) -> String {
+    let script = format!(
+        "const e = Array.from(document.querySelectorAll('[data-testid=conversation-item]'))
+           .find(i => (i.querySelector('[data-testid=conversation-subject]') || {{}}).textContent === {});
+         return e ? e.dataset.conversationId : null;",
+        json!(subject)
+    );
+    wait_until(s, &format!("list shows {subject:?}"), &script, WAIT)
+        .await
+        .unwrap();
+    run(s, &script)
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The id of the message the "New" divider stands above (`None` without a divider).
+pub async fn divider_above(s: &Session) -> Option<String> {
+    run(
+        s,
+        "const d = document.querySelector('[data-testid=unread-divider]');
+         if (!d) return null;
+         let n = d.nextElementSibling;
+         while (n && n.dataset.testid !== 'message') n = n.nextElementSibling;
+         return n ? n.dataset.messageId : null;",
+    )
+    .await
+    .as_str()
+    .map(str::to_string)
+}
+
+/// Waits until the thread shows the "New" divider.
+pub async fn wait_divider(s: &Session) {
+    wait(
+        s,
+        "the New divider",
+        "return !!document.querySelector('[data-testid=unread-divider]');",
+    )
+    .await;
+}
+
+/// Whether the divider's top is inside the thread's visible box.
+pub async fn divider_in_view(s: &Session) -> bool {
+    run(
+        s,
+        "const d = document.querySelector('[data-testid=unread-divider]');
+         const t = document.querySelector('[data-testid=message-thread]');
+         if (!d || !t) return false;
+         const a = d.getBoundingClientRect(), b = t.getBoundingClientRect();
+         return a.top >= b.top - 1 && a.top <= b.bottom;",
+    )
+    .await
+        == json!(true)
+}
+
+/// Clicks "Mark as unread" on message `id`.
+pub async fn mark_unread(s: &Session, id: &str) {
+    let button = s
+        .wait_for(
+            &format!("[data-message-id=\"{id}\"] [data-testid=mark-unread]"),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    s.click(&button).await.unwrap();
+}
+
+/// Types `text` into the conversation filter (replacing what was there).
+pub async fn filter_list(s: &Session, text: &str) {
+    run(s, "const f = document.querySelector('[data-testid=conversation-filter]'); f.value = ''; f.dispatchEvent(new Event('input', {bubbles: true})); return true;").await;
+    let input = s
+        .wait_for("[data-testid=conversation-filter]", WAIT)
+        .await
+        .unwrap();
+    s.send_keys(&input, text).await.unwrap();
+}
+
+/// Clicks a filter toggle (`filter-unread` or `filter-urgent`).
+pub async fn toggle_filter(s: &Session, testid: &str) {
+    let button = s
+        .wait_for(&format!("[data-testid={testid}]"), WAIT)
+        .await
+        .unwrap();
+    s.click(&button).await.unwrap();
+}
+
+/// Presses a key at the focused element (or the body) as the browser would deliver it:
+/// `key` with Alt/Shift/Ctrl as given.
+pub async fn press(s: &Session, key: &str, alt: bool, shift: bool, ctrl: bool) {
+    run(
+        s,
+        &format!(
+            "const t = document.activeElement || document.body;
+             t.dispatchEvent(new KeyboardEvent('keydown', {{key: {}, altKey: {alt}, shiftKey: {shift}, ctrlKey: {ctrl}, bubbles: true, cancelable: true}}));
+             return true;",
+            json!(key)
+        ),
+    )
+    .await;
+}
+
+/// The `data-testid` of the focused element ('' for none).
+pub async fn focused(s: &Session) -> String {
+    run(
+        s,
+        "const e = document.activeElement; return e && e.dataset ? (e.dataset.testid || '') : '';",
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+/// Waits until the page's path is `want`.
+pub async fn wait_path(s: &Session, want: &str) {
+    let script = format!("return location.pathname === {};", json!(want));
+    wait(s, &format!("path {want}"), &script).await;
+}
+
+/// Searches messages for `query`; waits for results and returns them as
+/// `[{conversation, message, text}]`.
+pub async fn search_messages(s: &Session, query: &str) -> Vec<Value> {
+    let input = s
+        .wait_for("[data-testid=message-search]", WAIT)
+        .await
+        .unwrap();
+    s.send_keys(&input, query).await.unwrap();
+    wait(
+        s,
+        "search results",
+        "return document.querySelectorAll('[data-testid=search-result]').length > 0;",
+    )
+    .await;
+    run(
+        s,
+        "return Array.from(document.querySelectorAll('[data-testid=search-result]')).map(r => ({
+            conversation: r.dataset.conversationId, message: r.dataset.messageId,
+            text: r.textContent, marks: Array.from(r.querySelectorAll('mark')).map(m => m.textContent)}));",
+    )
+    .await
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
+}
+
+/// Opens search result `message`.
+pub async fn open_search_result(s: &Session, message: &str) {
+    let result = s
+        .wait_for(
+            &format!("[data-testid=search-result][data-message-id=\"{message}\"]"),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    s.click(&result).await.unwrap();
+}
+
+/// Waits until message `id` is in the thread, highlighted and in view.
+pub async fn wait_highlighted_in_view(s: &Session, id: &str) {
+    let script = format!(
+        "const m = document.querySelector('[data-testid=message-thread] [data-message-id=\"{id}\"]');
+         const t = document.querySelector('[data-testid=message-thread]');
+         if (!m || !t || !m.classList.contains('highlighted')) return false;
+         const a = m.getBoundingClientRect(), b = t.getBoundingClientRect();
+         return a.bottom > b.top && a.top < b.bottom;"
+    );
+    wait(s, &format!("message {id} highlighted in view"), &script).await;
+}
+
+/// Clicks the header's theme toggle until the page is in `theme` ("light" or "dark").
+pub async fn choose_theme(s: &Session, theme: &str) {
+    for _ in 0..3 {
+        let now = run(s, "return document.documentElement.dataset.theme || '';").await;
+        if now == json!(theme) {
+            return;
+        }
+        let toggle = s
+            .wait_for("[data-testid=theme-toggle]", WAIT)
+            .await
+            .unwrap();
+        s.click(&toggle).await.unwrap();
+    }
+    panic!("the theme toggle never chose {theme}");
+}
+
+/// The relative luminance (WCAG 2.x) of the page background and of the body text colour.
+pub async fn page_luminance(s: &Session) -> (f64, f64) {
+    let v = run(
+        s,
+        "const lum = c => { const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map(x => x / 255)
+            .map(x => x <= 0.04045 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4));
+            return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+         const b = getComputedStyle(document.body);
+         let bg = b.backgroundColor;
+         if (bg === 'rgba(0, 0, 0, 0)' || bg === 'transparent') bg = getComputedStyle(document.documentElement).backgroundColor;
+         return [lum(bg), lum(b.color)];",
+    )
+    .await;
+    (v[0].as_f64().unwrap_or(-1.0), v[1].as_f64().unwrap_or(-1.0))
+}
+
+/// Makes the viewport phone-sized (`width` x `height` CSS px), or the desktop size again
+/// with `None`.
+pub async fn phone_viewport(s: &Session, size: Option<(u32, u32)>) {
+    match size {
+        Some((width, height)) => {
+            s.cdp(
+                "Emulation.setDeviceMetricsOverride",
+                json!({"width": width, "height": height, "deviceScaleFactor": if width <= 720 { 2 } else { 1 }, "mobile": width <= 720}),
+            )
+            .await
+            .unwrap();
+        }
+        None => {
+            s.cdp("Emulation.clearDeviceMetricsOverride", json!({}))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Waits until the focused element is the one with `data-testid` `testid`.
+pub async fn wait_focused(s: &Session, testid: &str) {
+    let script = format!(
+        "const e = document.activeElement; return !!e && !!e.dataset && e.dataset.testid === {};",
+        json!(testid)
+    );
+    wait(s, &format!("focus on {testid}"), &script).await;
+}

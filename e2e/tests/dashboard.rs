@@ -502,3 +502,83 @@ async fn a_tab_the_server_refuses_says_why() {
     .await;
     browser.stop().await;
 }
+
+#[tokio::test]
+async fn outbox_survives_a_reload_with_the_server_down_and_delivers_exactly_once_after() {
+    use switchboard_e2e::page::{
+        block_api, reload_thread, rows_with_body, send_by_keyboard, wait_one_row, WAIT,
+    };
+    let (mut server, browser, ana) = setup(None).await;
+    let base = server.url();
+    let conv = ana.conversations().await.unwrap()[0].clone();
+    let id = conv["id"].as_str().unwrap().to_string();
+    scenario(
+        "outbox-reload",
+        browser.session.clone(),
+        move |s: Arc<Session>| async move {
+            login(&s, &base, "ana@northside.test").await;
+            open_conversation(&s, &id).await;
+            wait_connection_state(&s, "Live").await;
+
+            // The server goes away; the dispatcher sends anyway.
+            server.kill().await;
+            wait_connection_state(&s, "Reconnecting…").await;
+            let body = format!("outbox-{}", uuid::Uuid::new_v4().simple());
+            send_by_keyboard(&s, &body).await;
+            let client_id = wait_one_row(&s, &body, "sending").await;
+
+            // Reload while the API is still unreachable (the server is back only to serve
+            // the app's files): the message is still there, still sending, same id.
+            block_api(&s, true).await;
+            server.restart().await.unwrap();
+            reload_thread(&s).await;
+            assert_eq!(wait_one_row(&s, &body, "sending").await, client_id);
+
+            // The server comes back for real: delivered, once, under its client id.
+            server.kill().await;
+            block_api(&s, false).await;
+            server.restart().await.unwrap();
+            assert_eq!(wait_one_row(&s, &body, "sent").await, client_id);
+            let ana = Api::login(&base, "ana@northside.test").await.unwrap();
+            let stored = ana.messages_with_body(&id, &body).await.unwrap();
+            assert_eq!(stored.len(), 1, "stored once: {stored:?}");
+            assert_eq!(stored[0]["id"], json!(client_id));
+            assert!(
+                rows_with_body(&s, &body).await.len() == 1,
+                "shown once after delivery"
+            );
+
+            // A second tab of the same user queues; the first (the Web Lock holder) posts,
+            // once each, in order.
+            let first_tab = s.current_tab().await.unwrap();
+            let second_tab = s.new_tab().await.unwrap();
+            s.switch_to(&second_tab).await.unwrap();
+            s.goto(&format!("{base}/messages/{id}")).await.unwrap();
+            s.wait_for("[data-testid=message-thread] [data-testid=message]", WAIT)
+                .await
+                .unwrap();
+            let bodies: Vec<String> = (0..2).map(|i| format!("{body}-tab2-{i}")).collect();
+            for b in &bodies {
+                send_by_keyboard(&s, b).await;
+            }
+            let mut ids = Vec::new();
+            for b in &bodies {
+                ids.push(wait_one_row(&s, b, "sent").await);
+            }
+            s.switch_to(&first_tab).await.unwrap();
+            for b in &bodies {
+                wait_one_row(&s, b, "sent").await;
+                assert_eq!(
+                    ana.messages_with_body(&id, b).await.unwrap().len(),
+                    1,
+                    "{b} once"
+                );
+            }
+            let shown = message_ids(&s).await;
+            let at = |x: &String| shown.iter().position(|y| y == x).unwrap();
+            assert!(at(&ids[0]) < at(&ids[1]), "in the order sent");
+        },
+    )
+    .await;
+    browser.stop().await;
+}

@@ -5,8 +5,9 @@
 //!
 //! The policy allows exactly what the app does (ARCHITECTURE.md, "The picture"): its own
 //! scripts, styles and wasm (`'wasm-unsafe-eval'`, which `WebAssembly.instantiateStreaming`
-//! needs); Trunk's one inline bootstrap `<script type="module">`, by its SHA-256 taken from
-//! the built file; `fetch` and the realtime websocket to the backend (`'self'` for the
+//! needs); the built `index.html`'s inline scripts (Trunk's bootstrap `<script
+//! type="module">` and the theme's pre-paint line), each by its SHA-256 taken from the built
+//! file; `fetch` and the realtime websocket to the backend (`'self'` for the
 //! embedded server, whose `/config.json` says `supabase_url: ""`; CSP Level 3 lets `'self'`
 //! match `ws:`/`wss:` on the same host and port, which Chromium and Firefox do); the alert
 //! ticker's `blob:` worker (`src/ticker.rs`); the favicon with its state dot, a `data:` SVG

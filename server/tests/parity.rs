@@ -1,7 +1,8 @@
 //! The write rules both backends hold (ARCHITECTURE.md, "Backend parity"), over real sockets
 //! and a real SQLite file: the read marker never passes the newest message nor moves back,
 //! U+0000 is refused as PostgreSQL refuses it, invisible-only bodies are blank, the list
-//! preview never splits a grapheme cluster, and server-owned columns are the server's.
+//! preview never splits a grapheme cluster, server-owned columns are the server's, and
+//! message search answers the cases of `search_cases.json`.
 //! `supabase/verify.sh` sends the same inputs to the hosted schema.
 
 mod common;
@@ -367,5 +368,114 @@ fn hosted_blank_class_is_the_wire_crate_s() {
     assert!(
         migration.contains(&format!("body !~ '^[{class}]*$'")),
         "{path} must test body against [{class}]"
+    );
+}
+
+/// Message search answers the cases of `tests/search_cases.json` (rows in order, each with
+/// its snippet; or the error's code), which `supabase/verify.sh` holds the hosted
+/// `search_messages` to: the same data gives both backends the same results.
+#[tokio::test]
+async fn search_answers_the_shared_cases() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/search_cases.json");
+    let cases: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let s = Server::start().await;
+    let mut users = std::collections::HashMap::new();
+    for (key, email) in [
+        ("ana", "ana@northside.test"),
+        ("medic", "medic03@northside.test"),
+        ("medic2", "medic04@northside.test"),
+        ("lee", "lee@lakeside.test"),
+        ("lakemedic", "medic01@lakeside.test"),
+    ] {
+        users.insert(key, s.user(email).await);
+    }
+    let mut conversations = std::collections::HashMap::new();
+    for (key, medic) in [("c1", "medic"), ("c2", "medic2"), ("c3", "lakemedic")] {
+        let (id, _) = s.first_conversation(&users[medic].token).await;
+        let (_, row) = s
+            .get(
+                &format!(
+                    "/rest/v1/conversations?select=subject,medic:users(display_name)&id=eq.{id}"
+                ),
+                &users[medic].token,
+            )
+            .await;
+        conversations.insert(key, (id, row[0].clone()));
+    }
+    let mut names = std::collections::HashMap::new();
+    for key in ["ana", "lee"] {
+        let (_, rows) = s
+            .get("/rest/v1/users?select=id,display_name", &users[key].token)
+            .await;
+        for row in rows.as_array().unwrap() {
+            names.insert(
+                row["id"].as_str().unwrap().to_string(),
+                row["display_name"].clone(),
+            );
+        }
+    }
+    let messages = cases["messages"].as_array().unwrap();
+    for m in messages {
+        let sender = &users[m["sender"].as_str().unwrap()];
+        let conv = &conversations[m["conversation"].as_str().unwrap()].0;
+        let (status, rows) = s
+            .post_message(
+                &sender.token,
+                json!({"id": m["id"], "conversation_id": conv, "body": m["body"], "priority": m["priority"]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{rows}");
+    }
+    let mut answers = Vec::new();
+    for case in cases["searches"].as_array().unwrap() {
+        let who = &users[case["as"].as_str().unwrap()];
+        let (status, rows) = s
+            .rpc(
+                "search_messages",
+                &who.token,
+                json!({"query": case["query"], "max": case["max"]}),
+            )
+            .await;
+        let mut answer = json!({"name": case["name"]});
+        if status != StatusCode::OK {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{}: {rows}", case["name"]);
+            answer["error"] = rows["code"].clone();
+        } else {
+            let mut hits = Vec::new();
+            for row in rows.as_array().unwrap() {
+                let m = messages.iter().find(|m| m["id"] == row["id"]).unwrap();
+                let (conv, conv_row) = &conversations[m["conversation"].as_str().unwrap()];
+                let sender = &users[m["sender"].as_str().unwrap()];
+                assert_eq!(
+                    (
+                        &row["conversation_id"],
+                        &row["sender_id"],
+                        &row["body"],
+                        &row["priority"]
+                    ),
+                    (&json!(conv), &json!(sender.id), &m["body"], &m["priority"]),
+                );
+                assert_eq!(row["sender_name"], names[&sender.id]);
+                assert_eq!(row["medic_name"], conv_row["medic"]["display_name"]);
+                assert_eq!(row["subject"], conv_row["subject"]);
+                hits.push(json!({"key": m["key"], "snippet": row["snippet"]}));
+            }
+            answer["hits"] = Value::Array(hits);
+        }
+        answers.push(answer);
+    }
+    let expected: Vec<Value> = cases["searches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| match c.get("error") {
+            Some(code) => json!({"name": c["name"], "error": code}),
+            None => json!({"name": c["name"], "hits": c["hits"]}),
+        })
+        .collect();
+    assert!(
+        answers == expected,
+        "answers differ from {path}:\n{}",
+        serde_json::to_string_pretty(&answers).unwrap()
     );
 }

@@ -750,7 +750,7 @@ fn writes_and_rpcs_answer_with_a_postgrest_error_for_any_body() {
         1 => query_string().prop_map(|q| (Method::PATCH, format!("/rest/v1/read_state?{q}"))),
         2 => prop_oneof![
             pick(&["conversations_with_unread", "unread_total", "unacked_urgent_total",
-                   "mark_conversation_read", "acknowledge_message"]),
+                   "mark_conversation_read", "acknowledge_message", "search_messages"]),
             "[a-z_]{0,12}",
         ]
         .prop_map(|f| (Method::POST, format!("/rest/v1/rpc/{f}"))),

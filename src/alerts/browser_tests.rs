@@ -58,6 +58,7 @@ fn start(realert_ms: u32) -> Fixture {
             unread_count: 0,
             unacked_urgent: 0,
             oldest_unacked_urgent_at: None,
+            ..Default::default()
         }]));
         let service = AlertService::start(AlertInputs {
             org_id: "o1".into(),

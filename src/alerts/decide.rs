@@ -326,6 +326,7 @@ pub(crate) mod tests {
             unread_count: 0,
             unacked_urgent: 0,
             oldest_unacked_urgent_at: None,
+            ..Default::default()
         }
     }
 

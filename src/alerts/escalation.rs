@@ -218,6 +218,7 @@ mod tests {
             unread_count: 0,
             unacked_urgent: unacked,
             oldest_unacked_urgent_at: oldest.map(str::to_string),
+            ..Default::default()
         }
     }
 

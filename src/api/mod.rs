@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 use crate::config::AppConfig;
 pub use error::ApiError;
-pub use models::{Ack, ConversationSummary, Message, Priority, Session, User};
+pub use models::{
+    Ack, ConversationSummary, Message, Priority, SearchHit, Session, SnippetSegment, User,
+};
 
 /// How many of a thread's newest messages are loaded at first, and per "load older".
 pub const THREAD_PAGE: usize = 50;
@@ -187,6 +189,35 @@ impl Backend {
     pub async fn canned_replies(&self, token: &str) -> Result<Value, ApiError> {
         let b = self.with_keys(Request::get(&self.url(CANNED_REPLIES_PATH)), Some(token));
         self.send(b, None).await
+    }
+
+    /// A PostgREST read of `path` (from `/rest/v1/`, with its query string), as JSON.
+    pub async fn get(&self, token: &str, path: &str) -> Result<Value, ApiError> {
+        let b = self.with_keys(Request::get(&self.url(path)), Some(token));
+        self.send(b, None).await
+    }
+
+    /// Starts a conversation with `medic_id` about `subject` under a client-chosen `id` (so a
+    /// retry cannot start two); the server takes the org from the token and the time from
+    /// its clock. Answers the stored row.
+    pub async fn start_conversation(
+        &self,
+        token: &str,
+        id: &str,
+        medic_id: &str,
+        subject: &str,
+    ) -> Result<Value, ApiError> {
+        let b = self
+            .with_keys(
+                Request::post(&self.url("/rest/v1/conversations")),
+                Some(token),
+            )
+            .header("Prefer", "return=representation");
+        self.send(
+            b,
+            Some(&json!({"id": id, "medic_id": medic_id, "subject": subject})),
+        )
+        .await
     }
 
     /// Sends a message with a client-chosen id, so a retry can never duplicate it.

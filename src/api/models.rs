@@ -57,7 +57,7 @@ pub struct Session {
 }
 
 /// A row of `conversations_with_unread`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationSummary {
     /// Conversation id.
     pub id: String,
@@ -65,6 +65,10 @@ pub struct ConversationSummary {
     pub medic_id: String,
     /// The medic's name.
     pub medic_name: String,
+    /// What it is about: for EMS the unit and incident, e.g. "Medic 6 · Inc 26-0412" (empty
+    /// for conversations started before subjects existed).
+    #[serde(default)]
+    pub subject: String,
     /// Time of the last message.
     pub last_message_at: Option<String>,
     /// First characters of the last message.
@@ -77,6 +81,9 @@ pub struct ConversationSummary {
     /// `created_at` of the oldest of those, if any.
     #[serde(default)]
     pub oldest_unacked_urgent_at: Option<String>,
+    /// `created_at` of the newest message the medic sent here, if any.
+    #[serde(default)]
+    pub medic_last_message_at: Option<String>,
 }
 
 /// The embedded sender of a message.
@@ -128,4 +135,43 @@ pub struct Message {
     /// The acknowledgement of an urgent message, once there is one.
     #[serde(default)]
     pub ack: Option<Ack>,
+}
+
+/// One piece of a search result's snippet (`search_messages`' `snippet`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnippetSegment {
+    /// Body text as sent (or "…" where the body was cut).
+    pub text: String,
+    /// Whether it is a word the query matched (shown highlighted).
+    #[serde(rename = "match")]
+    pub matched: bool,
+}
+
+/// A row of `search_messages(query, max)`: a visible message that matches, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// Message id.
+    pub id: String,
+    /// Its conversation.
+    pub conversation_id: String,
+    /// Author's user id.
+    pub sender_id: String,
+    /// Author's name.
+    pub sender_name: String,
+    /// The conversation's medic.
+    pub medic_name: String,
+    /// The conversation's subject.
+    #[serde(default)]
+    pub subject: String,
+    /// Full text.
+    pub body: String,
+    /// Routine or urgent.
+    #[serde(default)]
+    pub priority: Priority,
+    /// Server timestamp.
+    pub created_at: String,
+    /// The body cut into runs, matching words marked; a body over 160 characters shows 160 of
+    /// them from 40 before the first match, with a "…" segment on each cut side. Adjacent
+    /// segments alternate `matched`; none is empty (server `rest/search.rs::snippet`).
+    pub snippet: Vec<SnippetSegment>,
 }

@@ -1,8 +1,6 @@
 //! The message composer: Enter sends, Shift+Enter breaks the line, Ctrl+Shift+Enter sends
 //! as urgent, 4,000 characters at most.
 
-use std::future::Future;
-
 use leptos::prelude::*;
 
 use crate::api::Priority;
@@ -38,40 +36,35 @@ pub fn on_enter(
 }
 
 /// Text box, urgent toggle and send button; `send` gets the text and its priority and
-/// resolves to an error to show (the draft is kept then).
+/// queues it (the thread's outbox: it shows the message as sending and posts it), or says
+/// why it cannot, which is shown and keeps the draft.
 #[component]
-pub fn Composer<F, Fut>(send: F) -> impl IntoView
+pub fn Composer<F>(send: F) -> impl IntoView
 where
-    F: Fn(String, Priority) -> Fut + 'static,
-    Fut: Future<Output = Result<(), String>> + 'static,
+    F: Fn(String, Priority) -> Result<(), String> + 'static,
 {
     let draft = RwSignal::new(String::new());
     let urgent = RwSignal::new(false);
-    // The draft is cleared only once the server has the message; on an error it stays for
-    // another try (which reuses the message's id, see `thread::outbox`).
-    let sending = Action::new_unsync(move |(text, priority): &(String, Priority)| {
-        let sent = send(text.clone(), *priority);
-        async move {
-            let result = sent.await;
-            if result.is_ok() {
-                let _ = draft.try_set(String::new());
-                let _ = urgent.try_set(false);
-            }
-            result
+    let error = RwSignal::new(None::<String>);
+    // Queued means taken care of: the draft clears at once. A resend after a failure is the
+    // outbox's Retry, which keeps the message's id (`thread::outbox`).
+    let send = StoredValue::new_local(send);
+    let queue = move |text: String, priority: Priority| match send
+        .try_with_value(|f| f(text, priority))
+        .unwrap_or(Ok(()))
+    {
+        Ok(()) => {
+            draft.set(String::new());
+            urgent.set(false);
+            error.set(None);
         }
-    });
-    let busy = sending.pending();
-    let error = super::form_error(sending);
+        Err(e) => error.set(Some(e)),
+    };
     let count = move || draft.with(|d| d.chars().count());
     let submit = move |priority: Priority| {
         let text = draft.get_untracked();
-        if !busy.get_untracked() && sendable(&text) {
-            // Sent as urgent from the keyboard: the toggle says so until it is sent, so a
-            // retry after a failure stays urgent (and keeps its id).
-            if priority == Priority::Urgent && !urgent.get_untracked() {
-                urgent.set(true);
-            }
-            sending.dispatch((text, priority));
+        if sendable(&text) {
+            queue(text, priority);
         }
     };
     let toggled = move || {
@@ -109,7 +102,7 @@ where
                     on:click=move |_| urgent.update(|u| *u = !*u)>
                     <span aria-hidden="true">"⚠ "</span>"Urgent"
                 </button>
-                <button type="submit" disabled=move || busy.get() || !draft.with(|d| sendable(d))>
+                <button type="submit" disabled=move || !draft.with(|d| sendable(d))>
                     {move || if urgent.get() { "Send urgent" } else { "Send" }}
                 </button>
             </div>

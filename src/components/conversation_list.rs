@@ -37,19 +37,26 @@ fn on_key(ev: &leptos::ev::KeyboardEvent, id: &str, on_select: UnsyncCallback<St
     }
 }
 
+/// How often relative times are recomputed (ms): "1 min" shows at most this long after
+/// the minute.
+pub const TICK_MS: u64 = 10_000;
+
 /// The org's conversations in the order given (see `urgent::pin_urgent`); `on_select` gets
-/// the chosen conversation id.
+/// the chosen conversation id. `counterpart` names the other side when it is not the medic
+/// (a medic's own list shows "Dispatch", not their own name).
 #[component]
 pub fn ConversationList(
     #[prop(into)] conversations: Signal<Vec<ConversationSummary>>,
     #[prop(into)] selected: Signal<Option<String>>,
     #[prop(into)] on_select: UnsyncCallback<String>,
+    #[prop(default = None)] counterpart: Option<&'static str>,
 ) -> impl IntoView {
     let now = RwSignal::new(js_sys::Date::now());
-    // Relative times age while the list sits on screen all shift.
+    // Relative times age while the list sits on screen all shift; a tick only rewrites the
+    // time texts that changed, never a row.
     let tick = set_interval_with_handle(
         move || now.set(js_sys::Date::now()),
-        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(TICK_MS),
     );
     on_cleanup(move || {
         if let Ok(h) = tick {
@@ -58,7 +65,7 @@ pub fn ConversationList(
     });
     view! {
         <ul class="conversation-list" data-testid="conversation-list" role="listbox" aria-label="Conversations">
-            <For each=move || conversations.get() key=|c| (c.id.clone(), c.unread_count, c.unacked_urgent, c.last_message_at.clone(), c.last_message_preview.clone()) let:c>
+            <For each=move || conversations.get() key=|c| (c.id.clone(), c.unread_count, c.unacked_urgent, c.last_message_at.clone(), c.last_message_preview.clone(), c.subject.clone()) let:c>
                 {
                     let id = c.id.clone();
                     let id_for_selected = id.clone();
@@ -81,14 +88,15 @@ pub fn ConversationList(
                                     {(urgent > 0).then(|| view! {
                                         <span class="urgent-tag" title="Urgent, not acknowledged"><span aria-hidden="true">"⚠ "</span>"URGENT"</span>
                                     })}
-                                    {c.medic_name.clone()}
+                                    {counterpart.map_or_else(|| c.medic_name.clone(), str::to_string)}
                                 </span>
                                 <span class="conversation-time">{move || when.map(|t| relative(now.get(), t)).unwrap_or_default()}</span>
                             </div>
+                            <div class="conversation-subject" data-testid="conversation-subject">{c.subject.clone()}</div>
                             <div class="conversation-bottom">
                                 <span class="preview">{c.last_message_preview.clone().unwrap_or_default()}</span>
                                 <Show when=move || { unread > 0 }>
-                                    <span class="unread-count" aria-label="unread">{unread}</span>
+                                    <span class="unread-count">{unread}<span class="visually-hidden">" unread"</span></span>
                                 </Show>
                             </div>
                         </li>

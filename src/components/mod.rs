@@ -3,16 +3,24 @@
 
 pub mod composer;
 pub mod connection_state;
+pub mod conversation_filter;
 pub mod conversation_list;
 pub mod load_error;
 pub mod login_form;
+pub mod message_search;
+pub mod new_conversation;
+pub mod theme_toggle;
 pub mod unread_badge;
 
 pub use composer::Composer;
 pub use connection_state::ConnectionState;
+pub use conversation_filter::ConversationFilter;
 pub use conversation_list::ConversationList;
 pub use load_error::LoadError;
 pub use login_form::LoginForm;
+pub use message_search::MessageSearch;
+pub use new_conversation::NewConversation;
+pub use theme_toggle::ThemeToggle;
 pub use unread_badge::UnreadBadge;
 
 use leptos::prelude::*;

@@ -8,14 +8,18 @@ use leptos_router::hooks::{use_location, use_navigate};
 use leptos_router::NavigateOptions;
 use serde_json::json;
 
-use super::fetch_error;
+use super::{fetch_error, use_conversations};
 use crate::alerts::{AlertControls, AlertInputs, AlertService};
-use crate::api::ConversationSummary;
 use crate::cache::{use_query, QueryClient, QueryKey};
-use crate::components::{ConnectionState, ConversationList, LoadError, UnreadBadge};
+use crate::components::{
+    ConnectionState, ConversationFilter, ConversationList, LoadError, MessageSearch,
+    NewConversation, ThemeToggle, UnreadBadge,
+};
 use crate::config::{page_origin, AppConfig};
+use crate::list_filter::ListFilter;
 use crate::realtime::RealtimeClient;
 use crate::session::{replaced_user, SessionService};
+use crate::shortcuts::{shortcut, step, KeyPress, Shortcut};
 use crate::urgent::{oldest_unacknowledged, pin_urgent};
 
 /// `/messages` and below; sends signed-out visitors to `/login`.
@@ -87,6 +91,13 @@ fn SignedIn() -> impl IntoView {
         cache,
     );
     provide_context(realtime);
+    // The user's messages in flight: posted from here, whichever thread is open.
+    provide_context(crate::thread::outbox_store::OutboxService::start(
+        &user_id,
+        session,
+        cache,
+        realtime.status.into(),
+    ));
 
     let unread = use_query::<i64, _, _, _>(
         cache,
@@ -108,16 +119,7 @@ fn SignedIn() -> impl IntoView {
                 .map_err(fetch_error)
         },
     );
-    let conversations = use_query::<Vec<ConversationSummary>, _, _, _>(
-        cache,
-        || Some(QueryKey::conversations()),
-        move |_| async move {
-            session
-                .call(|b, t| async move { b.rpc(&t, "conversations_with_unread", json!({})).await })
-                .await
-                .map_err(fetch_error)
-        },
-    );
+    let conversations = use_conversations(cache, session);
     let location = use_location();
     let selected = Signal::derive(move || {
         location.pathname.with(|p| {
@@ -130,11 +132,80 @@ fn SignedIn() -> impl IntoView {
     let on_select = UnsyncCallback::new(move |id: String| {
         navigate(&format!("/messages/{id}"), NavigateOptions::default())
     });
-    let list = Memo::new(move |_| {
-        conversations
-            .data
-            .with(|d| d.as_deref().map(pin_urgent).unwrap_or_default())
+    // A search result opens its thread at the message (see `thread::page`).
+    let navigate = use_navigate();
+    let open_message = UnsyncCallback::new(move |(conversation, message): (String, String)| {
+        navigate(
+            &format!("/messages/{conversation}?at={message}"),
+            NavigateOptions::default(),
+        )
     });
+    let filter = RwSignal::new(ListFilter::default());
+    let list = Memo::new(move |_| {
+        let pinned = conversations
+            .data
+            .with(|d| d.as_deref().map(pin_urgent).unwrap_or_default());
+        filter.with(|f| {
+            if f.is_active() {
+                f.apply(&pinned)
+            } else {
+                pinned
+            }
+        })
+    });
+    let no_match = move || {
+        filter.with(ListFilter::is_active)
+            && list.with(Vec::is_empty)
+            && conversations
+                .data
+                .with(|d| d.as_ref().is_some_and(|d| !d.is_empty()))
+    };
+    // Keyboard shortcuts of the whole layout (rules in `shortcuts`); Esc to the bottom of
+    // the thread is the thread view's own.
+    let filter_input = NodeRef::<leptos::html::Input>::new();
+    let search_input = NodeRef::<leptos::html::Input>::new();
+    let on_shortcut = window_event_listener(leptos::ev::keydown, move |ev| {
+        let Some(action) = shortcut(KeyPress {
+            key: &ev.key(),
+            alt: ev.alt_key(),
+            shift: ev.shift_key(),
+            ctrl: ev.ctrl_key() || ev.meta_key(),
+            in_text_field: in_text_field(&ev),
+        }) else {
+            return;
+        };
+        let focus = |input: NodeRef<leptos::html::Input>| {
+            if let Some(el) = input.get_untracked() {
+                ev.prevent_default();
+                let _ = el.focus();
+                el.select();
+            }
+        };
+        match action {
+            Shortcut::Conversation {
+                forward,
+                unread_only,
+            } => {
+                let rows: Vec<(String, i64)> = list
+                    .with_untracked(|l| l.iter().map(|c| (c.id.clone(), c.unread_count)).collect());
+                let current = selected.get_untracked();
+                if let Some(next) = step(&rows, current.as_deref(), forward, unread_only) {
+                    ev.prevent_default();
+                    on_select.run(next.to_string());
+                    // Typing a reply, the dispatcher keeps the box; otherwise focus follows.
+                    if !in_text_field(&ev) {
+                        focus_row(next);
+                    }
+                }
+            }
+            Shortcut::FocusFilter => focus(filter_input),
+            Shortcut::FocusSearch => focus(search_input),
+            Shortcut::JumpToBottom => {}
+        }
+    });
+    on_cleanup(move || on_shortcut.remove());
+    let me_if_medic = (role == "medic").then(|| user_id.clone());
+    let counterpart = (role == "medic").then_some("Dispatch");
     // The urgent counter opens the conversation that has waited longest.
     let open_oldest_urgent = move |_| {
         let oldest = conversations
@@ -176,16 +247,25 @@ fn SignedIn() -> impl IntoView {
                     <span aria-hidden="true">"⚠ "</span>"URGENT "{move || urgent_count().to_string()}
                 </button>
                 <AlertControls service=alerts />
+                <ThemeToggle/>
                 <span class="user">{name}</span>
                 <button class="signout" on:click=move |_| session.sign_out()>"Sign out"</button>
             </header>
-            <div class="panes">
-                <nav class="list-pane">
+            <div class="panes" data-open=move || selected.with(Option::is_some).to_string()>
+                <nav class="list-pane" aria-label="Conversations">
+                    <div class="list-tools">
+                        <NewConversation me=me_if_medic on_started=on_select />
+                        <ConversationFilter filter=filter input=filter_input />
+                        <MessageSearch input=search_input on_open=open_message />
+                    </div>
                     <LoadError error=conversations.error on_retry=move || conversations.retry() />
                     <Show when=move || conversations.data.with(Option::is_none) && conversations.error.get().is_none()>
                         <p class="loading">"Loading conversations…"</p>
                     </Show>
-                    <ConversationList conversations=list selected=selected on_select=on_select />
+                    <ConversationList conversations=list selected=selected on_select=on_select counterpart=counterpart />
+                    <Show when=no_match>
+                        <p class="no-match" data-testid="no-match">"No conversation matches the filter."</p>
+                    </Show>
                 </nav>
                 <section class="thread-pane">
                     <Outlet/>
@@ -193,4 +273,31 @@ fn SignedIn() -> impl IntoView {
             </div>
         </div>
     }
+}
+
+/// Whether a key event happened in a text field, where `/` and Esc are the field's.
+fn in_text_field(ev: &web_sys::KeyboardEvent) -> bool {
+    use wasm_bindgen::JsCast;
+    ev.target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
+        .is_some_and(|el| {
+            matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                || el.is_content_editable()
+        })
+}
+
+/// Moves focus to the list row of conversation `id` once it is marked selected, so the
+/// keyboard user sees where they are (focus always visible).
+fn focus_row(id: &str) {
+    let selector = format!("[data-testid=conversation-item][data-conversation-id=\"{id}\"]");
+    request_animation_frame(move || {
+        let row = document()
+            .query_selector(&selector)
+            .ok()
+            .flatten()
+            .and_then(|el| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el).ok());
+        if let Some(row) = row {
+            let _ = row.focus();
+        }
+    });
 }

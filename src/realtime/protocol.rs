@@ -33,7 +33,8 @@ pub fn org_topic(org_id: &str) -> String {
 pub fn org_bindings(org_id: &str, user_id: &str) -> Value {
     json!([
         {"event": "INSERT", "schema": "public", "table": "messages", "filter": format!("org_id=eq.{org_id}")},
-        {"event": "UPDATE", "schema": "public", "table": "conversations", "filter": format!("org_id=eq.{org_id}")},
+        // INSERT: a conversation started by anyone of the org appears in every list.
+        {"event": "*", "schema": "public", "table": "conversations", "filter": format!("org_id=eq.{org_id}")},
         {"event": "*", "schema": "public", "table": "read_state", "filter": format!("user_id=eq.{user_id}")},
         {"event": "INSERT", "schema": "public", "table": "message_acks", "filter": format!("org_id=eq.{org_id}")},
     ])

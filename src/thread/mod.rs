@@ -3,13 +3,19 @@
 //!
 //! - [`window`]: which rows stay loaded (the window's floor), decided when a fetch starts;
 //! - [`scroll`]: follow new rows only within 100 px of the bottom, keep the anchor row;
-//! - [`outbox`]: which id a send carries, so a resend can never store a copy;
-//! - [`read_marker`]: when `mark_conversation_read` goes out, one write at a time.
+//! - [`outbox`]: messages in flight: order, retries, when one is sent, its stored form;
+//! - [`read_marker`]: when `mark_conversation_read` goes out, one write at a time;
+//! - [`divider`]: where the "New" divider goes and whether the view starts there.
 //!
-//! [`rows`], [`page`] and [`view`] only wire these to signals, the cache and the DOM.
+//! [`rows`], [`page`], [`view`], [`outbox_rows`] and [`outbox_store`] only wire these to signals, the cache and the DOM.
 
 pub mod canned;
+pub mod divider;
+pub mod header;
+pub mod jump;
 pub mod outbox;
+pub mod outbox_rows;
+pub mod outbox_store;
 pub mod page;
 pub mod read_marker;
 pub mod rows;

@@ -1,13 +1,18 @@
 //! `/messages/:id`: one thread, its composer, and read marking while visible. This component
 //! only wires: which rows are loaded is `rows`' (and `window`'s) decision, when a marker
-//! goes out [`ReadMarker`]'s, which id a send carries [`Outbox`]'s, and scrolling the view's.
+//! goes out [`ReadMarker`]'s, sending the user's outbox's ([`OutboxService`]), and
+//! scrolling the view's.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use serde_json::json;
 
 use super::canned::CannedReplies;
-use super::outbox::Outbox;
+use super::divider::first_unread;
+use super::header::ThreadHeader;
+use super::jump::use_reach;
+use super::outbox_rows::PendingRows;
+use super::outbox_store::OutboxService;
 use super::read_marker::ReadMarker;
 use super::rows::{use_thread_rows, ThreadRows};
 use super::view::MessageThread;
@@ -30,6 +35,10 @@ pub fn ThreadPage() -> impl IntoView {
     let cache = expect_context::<QueryClient>();
     let params = use_params_map();
     let id = Memo::new(move |_| params.with(|p| p.get("id")));
+    // `?at=<message id>`: opened from search, at that message.
+    let query_map = use_query_map();
+    let at = Memo::new(move |_| query_map.with(|q| q.get("at")));
+    let reach = use_reach(id, at);
     // Whether the reader is at the bottom (kept by the view): a refetch sheds old rows and a
     // marker goes out only then.
     let following = RwSignal::new(true);
@@ -38,7 +47,7 @@ pub fn ThreadPage() -> impl IntoView {
         messages,
         has_older,
         load_older,
-    } = use_thread_rows(id, following);
+    } = use_thread_rows(id, following, reach);
     let (me, side) = session
         .session
         .get_untracked()
@@ -46,13 +55,54 @@ pub fn ThreadPage() -> impl IntoView {
         .unwrap_or((String::new(), Side::Dispatcher));
     let follow_next = StoredValue::new(false);
 
+    // This thread's row of the list (same cache entry as the layout's): the header, and the
+    // unread count the "New" divider is placed from, once per opening (`divider`).
+    let conversations = crate::pages::use_conversations(cache, session);
+    let summary = Memo::new(move |_| {
+        let id = id.get()?;
+        conversations
+            .data
+            .with(|d| d.as_ref()?.iter().find(|c| c.id == id).cloned())
+    });
+    let divider = RwSignal::new(None::<String>);
+    let divider_for = StoredValue::new(None::<String>);
+    let me_divider = me.clone();
+    Effect::new(move |_| {
+        let Some(conversation) = id.get() else { return };
+        if divider_for.with_value(|d| d.as_deref() == Some(conversation.as_str())) {
+            return;
+        }
+        let ready = messages.with(|m| m.first().is_some_and(|m| m.conversation_id == conversation));
+        if !ready {
+            divider.set(None);
+            return;
+        }
+        divider_for.set_value(Some(conversation));
+        let unread = summary.with_untracked(|s| s.as_ref().map_or(0, |s| s.unread_count.max(0)));
+        let first = messages.with_untracked(|m| {
+            first_unread(m, unread as usize, |m| {
+                crate::urgent::from_other_side(m, &me_divider, side)
+            })
+            .map(str::to_string)
+        });
+        divider.set(first);
+    });
+    // Set by the view once it took its opening position: nothing is read before that.
+    let positioned = RwSignal::new(false);
+    Effect::new(move |_| {
+        id.track();
+        positioned.set(false);
+    });
+
     // Read marking (rules in `read_marker`): the conversation a marker may be sent for is
     // the loaded one of a visible tab.
     let visibility = leptos_use::use_document_visibility();
     let loaded = Memo::new(move |_| query.data.with(Option::is_some));
     let readable = Memo::new(move |_| {
         let visible = visibility.get() == web_sys::VisibilityState::Visible;
-        (visible && loaded.get()).then(|| id.get()).flatten()
+        (visible && loaded.get() && positioned.get())
+            .then(|| id.get())
+            .flatten()
     });
     let marking = Marking {
         session,
@@ -60,6 +110,32 @@ pub fn ThreadPage() -> impl IntoView {
         readable,
         following,
     };
+    // "Mark as unread": the marker goes back to just before the message, and stays there
+    // while the thread is open (`ReadMarker::hold`); list, badge and title follow the
+    // refetch.
+    let marking_unread = Action::new_unsync(move |message_id: &String| {
+        let conversation = id.get_untracked().unwrap_or_default();
+        marking.marker.update_value(|m| m.hold(&conversation));
+        let body = json!({"conversation_id": conversation, "message_id": message_id});
+        async move {
+            let result = session
+                .call(|b, t| {
+                    let body = body.clone();
+                    async move { b.rpc(&t, "mark_conversation_unread", body).await }
+                })
+                .await;
+            for key in [QueryKey::conversations(), QueryKey::unread_total()] {
+                cache.invalidate(&key);
+            }
+            result
+                .map(|_| ())
+                .map_err(|e| format!("Not marked unread: {e}"))
+        }
+    });
+    let unread_error = form_error(marking_unread);
+    let mark_unread = UnsyncCallback::new(move |message_id: String| {
+        marking_unread.dispatch(message_id);
+    });
     Effect::new(move |_| {
         query.invalidations.track();
         let readable = readable.get();
@@ -72,50 +148,33 @@ pub fn ThreadPage() -> impl IntoView {
         }
     });
 
-    // A resend after a lost answer carries the first try's id, so it cannot store a copy.
-    // The composer and the canned replies keep an outbox each, so a quick reply sent
-    // between a lost send and its retry cannot make the retry a new message.
-    let composer_outbox = StoredValue::new(Outbox::default());
-    let canned_outbox = StoredValue::new(Outbox::default());
-    let send_from = move |outbox: StoredValue<Outbox>, text: String, priority: Priority| async move {
-        let conversation = id.get_untracked().unwrap_or_default();
-        let message_id = outbox
-            .try_update_value(|o| {
-                o.id_for(&conversation, &text, priority, || {
-                    uuid::Uuid::new_v4().to_string()
-                })
-            })
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        follow_next.set_value(true);
-        let result = session
-            .call(|b, t| {
-                let (conversation, message_id, text) =
-                    (conversation.clone(), message_id.clone(), text.clone());
-                async move {
-                    b.send_message(&t, &message_id, &conversation, &text, priority)
-                        .await
-                }
-            })
-            .await;
-        match result {
-            // A taken id on a resend means its first try was stored: hosted PostgREST refuses
-            // it (409 23505) where the embedded server returns the row. The outbox reuses an
-            // id only for the same text in the same thread, so it is this very message.
-            Err(e) if !e.is_duplicate_key() => {
-                follow_next.set_value(false);
-                Err(format!("Not sent: {e}"))
-            }
-            _ => {
-                outbox.try_update_value(Outbox::sent);
-                cache.invalidate(&QueryKey::messages(&conversation));
-                Ok(())
-            }
-        }
+    // Sends go through the user's outbox (`outbox`, `outbox_store`): queued at once (the
+    // draft clears), shown below the thread until its refetch holds them, posted in order
+    // under one client id for good, so no resend can store a copy.
+    let outbox = expect_context::<OutboxService>();
+    let send = move |text: String, priority: Priority| -> Result<(), String> {
+        let conversation = id.get_untracked().ok_or("No conversation is open")?;
+        outbox.queue(&conversation, &text, priority);
+        Ok(())
     };
-    let send = move |text: String, priority: Priority| send_from(composer_outbox, text, priority);
+    // The outbox's rows below the thread, minus those the thread already holds; a thread
+    // answer holding an entry's id is what makes it sent.
+    let shown_ids =
+        Memo::new(move |_| messages.with(|m| m.iter().map(|m| m.id.clone()).collect::<Vec<_>>()));
+    Effect::new(move |_| {
+        if let Some(conversation) = id.get() {
+            shown_ids.with(|ids| outbox.thread_rows(&conversation, ids));
+        }
+    });
+    let pending = PendingRows {
+        rows: outbox.pending(id.into(), shown_ids.into()),
+        retry: UnsyncCallback::new(move |entry: String| outbox.retry(&entry)),
+        discard: UnsyncCallback::new(move |entry: String| outbox.discard(&entry)),
+    };
     // Canned replies go out as routine messages.
     let quick = Action::new_unsync(move |body: &String| {
-        send_from(canned_outbox, body.clone(), Priority::Routine)
+        let queued = send(body.clone(), Priority::Routine);
+        async move { queued }
     });
     let quick_error = form_error(quick);
 
@@ -162,10 +221,16 @@ pub fn ThreadPage() -> impl IntoView {
         }
         now
     });
-    let action_error = Signal::derive(move || ack_error.get().or_else(|| quick_error.get()));
+    let action_error = Signal::derive(move || {
+        ack_error
+            .get()
+            .or_else(|| quick_error.get())
+            .or_else(|| unread_error.get())
+    });
 
     view! {
         <div class="thread">
+            <ThreadHeader summary=summary side=side />
             <LoadError error=query.error on_retry=move || query.retry() />
             // One MessageThread per conversation: its scroll state (distance, unseen rows,
             // rows shown) belongs to the thread it measured, so another one opens at its bottom.
@@ -174,7 +239,8 @@ pub fn ThreadPage() -> impl IntoView {
                 view! {
                     <MessageThread messages=messages me=me.clone() follow_next=follow_next
                         following=following has_older=has_older on_load_older=load_older
-                        side=side on_acknowledge=acknowledge />
+                        side=side on_acknowledge=acknowledge divider=divider highlight=at
+                        positioned=positioned on_mark_unread=mark_unread pending=pending />
                 }
             }}
             <Show when=move || action_error.get().is_some()>

@@ -18,6 +18,9 @@ pub struct ReadMarker {
     again: bool,
     /// Something arrived below a reader scrolled up in history.
     unseen_below: bool,
+    /// The conversation the reader marked as unread: no marker goes out for it while it
+    /// stays open, or the mark would be undone at once (the reader is looking at it).
+    held: Option<String>,
 }
 
 impl ReadMarker {
@@ -53,7 +56,20 @@ impl ReadMarker {
         self.on_change(readable, following)
     }
 
+    /// The reader marked `conversation` as unread (`mark_conversation_unread`): leave its
+    /// marker alone until another conversation is opened.
+    pub fn hold(&mut self, conversation: &str) {
+        self.held = Some(conversation.to_string());
+        self.again = false;
+        self.unseen_below = false;
+    }
+
     fn mark(&mut self, conversation: &str) -> Option<String> {
+        match &self.held {
+            Some(held) if held == conversation => return None,
+            Some(_) => self.held = None,
+            None => {}
+        }
         if self.in_flight {
             self.again = true;
             return None;
@@ -121,5 +137,34 @@ mod tests {
         m.on_change(Some("c1"), true);
         assert_eq!(m.on_back_at_bottom(Some("c1")), None, "one in flight");
         assert_eq!(m.on_written(Some("c1"), true), Some("c1".into()));
+    }
+
+    #[test]
+    fn a_conversation_marked_unread_stays_unread_until_another_one_is_opened() {
+        let mut m = ReadMarker::default();
+        m.hold("c1");
+        assert_eq!(
+            m.on_change(Some("c1"), true),
+            None,
+            "a new message while open"
+        );
+        m.on_change(Some("c1"), false);
+        assert_eq!(m.on_back_at_bottom(Some("c1")), None);
+        assert_eq!(m.on_change(Some("c2"), true), Some("c2".into()));
+        m.on_written(Some("c2"), true);
+        assert_eq!(
+            m.on_change(Some("c1"), true),
+            Some("c1".into()),
+            "opened again"
+        );
+    }
+
+    #[test]
+    fn a_write_in_flight_when_marking_unread_sends_nothing_after_it() {
+        let mut m = ReadMarker::default();
+        m.on_change(Some("c1"), true);
+        m.on_change(Some("c1"), true);
+        m.hold("c1");
+        assert_eq!(m.on_written(Some("c1"), true), None);
     }
 }

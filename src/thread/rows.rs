@@ -24,8 +24,13 @@ pub struct ThreadRows {
 
 /// Observes the thread of conversation `id` while the calling component lives. `following`
 /// (whether the reader is at the bottom) decides, as each fetch starts, whether it may shed
-/// old rows (see `window`).
-pub fn use_thread_rows(id: Memo<Option<String>>, following: RwSignal<bool>) -> ThreadRows {
+/// old rows (see `window`). `reach` is the fewest newest rows to load (a message opened
+/// from search must be among them); 0 for one page.
+pub fn use_thread_rows(
+    id: Memo<Option<String>>,
+    following: RwSignal<bool>,
+    reach: Signal<usize>,
+) -> ThreadRows {
     let session = expect_context::<SessionService>();
     let cache = expect_context::<QueryClient>();
     // How much history is loaded: a new conversation starts at one page.
@@ -34,7 +39,10 @@ pub fn use_thread_rows(id: Memo<Option<String>>, following: RwSignal<bool>) -> T
         id.track();
         limit.set(THREAD_PAGE);
     });
-    let key = Memo::new(move |_| id.get().map(|i| QueryKey::thread(&i, limit.get())));
+    let key = Memo::new(move |_| {
+        id.get()
+            .map(|i| QueryKey::thread(&i, limit.get().max(reach.get())))
+    });
     let window = RwSignal::new(LoadedWindow::default());
     let query = use_query::<Vec<Message>, _, _, _>(
         cache,
@@ -80,7 +88,10 @@ pub fn use_thread_rows(id: Memo<Option<String>>, following: RwSignal<bool>) -> T
     let has_older = Signal::derive(move || {
         key.with(|k| k.as_ref().is_some_and(|k| window.with(|w| w.has_older(k))))
     });
-    let load_older = UnsyncCallback::new(move |()| limit.update(|l| *l += THREAD_PAGE));
+    let load_older = UnsyncCallback::new(move |()| {
+        let shown = limit.get_untracked().max(reach.get_untracked());
+        limit.set(shown + THREAD_PAGE);
+    });
     ThreadRows {
         query,
         messages,

@@ -5,12 +5,13 @@ use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
+use super::divider::{start, Start};
 use super::scroll::{
     appended_rows, distance_from_bottom, follows, keep_anchor, keeps_bottom_on_resize, on_new_rows,
     Decision,
 };
 use crate::api::{Message, Priority};
-use crate::urgent::{can_acknowledge, Side};
+use crate::urgent::{can_acknowledge, from_other_side, Side};
 
 /// The local calendar day of a time, cheap enough to compute for every row on every update
 /// (the formatted label, which goes through Intl, is only made for separators).
@@ -37,6 +38,13 @@ fn local_time(ms: f64) -> String {
 /// `following` (if given) is kept true while the reader is within the 100 px of the bottom.
 /// Urgent messages say so in words, colour and icon; one the reader's `side` may acknowledge
 /// gets an Acknowledge button that calls `on_acknowledge` with its id.
+///
+/// `divider` names the first unread message: a "New" divider goes above it, and the view
+/// opens there when the unread part is taller than the view (see `divider`). `highlight`
+/// names a message to open at instead (from search), outlined. `positioned` turns true once
+/// the opening position is taken, so nothing is marked read before the reader could see it.
+/// Messages from the other side get "Mark as unread", calling `on_mark_unread` with the id.
+/// Esc (outside a text field) jumps to the newest message.
 #[component]
 pub fn MessageThread(
     #[prop(into)] messages: Signal<Vec<Message>>,
@@ -47,6 +55,13 @@ pub fn MessageThread(
     #[prop(into, optional)] has_older: Signal<bool>,
     #[prop(into, optional)] on_load_older: Option<UnsyncCallback<()>>,
     #[prop(optional)] following: Option<RwSignal<bool>>,
+    #[prop(into, optional)] divider: Signal<Option<String>>,
+    #[prop(into, optional)] highlight: Signal<Option<String>>,
+    #[prop(optional)] positioned: Option<RwSignal<bool>>,
+    #[prop(into, optional)] on_mark_unread: Option<UnsyncCallback<String>>,
+    /// The outbox's rows, shown after the server rows (`outbox_rows`).
+    #[prop(optional)]
+    pending: Option<super::outbox_rows::PendingRows>,
 ) -> impl IntoView {
     let set_following = move |on: bool| {
         if let Some(f) = following {
@@ -89,8 +104,31 @@ pub fn MessageThread(
         let added = appended_rows(&before, &ids);
         let own = follow_next.get_value();
         if first_render {
-            request_animation_frame(to_bottom);
+            request_animation_frame(move || {
+                open_at_start(container, divider, highlight, to_bottom);
+                if let Some(d) = measure() {
+                    distance.set_value(d);
+                    set_following(follows(d));
+                }
+                if let Some(p) = positioned {
+                    p.set(true);
+                }
+            });
             return;
+        }
+        // A message opened from search that was not loaded at first comes in with a
+        // larger window: go to it once it is there.
+        if let Some(target) = highlight.get_untracked() {
+            if !before.contains(&target) && ids.contains(&target) {
+                request_animation_frame(move || {
+                    if scroll_to_message(container, &target) {
+                        if let Some(d) = measure() {
+                            distance.set_value(d);
+                            set_following(follows(d));
+                        }
+                    }
+                });
+            }
         }
         let prepended =
             before.first().is_some_and(|f| ids.first() != Some(f)) && ids.len() > before.len();
@@ -116,6 +154,26 @@ pub fn MessageThread(
             Decision::KeepPosition { unseen: n } => unseen.set(n),
         }
     });
+
+    // Esc jumps to the newest message and clears the pill (`shortcuts`).
+    let on_escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        let typing = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
+            .is_some_and(|el| {
+                matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                    || el.is_content_editable()
+            });
+        let press = crate::shortcuts::KeyPress {
+            key: &ev.key(),
+            in_text_field: typing,
+            ..Default::default()
+        };
+        if crate::shortcuts::shortcut(press) == Some(crate::shortcuts::Shortcut::JumpToBottom) {
+            to_bottom();
+        }
+    });
+    on_cleanup(move || on_escape.remove());
 
     let on_scroll = move |_| {
         if let Some(d) = measure() {
@@ -165,13 +223,21 @@ pub fn MessageThread(
                     let day = Some(local_day(&date));
                     let separator = (day != last_day).then(|| day_label(&date));
                     last_day = day;
-                    (m.clone(), separator, at)
+                    let new = divider.with(|d| d.as_deref() == Some(m.id.as_str()));
+                    let found = highlight.with(|h| h.as_deref() == Some(m.id.as_str()));
+                    (m.clone(), separator, at, new, found)
                 })
                 .collect::<Vec<_>>()
         })
     });
     let side = side.unwrap_or(Side::Dispatcher);
-    let row_view = move |(m, separator, at): (Message, Option<String>, f64)| {
+    let row_view = move |(m, separator, at, new, found): (
+        Message,
+        Option<String>,
+        f64,
+        bool,
+        bool,
+    )| {
         let own = m.sender_id == me;
         let (name, role) = m
             .sender
@@ -190,12 +256,19 @@ pub fn MessageThread(
             format!("Acknowledged by {who} {}", local_time(when))
         });
         let is_acked = acked.is_some();
+        let mark_unread =
+            (on_mark_unread.is_some() && from_other_side(&m, &me, side)).then(|| m.id.clone());
         view! {
             {separator.map(|day| view! { <div class="day-separator" role="separator"><span>{day}</span></div> })}
+            {new.then(|| view! {
+                <div class="unread-divider" data-testid="unread-divider" role="separator" aria-label="New messages below">
+                    <span>"New"</span>
+                </div>
+            })}
             <article class="message" class:own=own class:from-medic={role == "medic"} class:urgent=urgent
-                class:acked=is_acked
+                class:acked=is_acked class:highlighted=found
                 data-testid="message" data-message-id=m.id.clone() data-priority=m.priority.as_str()
-                data-acked=is_acked.to_string()>
+                data-acked=is_acked.to_string() data-state="sent">
                 <header>
                     {urgent.then(|| view! { <span class="urgent-tag"><span aria-hidden="true">"⚠ "</span>"URGENT"</span> })}
                     <span class="sender">{if own { "You".to_string() } else { name }}</span>
@@ -209,6 +282,14 @@ pub fn MessageThread(
                             cb.run(id.clone());
                         }
                     }>"Acknowledge"</button>
+                })}
+                {mark_unread.map(|id| view! {
+                    <button class="mark-unread" data-testid="mark-unread" title="Mark as unread from here: come back to it later"
+                        on:click=move |_| {
+                            if let Some(cb) = on_mark_unread {
+                                cb.run(id.clone());
+                            }
+                        }>"Mark as unread"</button>
                 })}
             </article>
         }
@@ -228,7 +309,8 @@ pub fn MessageThread(
                         }
                     }>"Load older messages"</button>
                 </Show>
-                <For each=move || rows.get() key=|(m, separator, _)| (m.id.clone(), separator.clone(), m.ack.is_some()) children=row_view />
+                <For each=move || rows.get() key=|(m, separator, _, new, found)| (m.id.clone(), separator.clone(), m.ack.is_some(), *new, *found) children=row_view />
+                {pending.map(|p| view! { <super::outbox_rows::OutboxRows pending=p container=container /> })}
             </div>
             <Show when=move || { unseen.get() > 0 }>
                 <button class="new-messages-pill" data-testid="new-messages-pill" on:click=move |_| to_bottom()>
@@ -236,5 +318,55 @@ pub fn MessageThread(
                 </button>
             </Show>
         </div>
+    }
+}
+
+/// Takes the opening position: the `highlight`ed message if it is loaded, else the
+/// divider's start (see `divider::start`), else the bottom (`to_bottom`).
+fn open_at_start(
+    container: NodeRef<Div>,
+    divider: Signal<Option<String>>,
+    highlight: Signal<Option<String>>,
+    to_bottom: impl Fn(),
+) {
+    if let Some(target) = highlight.get_untracked() {
+        if scroll_to_message(container, &target) {
+            return;
+        }
+    }
+    let Some(el) = container.get_untracked() else {
+        return;
+    };
+    let divider_top = divider.get_untracked().and_then(|_| {
+        el.query_selector("[data-testid=unread-divider]")
+            .ok()
+            .flatten()
+            .and_then(|d| d.dyn_into::<web_sys::HtmlElement>().ok())
+            .map(|d| f64::from(d.offset_top()))
+    });
+    match divider_top.map(|top| start(top, el.scroll_height() as f64, el.client_height() as f64)) {
+        Some(Start::Divider { scroll_top }) => el.set_scroll_top(scroll_top as i32),
+        _ => to_bottom(),
+    }
+}
+
+/// Scrolls the message with id `target` to the middle of the view; false if it is not
+/// rendered.
+fn scroll_to_message(container: NodeRef<Div>, target: &str) -> bool {
+    let Some(el) = container.get_untracked() else {
+        return false;
+    };
+    let row = el
+        .query_selector(&format!("[data-message-id=\"{target}\"]"))
+        .ok()
+        .flatten();
+    match row {
+        Some(row) => {
+            let options = web_sys::ScrollIntoViewOptions::new();
+            options.set_block(web_sys::ScrollLogicalPosition::Center);
+            row.scroll_into_view_with_scroll_into_view_options(&options);
+            true
+        }
+        None => false,
     }
 }

@@ -20,6 +20,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   precompress [DIR]               write .br and .gz beside each asset of DIR (default dist/;
                                   build does it after trunk)
   test                            install what is missing, run every check and test
+  screenshots [DIR]               the main screens, light and dark, wide and phone, from the
+                                  real app into docs/screenshots/ (or DIR)
   bench [fanout|matching|latency|burst|alert|bundle|load] run benchmarks (all when no name), write target/bench/NAME.json
   soak [--secs N] [--fuzz [--secs M]] 500 subscribers at 200 msg/s, N s alone then N s under
                                   attack (default 60), target/bench/soak.json; --fuzz: each
@@ -289,6 +291,28 @@ fn test() -> Result<(), String> {
     }
 }
 
+/// `cargo xtask screenshots [DIR]`: builds the app and the server, then has the e2e crate's
+/// `screenshots` binary drive Chromium through the main screens.
+fn screenshots(dir: Option<&String>) -> Result<(), String> {
+    tools::for_test(&root())?;
+    build_app()?;
+    run_plain("cargo", &["build", "-p", "switchboard-server"])?;
+    let mut a = vec!["run", "-p", "switchboard-e2e", "--bin", "screenshots", "--"];
+    if let Some(dir) = dir {
+        a.push(dir);
+    }
+    println!("+ cargo {}", a.join(" "));
+    let status = cmd("cargo", &a)
+        .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("screenshots failed".into())
+    }
+}
+
 fn bench(args: &[String]) -> Result<(), String> {
     let names: Vec<&str> = match args.first() {
         None => BENCHES.iter().map(|(n, _)| *n).collect(),
@@ -357,6 +381,7 @@ fn main() -> ExitCode {
             precompress::run(&dir)
         }
         Some("test") => test(),
+        Some("screenshots") if args.len() <= 2 => screenshots(args.get(1)),
         Some("bench") => bench(&args[1..]),
         Some("soak") => soak::soak(&root(), &args[1..]),
         _ => Err(USAGE.to_string()),

@@ -41,6 +41,45 @@ SELECT lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(h
 /// [`demo_canned_replies`] as a statement of its own, for the demo seed.
 pub const DEMO_CANNED_REPLIES: &str = demo_canned_replies!();
 
+/// Subjects for the demo organisations' conversations that have none, in databases the demo
+/// seed created: the medic's EMS unit and an incident number, e.g. "Medic 6 · Inc 26-0412"
+/// (the year of the conversation's start, then numbers counting down from the org's newest
+/// conversation). Part of migration 5, so a demo database seeded before subjects existed
+/// gets them; the seed runs it after creating the conversations. Frozen with migration 5.
+/// A medic without a demo unit gets their name instead; a non-demo org keeps `''`.
+macro_rules! demo_subjects {
+    () => {
+        r#"
+UPDATE conversations
+   SET subject = coalesce((
+       SELECT coalesce(unit.column2, u.display_name) || ' · Inc ' || substr(conversations.created_at, 3, 2)
+              || '-' || printf('%04d', base.column2 - (
+                   SELECT count(*) FROM conversations later
+                    WHERE later.org_id = conversations.org_id
+                      AND (later.created_at, later.id) > (conversations.created_at, conversations.id)))
+         FROM users u
+         JOIN orgs o ON o.id = u.org_id
+         JOIN (VALUES ('Northside EMS', 412), ('Lakeside Ambulance', 91)) AS base ON base.column1 = o.name
+         LEFT JOIN (VALUES
+               ('medic01@northside.test', 'Medic 6'), ('medic02@northside.test', 'Medic 3'),
+               ('medic03@northside.test', 'Medic 11'), ('medic04@northside.test', 'Rescue 2'),
+               ('medic05@northside.test', 'Medic 8'), ('medic06@northside.test', 'Medic 14'),
+               ('medic07@northside.test', 'Ambulance 21'), ('medic08@northside.test', 'Medic 5'),
+               ('medic09@northside.test', 'Rescue 7'), ('medic10@northside.test', 'Medic 9'),
+               ('medic11@northside.test', 'Ambulance 17'), ('medic12@northside.test', 'Medic 12'),
+               ('medic01@lakeside.test', 'Ambulance 41'), ('medic02@lakeside.test', 'Ambulance 43'),
+               ('medic03@lakeside.test', 'Ambulance 46')
+              ) AS unit ON unit.column1 = u.email
+        WHERE u.id = conversations.medic_id), subject)
+ WHERE subject = ''
+   AND EXISTS (SELECT 1 FROM settings WHERE key = 'seed' AND value = 'demo');
+"#
+    };
+}
+
+/// [`demo_subjects`] as a statement of its own, for the demo seed.
+pub const DEMO_SUBJECTS: &str = demo_subjects!();
+
 /// Each entry moves the schema one version forward; never edit a released entry.
 pub const MIGRATIONS: &[&str] = &[
     r#"
@@ -141,6 +180,33 @@ UPDATE read_state
  WHERE last_read_at > coalesce(
          (SELECT max(m.created_at) FROM messages m WHERE m.conversation_id = read_state.conversation_id),
          strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now'));
+"#,
+    // 5: a conversation's subject (issue 15). Rows from before keep '' and stay writable;
+    // new ones are checked by `rest::write::check_subject` (hosted: an insert trigger, not a
+    // CHECK, which would refuse updates of the old rows). Demo databases get the demo
+    // subjects.
+    concat!(
+        r#"
+ALTER TABLE conversations ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+"#,
+        demo_subjects!()
+    ),
+    // 6: message search (`rest/search.rs`): each message's words, folded and joined by
+    // spaces by the Rust function `search_words` (registered on every connection), so the
+    // `ascii` tokenizer only splits on those spaces. Contentless (the body is in `messages`),
+    // keeping the message id because a rowid may change on VACUUM; `detail=none` since
+    // queries are AND-ed prefix terms, never phrases. Messages are only ever inserted (no
+    // UPDATE or DELETE path), so one trigger keeps it whole; existing messages are indexed
+    // here.
+    r#"
+CREATE VIRTUAL TABLE message_search USING fts5(
+    words, message_id UNINDEXED,
+    content = '', contentless_unindexed = 1, detail = none, tokenize = 'ascii'
+);
+INSERT INTO message_search (words, message_id) SELECT search_words(body), id FROM messages;
+CREATE TRIGGER messages_search_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO message_search (words, message_id) VALUES (search_words(new.body), new.id);
+END;
 "#,
 ];
 

@@ -53,6 +53,8 @@ struct Inner {
 fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // The message search index's migration and trigger call it.
+    crate::rest::search::register_functions(conn)?;
     Ok(())
 }
 

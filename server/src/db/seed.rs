@@ -156,6 +156,9 @@ pub fn seed_demo(tx: &Transaction<'_>) -> Result<()> {
     )?;
     // The same statement that gave databases seeded before canned replies existed theirs.
     tx.execute_batch(super::migrations::DEMO_CANNED_REPLIES)?;
+    // Each conversation's subject (the medic's unit and an incident number), with the
+    // statement that gave demo databases seeded before subjects existed theirs.
+    tx.execute_batch(super::migrations::DEMO_SUBJECTS)?;
     Ok(())
 }
 

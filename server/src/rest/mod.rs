@@ -1,11 +1,13 @@
-//! PostgREST subset under `/rest/v1`: table reads, message inserts, read-state updates, RPCs
-//! (`conversations_with_unread`, `unread_total`, `unacked_urgent_total`,
-//! `mark_conversation_read`, `acknowledge_message`).
+//! PostgREST subset under `/rest/v1`: table reads, message and conversation inserts,
+//! read-state updates, RPCs (`conversations_with_unread`, `unread_total`,
+//! `unacked_urgent_total`, `mark_conversation_read`, `mark_conversation_unread`,
+//! `acknowledge_message`, `search_messages`).
 
 pub mod caps;
 pub mod nul;
 pub mod query;
 pub mod rpc;
+pub mod search;
 pub mod select;
 pub mod write;
 
@@ -25,7 +27,7 @@ use crate::body::JsonBody;
 use crate::db::ReadBounds;
 use crate::error::{Error, Result};
 use crate::schema::filter::{normalise, Filter, Op, Operand};
-use crate::schema::tables::{self, ColType, Table, MESSAGES, READ_STATE};
+use crate::schema::tables::{self, ColType, Table, READ_STATE};
 use crate::AppState;
 use query::{parse_query, ReadQuery};
 use select::unknown_table;
@@ -202,7 +204,8 @@ async fn read(
 }
 
 async fn insert(State(state): State<AppState>, write: WriteRequest) -> Result<Response> {
-    let query = write.query_for(&MESSAGES)?;
+    let table = write::NewRows::target(&write.table);
+    let query = write.query_for(table)?;
     let WriteRequest {
         headers, who, body, ..
     } = write;
@@ -211,10 +214,7 @@ async fn insert(State(state): State<AppState>, write: WriteRequest) -> Result<Re
         Value::Array(_) => return Err(Error::bad_body("empty array: nothing to insert")),
         single => vec![single.clone()],
     };
-    let messages = items
-        .iter()
-        .map(|v| write::parse_new_message(v, &who))
-        .collect::<Result<Vec<_>>>()?;
+    let new_rows = write::NewRows::parse(table, &items, &who)?;
     let representation = prefers(&headers, "return=representation");
     let read_query = ReadQuery {
         select: query.select,
@@ -228,7 +228,7 @@ async fn insert(State(state): State<AppState>, write: WriteRequest) -> Result<Re
     let rows = state
         .db()
         .write(move |tx, changes| {
-            let ids = write::insert_messages(tx, &who, &messages, changes)?;
+            let ids = new_rows.insert(tx, &who, changes)?;
             if !representation {
                 return Ok(Vec::new());
             }
@@ -238,15 +238,9 @@ async fn insert(State(state): State<AppState>, write: WriteRequest) -> Result<Re
                 op: Op::In,
                 operand: Operand::List(ids.clone()),
             };
-            let just_written = select::filters_sql(&MESSAGES, "t0", &[filter])?;
-            let mut rows = select::run(
-                tx,
-                &MESSAGES,
-                &read_query,
-                &who,
-                Some(just_written),
-                max_bytes,
-            )?;
+            let just_written = select::filters_sql(table, "t0", &[filter])?;
+            let mut rows =
+                select::run(tx, table, &read_query, &who, Some(just_written), max_bytes)?;
             // Rows come back in index order; answer in the order they were sent.
             rows.sort_by_key(|row| {
                 field(row, "id")
@@ -362,6 +356,11 @@ const RPC_ARGS: &[(&str, &[&str])] = &[
     ("unacked_urgent_total", &[]),
     ("mark_conversation_read", &["conversation_id"]),
     ("acknowledge_message", &["message_id"]),
+    ("search_messages", &["query", "max"]),
+    (
+        "mark_conversation_unread",
+        &["conversation_id", "message_id"],
+    ),
 ];
 
 /// Checks an RPC call's body before it runs, in PostgREST's order: the function must exist
@@ -443,6 +442,17 @@ async fn rpc_call(
                 )),
             }
         }
+        "mark_conversation_unread" => {
+            let conv = uuid_arg(&body, "mark_conversation_unread", "conversation_id")?;
+            let message = uuid_arg(&body, "mark_conversation_unread", "message_id")?;
+            state
+                .db()
+                .write(move |tx, changes| {
+                    write::mark_conversation_unread(tx, &who, &conv, &message, changes)
+                })
+                .await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         "acknowledge_message" => {
             let message = uuid_arg(&body, "acknowledge_message", "message_id")?;
             let row = state
@@ -450,6 +460,16 @@ async fn rpc_call(
                 .write(move |tx, changes| write::acknowledge_message(tx, &who, &message, changes))
                 .await?;
             Ok(Json(row).into_response())
+        }
+        "search_messages" => {
+            let args = search::parse_args(&body)?;
+            let rows = state
+                .db()
+                .read_bounded(&bounds, move |conn| {
+                    search::search_messages(conn, &who, &args)
+                })
+                .await?;
+            Ok(Json(rows).into_response())
         }
         other => Err(Error::api(
             StatusCode::NOT_FOUND,

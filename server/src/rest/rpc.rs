@@ -38,8 +38,10 @@ fn unacked_urgent_where(who: &Principal) -> String {
 }
 
 /// Every visible conversation, newest first, with its medic's name, the caller's unread
-/// count, `unacked_urgent` (urgent messages from the other side nobody has acknowledged) and
-/// `oldest_unacked_urgent_at` (the oldest of those, or null).
+/// count, `unacked_urgent` (urgent messages from the other side nobody has acknowledged),
+/// `oldest_unacked_urgent_at` (the oldest of those, or null), `subject` (`""` for
+/// conversations started before subjects existed) and `medic_last_message_at` (the newest
+/// message the conversation's medic sent, or null), for the thread header.
 pub fn conversations_with_unread(conn: &Connection, who: &Principal) -> Result<Value> {
     let visible = CONVERSATIONS.access.sql("c", who);
     let vis = visible.sql;
@@ -49,7 +51,9 @@ pub fn conversations_with_unread(conn: &Connection, who: &Principal) -> Result<V
         "SELECT c.id, c.org_id, c.medic_id, u.display_name, c.created_at, c.last_message_at, \
                 c.last_message_preview, {}, \
                 (SELECT count(*) FROM messages m WHERE {unacked}), \
-                (SELECT min(m.created_at) FROM messages m WHERE {unacked}) \
+                (SELECT min(m.created_at) FROM messages m WHERE {unacked}), c.subject, \
+                (SELECT max(m.created_at) FROM messages m \
+                  WHERE m.conversation_id = c.id AND m.sender_id = c.medic_id) \
          FROM conversations c JOIN users u ON u.id = c.medic_id \
          LEFT JOIN read_state rs ON rs.conversation_id = c.id AND rs.user_id = ? \
          WHERE {vis} ORDER BY c.last_message_at DESC NULLS LAST, c.created_at DESC, c.id",
@@ -68,6 +72,8 @@ pub fn conversations_with_unread(conn: &Connection, who: &Principal) -> Result<V
             "unread_count": r.get::<_, i64>(7)?,
             "unacked_urgent": r.get::<_, i64>(8)?,
             "oldest_unacked_urgent_at": r.get::<_, Option<String>>(9)?,
+            "subject": r.get::<_, String>(10)?,
+            "medic_last_message_at": r.get::<_, Option<String>>(11)?,
         }))
     })?;
     Ok(Value::Array(rows.collect::<rusqlite::Result<Vec<_>>>()?))

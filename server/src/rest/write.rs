@@ -1,5 +1,6 @@
-//! Writes: message inserts (idempotent by client id), read-state updates, the conversation
-//! preview a new message leaves behind, and acknowledgements of urgent messages.
+//! Writes: message and conversation inserts (idempotent by client id), read-state updates
+//! (forward, and back for mark-as-unread), the conversation preview a new message leaves
+//! behind, and acknowledgements of urgent messages.
 //!
 //! Who may write where is the policy's call ([`may_write`]); this module only gathers the
 //! facts it decides on and records the changes for Realtime.
@@ -15,7 +16,9 @@ use crate::clock::{self, format_micros, now_micros, Micros};
 use crate::db::{Change, ChangeKind};
 use crate::error::{Error, Result};
 use crate::schema::filter::normalise;
-use crate::schema::policy::{may_acknowledge, may_write, AckRefusal, Ownership};
+use crate::schema::policy::{
+    may_acknowledge, may_start_conversation, may_write, AckRefusal, Ownership,
+};
 use crate::schema::tables::{ColType, CONVERSATIONS, MESSAGES, MESSAGE_ACKS, READ_STATE};
 
 use super::nul::reject_nul;
@@ -177,6 +180,249 @@ pub fn parse_new_message(value: &Value, who: &Principal) -> Result<NewMessage> {
     })
 }
 
+/// Longest accepted conversation subject, in characters after trimming.
+pub const MAX_SUBJECT_CHARS: usize = 120;
+
+/// The columns of a new conversation a client may send. The others are the server's:
+/// `org_id` (the caller's organisation, from the token), `created_at` (the server clock),
+/// `last_message_at` and `last_message_preview` (the conversation's newest message).
+const CONVERSATION_INSERT_COLUMNS: &[&str] = &["id", "medic_id", "subject"];
+
+/// A conversation from a request body, parsed but not yet checked against the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewConversation {
+    /// Client-chosen id (makes retries idempotent) or a fresh one.
+    pub id: String,
+    /// The medic the conversation is with; `None` when absent or null (then the policy
+    /// refuses it, as row-level security runs before the NOT NULL check).
+    pub medic_id: Option<String>,
+    /// The subject with White_Space trimmed from both ends; `""` when absent (the column's
+    /// default, which the check refuses), `None` for an explicit null.
+    pub subject: Option<String>,
+}
+
+/// Parses one conversation object, in the order PostgREST and PostgreSQL fail: unknown
+/// column (400 `PGRST204`), a server-owned column (403 `42501` "permission denied for table
+/// conversations", as the hosted column-level INSERT grant refuses it, whatever its value,
+/// null included), U+0000 (400 `22P05`), a malformed uuid (400 `22P02`). The policy and the
+/// subject check come later, in [`insert_conversations`].
+///
+/// # Errors
+/// Each of the above.
+pub fn parse_new_conversation(value: &Value) -> Result<NewConversation> {
+    let object = value
+        .as_object()
+        .ok_or_else(|| Error::bad_body("each conversation must be a JSON object"))?;
+    for key in object.keys() {
+        if CONVERSATIONS.column(key).is_none() {
+            return Err(Error::api(
+                StatusCode::BAD_REQUEST,
+                "PGRST204",
+                format!("Could not find the '{key}' column of 'conversations' in the schema cache"),
+            ));
+        }
+    }
+    if let Some(column) = object
+        .keys()
+        .find(|k| !CONVERSATION_INSERT_COLUMNS.contains(&k.as_str()))
+    {
+        return Err(Error::api(
+            StatusCode::FORBIDDEN,
+            "42501",
+            format!("permission denied for table {}", CONVERSATIONS.name),
+        )
+        .with_details(format!("column \"{column}\" is set by the server")));
+    }
+    reject_nul(value)?;
+    let id = match str_field(object, "id")? {
+        Some(id) => parse_uuid("id", id)?,
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let medic_id = str_field(object, "medic_id")?
+        .map(|m| parse_uuid("medic_id", m))
+        .transpose()?;
+    let subject = match object.get("subject") {
+        None => Some(String::new()),
+        Some(Value::Null) => None,
+        Some(_) => str_field(object, "subject")?.map(|s| s.trim().to_string()),
+    };
+    Ok(NewConversation {
+        id,
+        medic_id,
+        subject,
+    })
+}
+
+/// The subject rule: 1 to [`MAX_SUBJECT_CHARS`] characters (Unicode scalar values,
+/// PostgreSQL's `char_length`) once trimmed, and not blank
+/// ([`switchboard_wire::text::is_blank`], the message body's rule). The hosted trigger
+/// `conversations_subject_check` holds the same rule and answers the same error; rows
+/// stored before it keep `''`.
+///
+/// # Errors
+/// 400 `23514` naming `conversations_subject_length`.
+pub fn check_subject(subject: &str) -> Result<()> {
+    let chars = subject.chars().count();
+    if chars == 0 || chars > MAX_SUBJECT_CHARS || is_blank(subject) {
+        return Err(Error::api(
+            StatusCode::BAD_REQUEST,
+            "23514",
+            "new row for relation \"conversations\" violates check constraint \"conversations_subject_length\"",
+        )
+        .with_details(format!(
+            "subject must be 1 to {MAX_SUBJECT_CHARS} characters and not blank; got {chars}"
+        )));
+    }
+    Ok(())
+}
+
+/// Starts conversations (`POST /rest/v1/conversations`) in one transaction; returns their
+/// ids in input order. For each, in the hosted order: the policy
+/// ([`may_start_conversation`]: a medic of the caller's organisation, the caller
+/// themselves if a medic; row-level security), NOT NULL, the key, then the subject
+/// ([`check_subject`]; hosted, an AFTER INSERT trigger, so old rows with `''` stay
+/// writable). The
+/// organisation comes from the token and `created_at` from the server clock; the
+/// conversation starts without messages (`last_message_*` null). Each new row goes out on
+/// the change feed as an INSERT, to whoever the conversations rule lets see it.
+///
+/// A client-chosen id makes a retry idempotent as a message's is: the same id with the same
+/// medic, subject and organisation answers the stored row; anything else reusing it is a
+/// conflict. (Hosted PostgREST answers every reuse with the 409; the app takes either as
+/// "stored".)
+///
+/// # Errors
+/// - 403 `42501` "new row violates row-level security policy for table \"conversations\""
+///   when the policy refuses;
+/// - 400 `23502` for a null subject; 400 `23514` ([`check_subject`]);
+/// - 409 `23505` naming `conversations_pkey` for an id taken by another conversation.
+pub fn insert_conversations(
+    tx: &Transaction<'_>,
+    who: &Principal,
+    items: &[NewConversation],
+    changes: &mut Vec<Change>,
+) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for c in items {
+        let medic: Option<(String, String)> = match &c.medic_id {
+            Some(id) => tx
+                .query_row("SELECT org_id, role FROM users WHERE id = ?1", [id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?,
+            None => None,
+        };
+        let stored = medic
+            .as_ref()
+            .map(|(org, role)| (org.as_str(), role.as_str()));
+        let Some(medic_id) = c
+            .medic_id
+            .as_deref()
+            .filter(|m| may_start_conversation(m, stored, who))
+        else {
+            return Err(Error::rls_violation(CONVERSATIONS.name));
+        };
+        let Some(subject) = c.subject.as_deref() else {
+            return Err(Error::api(
+                StatusCode::BAD_REQUEST,
+                "23502",
+                "null value in column \"subject\" of relation \"conversations\" violates not-null constraint",
+            ));
+        };
+        let existing: Option<(String, String, String)> = tx
+            .query_row(
+                "SELECT org_id, medic_id, subject FROM conversations WHERE id = ?1",
+                [&c.id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if let Some(found) = existing {
+            if found
+                == (
+                    who.org_id.clone(),
+                    medic_id.to_string(),
+                    subject.to_string(),
+                )
+            {
+                ids.push(c.id.clone());
+                continue;
+            }
+            return Err(Error::api(
+                StatusCode::CONFLICT,
+                "23505",
+                "duplicate key value violates unique constraint \"conversations_pkey\"",
+            )
+            .with_details(format!("Key (id)=({}) already exists.", c.id)));
+        }
+        check_subject(subject)?;
+        let at = now_micros();
+        tx.execute(
+            "INSERT INTO conversations (id, org_id, medic_id, created_at, subject) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![c.id, who.org_id, medic_id, format_micros(at), subject],
+        )?;
+        changes.push(conversation_row_change(tx, &c.id, ChangeKind::Insert, at)?);
+        ids.push(c.id.clone());
+    }
+    Ok(ids)
+}
+
+/// What one `POST` inserts: messages or conversations, parsed from the body's objects.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewRows {
+    /// `POST /rest/v1/messages`.
+    Messages(Vec<NewMessage>),
+    /// `POST /rest/v1/conversations`.
+    Conversations(Vec<NewConversation>),
+}
+
+impl NewRows {
+    /// The table a `POST` to `/rest/v1/<name>` writes: conversations for that name, else
+    /// messages (which then refuses any other table as a missing grant).
+    pub fn target(name: &str) -> &'static crate::schema::Table {
+        if name == CONVERSATIONS.name {
+            &CONVERSATIONS
+        } else {
+            &MESSAGES
+        }
+    }
+
+    /// Parses the body's objects as rows of `table` (one of [`NewRows::target`]'s).
+    ///
+    /// # Errors
+    /// [`parse_new_message`]'s or [`parse_new_conversation`]'s.
+    pub fn parse(
+        table: &crate::schema::Table,
+        items: &[Value],
+        who: &Principal,
+    ) -> Result<NewRows> {
+        if table.name == CONVERSATIONS.name {
+            let rows = items.iter().map(parse_new_conversation);
+            Ok(NewRows::Conversations(rows.collect::<Result<_>>()?))
+        } else {
+            let rows = items.iter().map(|v| parse_new_message(v, who));
+            Ok(NewRows::Messages(rows.collect::<Result<_>>()?))
+        }
+    }
+
+    /// Inserts the rows ([`insert_messages`] or [`insert_conversations`]); returns their ids
+    /// in input order.
+    ///
+    /// # Errors
+    /// Theirs.
+    pub fn insert(
+        &self,
+        tx: &Transaction<'_>,
+        who: &Principal,
+        changes: &mut Vec<Change>,
+    ) -> Result<Vec<String>> {
+        match self {
+            NewRows::Messages(rows) => insert_messages(tx, who, rows, changes),
+            NewRows::Conversations(rows) => insert_conversations(tx, who, rows, changes),
+        }
+    }
+}
+
 /// Longest list preview, in characters (Unicode scalar values, PostgreSQL's `char_length`).
 pub const PREVIEW_CHARS: usize = 140;
 
@@ -309,8 +555,20 @@ pub fn insert_messages(
 
 /// An UPDATE change carrying the conversation row as it is now.
 pub fn conversation_change(tx: &Transaction<'_>, id: &str, at: i64) -> Result<Change> {
+    conversation_row_change(tx, id, ChangeKind::Update, at)
+}
+
+/// A change of `kind` carrying the whole conversation row as it is now, as Realtime sends
+/// a row of a table with row-level security (the old row is its key only).
+fn conversation_row_change(
+    tx: &Transaction<'_>,
+    id: &str,
+    kind: ChangeKind,
+    at: i64,
+) -> Result<Change> {
     let (record, org_id, medic_id) = tx.query_row(
-        "SELECT id, org_id, medic_id, created_at, last_message_at, last_message_preview FROM conversations WHERE id = ?1",
+        "SELECT id, org_id, medic_id, created_at, last_message_at, last_message_preview, subject \
+         FROM conversations WHERE id = ?1",
         [id],
         |r| {
             let org: String = r.get(1)?;
@@ -320,6 +578,7 @@ pub fn conversation_change(tx: &Transaction<'_>, id: &str, at: i64) -> Result<Ch
                     "id": r.get::<_, String>(0)?, "org_id": org, "medic_id": medic,
                     "created_at": r.get::<_, String>(3)?, "last_message_at": r.get::<_, Option<String>>(4)?,
                     "last_message_preview": r.get::<_, Option<String>>(5)?,
+                    "subject": r.get::<_, String>(6)?,
                 }),
                 org,
                 medic,
@@ -328,9 +587,9 @@ pub fn conversation_change(tx: &Transaction<'_>, id: &str, at: i64) -> Result<Ch
     )?;
     Ok(Change {
         table: &CONVERSATIONS,
-        kind: ChangeKind::Update,
+        kind,
         record: Some(record),
-        old_record: Some(json!({"id": id})),
+        old_record: (kind != ChangeKind::Insert).then(|| json!({"id": id})),
         commit_micros: at,
         owner: Ownership {
             org_id,
@@ -349,8 +608,8 @@ pub fn conversation_change(tx: &Transaction<'_>, id: &str, at: i64) -> Result<Ch
 ///   a conversation without messages, the server clock), so a message stamped later is
 ///   always unread; this wins over the next rule;
 /// - **never backwards**: otherwise a marker only moves forward, so a stale tab cannot
-///   unread what another tab read. (Issue 15's mark-as-unread gets its own RPC, which will
-///   lift this rule explicitly.)
+///   unread what another tab read. Only [`mark_conversation_unread`], the explicit
+///   mark-as-unread, moves a marker back.
 ///
 /// Returns the row `{user_id, conversation_id, last_read_at}`, or `None` when the caller may
 /// not see the conversation.
@@ -385,10 +644,26 @@ pub fn set_read_marker(
         .optional()?;
     let previous_micros = previous.as_deref().and_then(clock::parse_micros);
     let value = format_micros(previous_micros.map_or(target, |p| p.max(target)).min(bound));
+    store_marker(tx, who, conversation_id, owner, previous, value, changes).map(Some)
+}
+
+/// Stores the caller's marker of a conversation they may write it in (`owner`, with the
+/// caller as user), replacing `previous` (what is stored now), and records the change for
+/// Realtime unless nothing changed. Returns the row `{user_id, conversation_id,
+/// last_read_at}`.
+fn store_marker(
+    tx: &Transaction<'_>,
+    who: &Principal,
+    conversation_id: &str,
+    owner: Ownership,
+    previous: Option<String>,
+    value: String,
+    changes: &mut Vec<Change>,
+) -> Result<Value> {
     let record =
         json!({"user_id": who.user_id, "conversation_id": conversation_id, "last_read_at": value});
     if previous.as_deref() == Some(value.as_str()) {
-        return Ok(Some(record));
+        return Ok(record);
     }
     tx.execute(
         "INSERT INTO read_state (user_id, conversation_id, last_read_at) VALUES (?1, ?2, ?3) \
@@ -410,7 +685,111 @@ pub fn set_read_marker(
         owner,
         wire: Default::default(),
     });
-    Ok(Some(record))
+    Ok(record)
+}
+
+/// The 404 `P0002` a writing RPC answers for a row the caller cannot see (or that does not
+/// exist); the hosted functions raise it through PostgREST's `PGRST` escape, as a plain
+/// P0002 would reach clients as a 500.
+fn not_found(what: &str) -> Error {
+    Error::api(StatusCode::NOT_FOUND, "P0002", format!("{what} not found"))
+}
+
+/// Moves the caller's read marker of a conversation back to just before one of its
+/// messages (the `mark_conversation_unread` RPC), so that message and every later one from
+/// the other side count as unread again. This is the one path that lifts the "never
+/// backwards" rule of [`set_read_marker`] (the hosted function lifts it in
+/// `read_state_before_write` for its own update only):
+/// - **just before** is the message's `created_at` minus one microsecond. That is exact:
+///   `created_at` has microsecond resolution and is unique per conversation (the index
+///   `messages_conversation_time`, hosted `unique (conversation_id, created_at)`), so no other
+///   message of the conversation lies between the two, and unread means `created_at >
+///   last_read_at`;
+/// - **never forwards**: a marker already at or before that point stays, and a caller
+///   without a marker (everything is unread already) gets none, so marking unread never
+///   marks anything read.
+///
+/// Records the read_state UPDATE for Realtime when the marker moved (the caller's other
+/// tabs refetch their list and badge).
+///
+/// # Errors
+/// - 404 `P0002` "conversation not found" for a conversation the caller cannot see;
+/// - 404 `P0002` "message not found" for a message the caller cannot see;
+/// - 400 `22023` "message is not in this conversation" for a visible message of another
+///   conversation.
+pub fn mark_conversation_unread(
+    tx: &Transaction<'_>,
+    who: &Principal,
+    conversation_id: &str,
+    message_id: &str,
+    changes: &mut Vec<Change>,
+) -> Result<()> {
+    let owner = conversation_target(tx, conversation_id)?
+        .map(|t| Ownership {
+            user_id: Some(who.user_id.clone()),
+            ..t.owner
+        })
+        .filter(|owner| may_write(&READ_STATE, owner, who))
+        .ok_or_else(|| not_found("conversation"))?;
+    let message: Option<(String, String, String, String)> = tx
+        .query_row(
+            "SELECT m.conversation_id, m.created_at, c.org_id, c.medic_id FROM messages m \
+             JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?1",
+            [message_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let (in_conversation, created_at, _, _) = message
+        .filter(|(_, _, org, medic)| {
+            let seen_as = Ownership {
+                org_id: org.clone(),
+                medic_id: Some(medic.clone()),
+                user_id: None,
+            };
+            MESSAGES.access.allows(&seen_as, who)
+        })
+        .ok_or_else(|| not_found("message"))?;
+    if in_conversation != conversation_id {
+        return Err(Error::api(
+            StatusCode::BAD_REQUEST,
+            "22023",
+            "message is not in this conversation",
+        )
+        .with_details(format!(
+            "message {message_id} belongs to another conversation"
+        )));
+    }
+    let Some(sent) = clock::parse_micros(&created_at) else {
+        return Err(Error::api(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "XX000",
+            "a stored message time is unreadable",
+        ));
+    };
+    let just_before = sent - 1;
+    let previous: Option<String> = tx
+        .query_row(
+            "SELECT last_read_at FROM read_state WHERE user_id = ?1 AND conversation_id = ?2",
+            [&who.user_id, conversation_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(previous_micros) = previous.as_deref().and_then(clock::parse_micros) else {
+        return Ok(());
+    };
+    if previous_micros <= just_before {
+        return Ok(());
+    }
+    store_marker(
+        tx,
+        who,
+        conversation_id,
+        owner,
+        previous,
+        format_micros(just_before),
+        changes,
+    )?;
+    Ok(())
 }
 
 /// Acknowledges an urgent message for `who` (the `acknowledge_message` RPC): at most one row
@@ -536,6 +915,62 @@ mod tests {
         }
         let null = priority_from_body(Some(&Value::Null)).unwrap_err();
         assert!(matches!(null, Error::Api { code, .. } if code == "23502"));
+    }
+
+    #[test]
+    fn a_new_conversation_names_only_its_own_columns() {
+        let medic = "6b0f3c8e-8f61-4f3e-9a49-0b8f1d0c2a11";
+        let parsed =
+            parse_new_conversation(&json!({"medic_id": medic, "subject": "  Medic 6\n"})).unwrap();
+        assert_eq!(
+            (parsed.medic_id.as_deref(), parsed.subject.as_deref()),
+            (Some(medic), Some("Medic 6"))
+        );
+        assert!(uuid::Uuid::parse_str(&parsed.id).is_ok(), "a fresh id");
+        let absent = parse_new_conversation(&json!({"medic_id": medic})).unwrap();
+        assert_eq!(absent.subject.as_deref(), Some(""), "the column default");
+        let null = parse_new_conversation(&json!({"medic_id": null, "subject": null})).unwrap();
+        assert_eq!((null.medic_id, null.subject), (None, None));
+        let code = |body: Value| match parse_new_conversation(&body) {
+            Err(Error::Api { code, .. }) => code,
+            other => panic!("{body}: {other:?}"),
+        };
+        for owned in [
+            "org_id",
+            "created_at",
+            "last_message_at",
+            "last_message_preview",
+        ] {
+            assert_eq!(code(json!({"medic_id": medic, owned: null})), "42501");
+        }
+        assert_eq!(code(json!({"medic_id": medic, "nope": 1})), "PGRST204");
+        assert_eq!(code(json!({"medic_id": medic, "org_id": "\u{0}"})), "42501");
+        assert_eq!(
+            code(json!({"medic_id": medic, "subject": "\u{0}"})),
+            "22P05"
+        );
+        assert_eq!(code(json!({"medic_id": "m"})), "22P02");
+        assert_eq!(code(json!({"id": "c", "medic_id": medic})), "22P02");
+    }
+
+    #[test]
+    fn subjects_are_1_to_120_characters_and_not_blank() {
+        for ok in ["Medic 6 · Inc 26-0412", "x", &"é".repeat(MAX_SUBJECT_CHARS)] {
+            assert!(check_subject(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "\u{200B}",
+            "\u{2800}\u{3164}",
+            &"x".repeat(MAX_SUBJECT_CHARS + 1),
+        ] {
+            let e = check_subject(bad).unwrap_err();
+            assert!(
+                matches!(&e, Error::Api { code, message, .. }
+                    if code == "23514" && message.contains("conversations_subject_length")),
+                "{bad:?}: {e:?}"
+            );
+        }
     }
 
     #[test]

@@ -182,6 +182,27 @@ pub fn may_write(table: &super::Table, owner: &Ownership, who: &Principal) -> bo
     table.access.allows(owner, who) && conversation_visible
 }
 
+/// Whether `who` may start a conversation with the user `medic_id`, found in the database as
+/// `medic` (that user's organisation and role; `None` when there is no such user). The new
+/// conversation belongs to the caller's organisation (from the token), so the named user
+/// must be a medic of that organisation, and the caller must be able to see the
+/// conversation once written ([`may_write`]): a dispatcher starts one with any medic of
+/// the org, a medic only with themselves. The hosted policy `conversations_start` holds the
+/// same rule (ARCHITECTURE.md, "Backend parity").
+pub fn may_start_conversation(
+    medic_id: &str,
+    medic: Option<(&str, &str)>,
+    who: &Principal,
+) -> bool {
+    let owner = Ownership {
+        org_id: who.org_id.clone(),
+        medic_id: Some(medic_id.to_string()),
+        user_id: None,
+    };
+    medic.is_some_and(|(org, role)| org == who.org_id && role == "medic")
+        && may_write(&super::tables::CONVERSATIONS, &owner, who)
+}
+
 /// Why an acknowledgement of a message the caller can see is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckRefusal {
@@ -233,6 +254,7 @@ mod tests {
     /// its org's dispatcher has acknowledged; each org has one canned reply.
     fn world() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
+        crate::rest::search::register_functions(&conn).unwrap();
         for sql in crate::db::migrations::MIGRATIONS {
             conn.execute_batch(sql).unwrap();
         }
@@ -481,6 +503,35 @@ mod tests {
                 Some(A)
             );
         }
+    }
+
+    #[test]
+    fn dispatchers_start_conversations_with_their_orgs_medics_and_medics_with_themselves() {
+        let dispatcher = who("d", A, AppRole::Dispatcher);
+        let medic = who("m", A, AppRole::Medic);
+        // (named user, that user as stored, by d, by m)
+        let cases = [
+            ("m", Some((A, "medic")), true, true),
+            ("n", Some((A, "medic")), true, false),
+            ("d", Some((A, "dispatcher")), false, false),
+            ("p", Some((B, "medic")), false, false),
+            ("ghost", None, false, false),
+        ];
+        for (named, stored, by_d, by_m) in cases {
+            assert_eq!(
+                may_start_conversation(named, stored, &dispatcher),
+                by_d,
+                "d names {named}"
+            );
+            assert_eq!(
+                may_start_conversation(named, stored, &medic),
+                by_m,
+                "m names {named}"
+            );
+        }
+        let lakeside = who("e", B, AppRole::Dispatcher);
+        assert!(!may_start_conversation("m", Some((A, "medic")), &lakeside));
+        assert!(may_start_conversation("p", Some((B, "medic")), &lakeside));
     }
 
     #[test]

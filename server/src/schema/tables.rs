@@ -120,7 +120,9 @@ pub static USERS: Table = Table {
     access: Rule::Org("org_id"),
 };
 
-/// One medic's thread with dispatch.
+/// One medic's thread with dispatch, about one thing (its `subject`); a medic may have
+/// several. Started over REST by a dispatcher of the org or the medic
+/// (`rest::write::insert_conversations`).
 pub static CONVERSATIONS: Table = Table {
     name: "conversations",
     columns: &[
@@ -130,6 +132,8 @@ pub static CONVERSATIONS: Table = Table {
         ("created_at", ColType::Timestamp),
         ("last_message_at", ColType::Timestamp),
         ("last_message_preview", ColType::Text),
+        // Last, as Postgres adds a column: what it is about (for EMS, unit and incident).
+        ("subject", ColType::Text),
     ],
     key: &["id"],
     relations: &[
