@@ -44,9 +44,18 @@ impl ListFilter {
             .all(|word| haystack.contains(&word.to_lowercase()))
     }
 
-    /// The conversations of `list` that match, in the list's order.
-    pub fn apply(&self, list: &[ConversationSummary]) -> Vec<ConversationSummary> {
-        list.iter().filter(|c| self.matches(c)).cloned().collect()
+    /// The conversations of `list` that match, in the list's order, and the `selected` one
+    /// whether it matches or not: opening a conversation under "Unread" reads it, and it
+    /// must not vanish from under the reader (nor take the keyboard's place in the list).
+    pub fn apply(
+        &self,
+        list: &[ConversationSummary],
+        selected: Option<&str>,
+    ) -> Vec<ConversationSummary> {
+        list.iter()
+            .filter(|c| self.matches(c) || selected == Some(c.id.as_str()))
+            .cloned()
+            .collect()
     }
 }
 
@@ -108,17 +117,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            unread_only.apply(&list),
+            unread_only.apply(&list, None),
             vec![unread.clone(), urgent.clone()]
         );
         let urgent_only = ListFilter {
             urgent_only: true,
             ..Default::default()
         };
-        assert_eq!(urgent_only.apply(&list), vec![urgent.clone()]);
+        assert_eq!(urgent_only.apply(&list, None), vec![urgent.clone()]);
         assert!(urgent_only.is_active());
         assert!(!ListFilter::default().is_active());
-        assert_eq!(ListFilter::default().apply(&list), list);
+        assert_eq!(ListFilter::default().apply(&list, None), list);
     }
 
     #[test]
@@ -130,5 +139,18 @@ mod tests {
             ..Default::default()
         };
         assert!(filter.matches(&c));
+    }
+
+    #[test]
+    fn the_open_conversation_stays_listed_when_it_stops_matching() {
+        let read = conversation("A", "s", "p", 0, 0);
+        let unread = conversation("B", "s", "p", 2, 0);
+        let list = vec![read.clone(), unread.clone()];
+        let filter = ListFilter {
+            unread_only: true,
+            ..Default::default()
+        };
+        assert_eq!(filter.apply(&list, Some(&read.id)), list);
+        assert_eq!(filter.apply(&list, Some("elsewhere")), vec![unread]);
     }
 }

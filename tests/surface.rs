@@ -200,7 +200,7 @@ async fn the_filter_box_and_toggles_narrow_the_list() {
     ];
     let filter = RwSignal::new(ListFilter::default());
     let _h = leptos::mount::mount_to(root.clone(), move || {
-        let shown = Signal::derive(move || filter.with(|f| f.apply(&list)));
+        let shown = Signal::derive(move || filter.with(|f| f.apply(&list, None)));
         view! {
             <ConversationFilter filter=filter input=NodeRef::new() />
             <ConversationList conversations=shown selected=Signal::derive(|| None::<String>) on_select=|_id: String| {} />

@@ -988,3 +988,15 @@ pub async fn wait_focused(s: &Session, testid: &str) {
     );
     wait(s, &format!("focus on {testid}"), &script).await;
 }
+
+/// The `data-message-id` of the focused element ('' when focus is not on a message).
+pub async fn focused_message(s: &Session) -> String {
+    run(
+        s,
+        "const e = document.activeElement; return e && e.dataset && e.dataset.messageId || '';",
+    )
+    .await
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}

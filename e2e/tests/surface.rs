@@ -9,11 +9,12 @@ use std::sync::Arc;
 use serde_json::Value;
 use switchboard_e2e::api::{self, Api};
 use switchboard_e2e::page::{
-    badge, choose_theme, divider_above, divider_in_view, filter_list, is_shown, items, login,
-    mark_unread, message_ids, open_conversation, open_search_result, page_luminance, path,
-    phone_viewport, press, search_messages, start_conversation, thread_header, toggle_filter,
-    wait_badge, wait_conversation_count, wait_divider, wait_focused, wait_highlighted_in_view,
-    wait_listed_subject, wait_path, wait_shown, wait_thread_subject, wait_unread,
+    badge, choose_theme, divider_above, divider_in_view, filter_list, focused_message, is_shown,
+    items, login, mark_unread, message_ids, open_conversation, open_search_result, page_luminance,
+    path, phone_viewport, press, scroll_above_bottom, search_messages, start_conversation,
+    thread_header, toggle_filter, view_anchor, wait_badge, wait_conversation_count, wait_divider,
+    wait_focused, wait_highlighted_in_view, wait_listed_subject, wait_path, wait_shown,
+    wait_thread_subject, wait_unread,
 };
 use switchboard_e2e::server::ServerProcess;
 use switchboard_e2e::{scenario, Browser, Session};
@@ -150,9 +151,15 @@ async fn a_thread_opens_at_the_new_divider_and_mark_unread_moves_badge_and_list(
             "not read again behind my back"
         );
 
-        // Next time it opens at the divider above that message.
+        // Next time it opens at the divider above that message, even though the thread's
+        // cached rows are behind (two more came while another conversation was open): the
+        // divider is placed from the refetched rows, not the cached ones.
         let other = id_of(&convs[0]);
         open_conversation(&s, &other).await;
+        for n in 0..2 {
+            medic.post(&id, &format!("Later {n}")).await.unwrap();
+        }
+        wait_unread(&s, "two more unread", &id, 5).await;
         open_conversation(&s, &id).await;
         wait_divider(&s).await;
         assert_eq!(divider_above(&s).await, Some(sent[27].clone()));
@@ -244,6 +251,12 @@ async fn search_finds_a_message_in_another_conversation_and_opens_it_there() {
         let (here, there) = (id_of(&convs[0]), convs[convs.len() - 1].clone());
         let there_id = id_of(&there);
         let medic = api::medic_for(&base, &there).await.unwrap();
+        let earlier = id_of(
+            &medic
+                .post(&there_id, "Bleeding controlled with a tourniquet")
+                .await
+                .unwrap(),
+        );
         let found = id_of(
             &medic
                 .post(
@@ -274,9 +287,35 @@ async fn search_finds_a_message_in_another_conversation_and_opens_it_there() {
         open_search_result(&s, &found).await;
         wait_path(&s, &format!("/messages/{there_id}")).await;
         wait_highlighted_in_view(&s, &found).await;
+        assert_eq!(focused_message(&s).await, found, "keyboard focus is on it");
         let ids = message_ids(&s).await;
         let at = ids.iter().position(|m| *m == found).unwrap();
         assert!(at > 0, "history above the found message is loaded too");
+
+        // Esc in the search box belongs to the box: the reader's place in history stays.
+        scroll_above_bottom(&s, 600).await;
+        let place = view_anchor(&s).await;
+        let input = s
+            .wait_for(
+                "[data-testid=message-search]",
+                std::time::Duration::from_secs(20),
+            )
+            .await
+            .unwrap();
+        s.send_keys(&input, "tourn").await.unwrap();
+        press(&s, "Escape", false, false, false).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(
+            view_anchor(&s).await,
+            place,
+            "Esc in search did not move the thread"
+        );
+
+        // Another result in the thread already open: the view goes to it.
+        let again = search_messages(&s, "tourniquet").await;
+        assert!(again.iter().any(|r| r["message"] == earlier.as_str()));
+        open_search_result(&s, &earlier).await;
+        wait_highlighted_in_view(&s, &earlier).await;
     })
     .await;
 }

@@ -27,10 +27,26 @@ pub fn MessageSearch(
 ) -> impl IntoView {
     let session = expect_context::<SessionService>();
     let query = RwSignal::new(String::new());
-    let searching = Action::new_unsync(move |q: &String| {
+    type Found = Option<Result<Vec<SearchHit>, String>>;
+    let found: RwSignal<Found> = RwSignal::new(None);
+    // Answers may come back out of order: only the one for the latest search is shown, and
+    // none after the box was cleared or a result chosen.
+    let latest = StoredValue::new(0_u64);
+    let pause: StoredValue<Option<TimeoutHandle>> = StoredValue::new(None);
+    let cancel_pause = move || {
+        if let Some(h) = pause.try_update_value(Option::take).flatten() {
+            h.clear();
+        }
+    };
+    let search = move |q: String| {
+        cancel_pause();
+        let ticket = latest.try_update_value(|n| {
+            *n += 1;
+            *n
+        });
         let body = json!({"query": q, "max": MAX_RESULTS});
-        async move {
-            session
+        leptos::task::spawn_local(async move {
+            let answer = session
                 .call(|b, t| {
                     let body = body.clone();
                     async move { b.rpc(&t, "search_messages", body).await }
@@ -39,43 +55,39 @@ pub fn MessageSearch(
                 .map_err(|e| fetch_error(e).message)
                 .and_then(|v| {
                     serde_json::from_value::<Vec<SearchHit>>(v).map_err(|e| e.to_string())
-                })
-        }
-    });
+                });
+            if latest.try_get_value() == ticket {
+                let _ = found.try_set(Some(answer));
+            }
+        });
+    };
     // One search per pause in typing; clearing the box clears the results at once.
-    let pause: StoredValue<Option<TimeoutHandle>> = StoredValue::new(None);
     Effect::new(move |_| {
         let q = query.get();
-        if let Some(h) = pause.try_update_value(Option::take).flatten() {
-            h.clear();
-        }
+        cancel_pause();
         if q.trim().is_empty() {
-            searching.value().set(None);
+            latest.update_value(|n| *n += 1);
+            found.set(None);
             return;
         }
         let handle = set_timeout_with_handle(
-            move || {
-                searching.dispatch(q);
-            },
+            move || search(q),
             std::time::Duration::from_millis(DEBOUNCE_MS),
         );
         pause.set_value(handle.ok());
     });
-    on_cleanup(move || {
-        if let Some(h) = pause.try_update_value(Option::take).flatten() {
-            h.clear();
-        }
-    });
+    on_cleanup(cancel_pause);
     let clear = move || {
+        cancel_pause();
+        latest.update_value(|n| *n += 1);
         query.set(String::new());
-        searching.value().set(None);
+        found.set(None);
     };
     let open = move |hit: &SearchHit| {
         on_open.run((hit.conversation_id.clone(), hit.id.clone()));
         clear();
     };
-    let results = move || searching.value().get();
-    let now = js_sys::Date::now();
+    let results = move || found.get();
     view! {
         <div class="message-search" role="search">
             <input type="search" data-testid="message-search" node_ref=input
@@ -92,7 +104,7 @@ pub fn MessageSearch(
                         ev.prevent_default();
                         let q = query.get_untracked();
                         if !q.trim().is_empty() {
-                            searching.dispatch(q);
+                            search(q);
                         }
                     }
                     "ArrowDown" => {
@@ -115,7 +127,9 @@ pub fn MessageSearch(
                         Some(Ok(hits)) if hits.is_empty() => {
                             view! { <li class="search-empty">"No message matches."</li> }.into_any()
                         }
-                        Some(Ok(hits)) => hits
+                        Some(Ok(hits)) => {
+                            let now = js_sys::Date::now();
+                            hits
                             .into_iter()
                             .map(|hit| {
                                 let when = js_sys::Date::parse(&hit.created_at);
@@ -134,7 +148,10 @@ pub fn MessageSearch(
                                                     open(&chosen_key);
                                                 }
                                                 "ArrowDown" | "ArrowUp" => step_focus(&ev),
-                                                "Escape" => clear(),
+                                                "Escape" => {
+                                                    ev.prevent_default();
+                                                    clear();
+                                                }
                                                 _ => {}
                                             }
                                         }>
@@ -159,7 +176,8 @@ pub fn MessageSearch(
                                 .into_any()
                             })
                             .collect_view()
-                            .into_any(),
+                            .into_any()
+                        }
                         Some(Err(e)) => view! { <li class="form-error" role="alert">{format!("Search failed: {e}")}</li> }.into_any(),
                         None => ().into_any(),
                     }}

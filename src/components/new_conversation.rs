@@ -67,6 +67,41 @@ pub fn validate(medic_id: &str, subject: &str, body: &str) -> Result<Start, &'st
     })
 }
 
+/// The ids one submit of the form goes out with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// What was submitted.
+    pub start: Start,
+    /// The conversation's client-chosen id.
+    pub conversation_id: String,
+    /// The first message's client-chosen id.
+    pub message_id: String,
+}
+
+/// The ids for submitting `start` after the `previous` submit (if any) failed somewhere: a
+/// retry with the same medic and subject is the same conversation (its id again, so a
+/// conversation stored before the failure is not started twice), and with the same words
+/// too the same first message. Anything else is new: a taken id is read as "already
+/// stored", so reusing one for another medic would send the message into their
+/// conversation.
+pub fn attempt_for(
+    previous: Option<&Attempt>,
+    start: &Start,
+    mut fresh: impl FnMut() -> String,
+) -> Attempt {
+    let same_conversation =
+        previous.filter(|p| p.start.medic_id == start.medic_id && p.start.subject == start.subject);
+    let conversation_id = same_conversation.map_or_else(&mut fresh, |p| p.conversation_id.clone());
+    let message_id = same_conversation
+        .filter(|p| p.start.body == start.body)
+        .map_or_else(&mut fresh, |p| p.message_id.clone());
+    Attempt {
+        start: start.clone(),
+        conversation_id,
+        message_id,
+    }
+}
+
 /// A taken id on a retry means the first try was stored (hosted PostgREST answers 409
 /// 23505 where the embedded server returns the row): it is this very row.
 fn stored(result: Result<serde_json::Value, ApiError>) -> Result<(), ApiError> {
@@ -102,23 +137,23 @@ pub fn NewConversation(
     let medic = RwSignal::new(me.clone().unwrap_or_default());
     let subject = RwSignal::new(String::new());
     let body = RwSignal::new(String::new());
-    // Ids chosen once per form: a retry after a lost answer cannot start a second
-    // conversation or send the first message twice.
-    let ids = StoredValue::new(None::<(String, String)>);
+    // The last submit's ids (see `attempt_for`): a retry after a lost answer cannot start a
+    // second conversation or send the first message twice.
+    let last = StoredValue::new(None::<Attempt>);
     let error = RwSignal::new(None::<String>);
     let starting = Action::new_unsync(move |start: &Start| {
-        let start = start.clone();
-        let (conversation_id, message_id) = ids
-            .try_update_value(|ids| {
-                ids.get_or_insert_with(|| {
-                    (
-                        uuid::Uuid::new_v4().to_string(),
-                        uuid::Uuid::new_v4().to_string(),
-                    )
-                })
-                .clone()
+        let attempt = last
+            .try_update_value(|last| {
+                let next = attempt_for(last.as_ref(), start, || uuid::Uuid::new_v4().to_string());
+                *last = Some(next.clone());
+                next
             })
-            .unwrap_or_default();
+            .unwrap_or_else(|| attempt_for(None, start, || uuid::Uuid::new_v4().to_string()));
+        let Attempt {
+            start,
+            conversation_id,
+            message_id,
+        } = attempt;
         async move {
             let created = session
                 .call(|b, t| {
@@ -145,7 +180,7 @@ pub fn NewConversation(
     });
     Effect::new(move |_| match starting.value().get() {
         Some(Ok(conversation)) => {
-            ids.set_value(None);
+            last.set_value(None);
             subject.set(String::new());
             body.set(String::new());
             error.set(None);
@@ -261,5 +296,43 @@ mod tests {
         assert!(validate("m1", "s", &"x".repeat(4001))
             .unwrap_err()
             .contains("4,000"));
+    }
+
+    fn start(medic: &str, subject: &str, body: &str) -> Start {
+        Start {
+            medic_id: medic.into(),
+            subject: subject.into(),
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn a_retry_of_the_same_form_reuses_its_ids_and_anything_else_is_new() {
+        let mut n = 0;
+        let mut fresh = || {
+            n += 1;
+            format!("id{n}")
+        };
+        let first = attempt_for(None, &start("jordan", "Inc 1", "hi"), &mut fresh);
+        assert_eq!(
+            (first.conversation_id.as_str(), first.message_id.as_str()),
+            ("id1", "id2")
+        );
+        let again = attempt_for(Some(&first), &start("jordan", "Inc 1", "hi"), &mut fresh);
+        assert_eq!(again, first);
+        // Edited words: the same conversation, another message.
+        let edited = attempt_for(Some(&first), &start("jordan", "Inc 1", "hello"), &mut fresh);
+        assert_eq!(edited.conversation_id, "id1");
+        assert_eq!(edited.message_id, "id3");
+        // Another medic (or subject) is another conversation: never the first one's id,
+        // which the server would answer as "already stored" and the message would go to
+        // Jordan.
+        let other = attempt_for(Some(&first), &start("priya", "Inc 1", "hi"), &mut fresh);
+        assert_eq!(
+            (other.conversation_id.as_str(), other.message_id.as_str()),
+            ("id4", "id5")
+        );
+        let resubject = attempt_for(Some(&first), &start("jordan", "Inc 2", "hi"), &mut fresh);
+        assert_ne!(resubject.conversation_id, "id1");
     }
 }

@@ -147,7 +147,7 @@ fn SignedIn() -> impl IntoView {
             .with(|d| d.as_deref().map(pin_urgent).unwrap_or_default());
         filter.with(|f| {
             if f.is_active() {
-                f.apply(&pinned)
+                f.apply(&pinned, selected.get().as_deref())
             } else {
                 pinned
             }

@@ -75,8 +75,13 @@ pub fn use_reach(id: Memo<Option<String>>, at: Memo<Option<String>>) -> Signal<u
             return;
         };
         leptos::task::spawn_local(async move {
-            let n = reach_of(session, conversation, message).await;
-            let _ = reach.try_set(n);
+            let n = reach_of(session, conversation.clone(), message.clone()).await;
+            // Another result may have been chosen meanwhile: its lookup decides.
+            let current = id.try_get_untracked().flatten() == Some(conversation)
+                && at.try_get_untracked().flatten() == Some(message);
+            if current {
+                let _ = reach.try_set(n);
+            }
         });
     });
     reach.into()

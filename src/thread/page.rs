@@ -65,19 +65,26 @@ pub fn ThreadPage() -> impl IntoView {
             .with(|d| d.as_ref()?.iter().find(|c| c.id == id).cloned())
     });
     let divider = RwSignal::new(None::<String>);
-    let divider_for = StoredValue::new(None::<String>);
+    // The conversation whose opening is decided (divider placed); its rows show from then on.
+    let opened = RwSignal::new(None::<String>);
     let me_divider = me.clone();
     Effect::new(move |_| {
         let Some(conversation) = id.get() else { return };
-        if divider_for.with_value(|d| d.as_deref() == Some(conversation.as_str())) {
+        if opened.with(|o| o.as_deref() == Some(conversation.as_str())) {
             return;
         }
-        let ready = messages.with(|m| m.first().is_some_and(|m| m.conversation_id == conversation));
-        if !ready {
-            divider.set(None);
+        // Only current answers count: a thread reopened from the cache shows rows that may
+        // be behind the list's count until its refetch lands, and a list still loading
+        // (a reload on this thread) has no count yet.
+        let rows_ready = messages
+            .with(|m| m.first().is_some_and(|m| m.conversation_id == conversation))
+            && !query.fetching.get();
+        let list_settled = (conversations.data.with(Option::is_some)
+            || conversations.error.with(Option::is_some))
+            && !conversations.fetching.get();
+        if !rows_ready || !list_settled {
             return;
         }
-        divider_for.set_value(Some(conversation));
         let unread = summary.with_untracked(|s| s.as_ref().map_or(0, |s| s.unread_count.max(0)));
         let first = messages.with_untracked(|m| {
             first_unread(m, unread as usize, |m| {
@@ -86,6 +93,15 @@ pub fn ThreadPage() -> impl IntoView {
             .map(str::to_string)
         });
         divider.set(first);
+        opened.set(Some(conversation));
+    });
+    // The view gets the rows once the opening is decided, so it opens where the divider says.
+    let shown = Memo::new(move |_| {
+        if opened.with(|o| *o == id.get()) {
+            messages.get()
+        } else {
+            Vec::new()
+        }
     });
     // Set by the view once it took its opening position: nothing is read before that.
     let positioned = RwSignal::new(false);
@@ -113,6 +129,10 @@ pub fn ThreadPage() -> impl IntoView {
     // "Mark as unread": the marker goes back to just before the message, and stays there
     // while the thread is open (`ReadMarker::hold`); list, badge and title follow the
     // refetch.
+    Effect::new(move |_| {
+        let open = id.get().unwrap_or_default();
+        marking.marker.update_value(|m| m.opened(&open));
+    });
     let marking_unread = Action::new_unsync(move |message_id: &String| {
         let conversation = id.get_untracked().unwrap_or_default();
         marking.marker.update_value(|m| m.hold(&conversation));
@@ -126,6 +146,10 @@ pub fn ThreadPage() -> impl IntoView {
                 .await;
             for key in [QueryKey::conversations(), QueryKey::unread_total()] {
                 cache.invalidate(&key);
+            }
+            if result.is_err() {
+                // Nothing moved on the server: reading marks it read again.
+                marking.marker.try_update_value(ReadMarker::release);
             }
             result
                 .map(|_| ())
@@ -237,7 +261,7 @@ pub fn ThreadPage() -> impl IntoView {
             {move || {
                 id.track();
                 view! {
-                    <MessageThread messages=messages me=me.clone() follow_next=follow_next
+                    <MessageThread messages=shown me=me.clone() follow_next=follow_next
                         following=following has_older=has_older on_load_older=load_older
                         side=side on_acknowledge=acknowledge divider=divider highlight=at
                         positioned=positioned on_mark_unread=mark_unread pending=pending />
@@ -247,7 +271,13 @@ pub fn ThreadPage() -> impl IntoView {
                 <p class="form-error thread-error" role="alert">{move || action_error.get().unwrap_or_default()}</p>
             </Show>
             <CannedReplies send=send_canned />
-            <Composer send=send />
+            // One composer per conversation too: a half-written reply (and its urgent toggle)
+            // belongs to the medic it was written for, never to the next one opened (Alt+↓
+            // keeps focus in the box).
+            {move || {
+                id.track();
+                view! { <Composer send=send /> }
+            }}
         </div>
     }
 }

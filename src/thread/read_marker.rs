@@ -64,6 +64,23 @@ impl ReadMarker {
         self.unseen_below = false;
     }
 
+    /// `conversation` is the one on screen now (`""` for none): a hold on another one ends,
+    /// so it is marked read as usual when it is opened again.
+    pub fn opened(&mut self, conversation: &str) {
+        if self
+            .held
+            .as_deref()
+            .is_some_and(|held| held != conversation)
+        {
+            self.held = None;
+        }
+    }
+
+    /// The hold ends (the unread mark did not reach the server).
+    pub fn release(&mut self) {
+        self.held = None;
+    }
+
     fn mark(&mut self, conversation: &str) -> Option<String> {
         match &self.held {
             Some(held) if held == conversation => return None,
@@ -166,5 +183,26 @@ mod tests {
         m.on_change(Some("c1"), true);
         m.hold("c1");
         assert_eq!(m.on_written(Some("c1"), true), None);
+    }
+
+    #[test]
+    fn leaving_the_conversation_ends_the_hold_even_without_a_marker_elsewhere() {
+        let mut m = ReadMarker::default();
+        m.hold("c1");
+        // c2 opens at its divider: nothing is marked there.
+        m.opened("c2");
+        assert_eq!(m.on_change(Some("c2"), false), None);
+        m.opened("c1");
+        assert_eq!(m.on_change(Some("c1"), true), Some("c1".into()));
+    }
+
+    #[test]
+    fn a_failed_unread_mark_releases_the_hold() {
+        let mut m = ReadMarker::default();
+        m.hold("c1");
+        m.opened("c1");
+        assert_eq!(m.on_change(Some("c1"), true), None);
+        m.release();
+        assert_eq!(m.on_change(Some("c1"), true), Some("c1".into()));
     }
 }

@@ -155,14 +155,41 @@ pub fn MessageThread(
         }
     });
 
-    // Esc jumps to the newest message and clears the pill (`shortcuts`).
+    // Another search result chosen in this same thread: go to it (a new thread goes there
+    // as it opens, above).
+    Effect::new(move |previous: Option<Option<String>>| {
+        let target = highlight.get();
+        if let (Some(_), Some(t)) = (&previous, &target) {
+            let t = t.clone();
+            request_animation_frame(move || {
+                if scroll_to_message(container, &t) {
+                    if let Some(d) = measure() {
+                        distance.set_value(d);
+                        set_following(follows(d));
+                    }
+                }
+            });
+        }
+        target
+    });
+
+    // Esc jumps to the newest message and clears the pill (`shortcuts`), unless something
+    // else took it: a search box, a dialog, a field.
     let on_escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.default_prevented() {
+            return;
+        }
         let typing = ev
             .target()
             .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
             .is_some_and(|el| {
                 matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
                     || el.is_content_editable()
+                    || el
+                        .closest("dialog, .message-search")
+                        .ok()
+                        .flatten()
+                        .is_some()
             });
         let press = crate::shortcuts::KeyPress {
             key: &ev.key(),
@@ -365,6 +392,14 @@ fn scroll_to_message(container: NodeRef<Div>, target: &str) -> bool {
             let options = web_sys::ScrollIntoViewOptions::new();
             options.set_block(web_sys::ScrollLogicalPosition::Center);
             row.scroll_into_view_with_scroll_into_view_options(&options);
+            // Keyboard focus goes where the reader was taken (the search result they left
+            // is gone), without scrolling again.
+            if let Ok(row) = row.dyn_into::<web_sys::HtmlElement>() {
+                let _ = row.set_attribute("tabindex", "-1");
+                let focus = web_sys::FocusOptions::new();
+                focus.set_prevent_scroll(true);
+                let _ = row.focus_with_options(&focus);
+            }
             true
         }
         None => false,
