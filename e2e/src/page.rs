@@ -207,9 +207,11 @@ pub async fn items(s: &Session) -> Vec<Value> {
 }
 
 /// Waits until the list shows `n` conversations.
+/// The list is windowed (only the rows near the view are in the DOM): the count is the
+/// list's `data-total`.
 pub async fn wait_conversation_count(s: &Session, what: &str, n: usize) {
     let script = format!(
-        "return document.querySelectorAll('[data-testid=conversation-item]').length === {n};"
+        "const l = document.querySelector('[data-testid=conversation-list]'); return !!l && l.dataset.total === '{n}';"
     );
     wait(s, what, &script).await;
 }

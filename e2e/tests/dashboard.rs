@@ -87,8 +87,11 @@ async fn login_shows_list_counts_and_badge_and_rejects_a_wrong_password() {
         let shown = items(&s).await;
         let shown_ids: Vec<&str> = shown.iter().map(|i| i["id"].as_str().unwrap()).collect();
         let expected_ids: Vec<&str> = expected.iter().map(|c| c["id"].as_str().unwrap()).collect();
+        // The list is windowed: the rows in the DOM are the first ones, in the server's order.
+        assert!(shown_ids.len() >= 20, "a screenful and more is rendered");
         assert_eq!(
-            shown_ids, expected_ids,
+            shown_ids,
+            expected_ids[..shown_ids.len()],
             "newest first, as the server orders them"
         );
         for (item, conv) in shown.iter().zip(&expected) {

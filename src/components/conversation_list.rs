@@ -1,41 +1,40 @@
 //! The conversation list: conversations waiting for an urgent acknowledgement first, then
-//! newest first; unread counts; keyboard navigable.
+//! newest first; unread counts; keyboard navigable (↑/↓, Home/End); windowed, so only what
+//! is on screen is in the DOM.
 
 use leptos::prelude::*;
 
 use crate::api::ConversationSummary;
+use crate::list_window::{rendered, reveal, OVERSCAN};
 use crate::timefmt::relative;
 
-fn focus_sibling(ev: &leptos::ev::KeyboardEvent, forward: bool) {
-    use wasm_bindgen::JsCast;
-    let Some(current) = ev
-        .target()
-        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-    else {
-        return;
-    };
-    let next = if forward {
-        current.next_element_sibling()
-    } else {
-        current.previous_element_sibling()
-    };
-    if let Some(el) = next.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
-        let _ = el.focus();
-        ev.prevent_default();
+/// Focuses the row of conversation `id` once it is rendered: after a scroll the window's
+/// new rows come a frame or two later, so it tries for a few frames.
+pub fn focus_row(id: &str) {
+    fn attempt(selector: String, frames_left: u32) {
+        request_animation_frame(move || {
+            let row = document()
+                .query_selector(&selector)
+                .ok()
+                .flatten()
+                .and_then(|el| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el).ok());
+            match row {
+                Some(row) => {
+                    let _ = row.focus();
+                }
+                None if frames_left > 0 => attempt(selector, frames_left - 1),
+                None => {}
+            }
+        });
     }
+    attempt(
+        format!("[data-testid=conversation-item][data-conversation-id=\"{id}\"]"),
+        5,
+    );
 }
 
-fn on_key(ev: &leptos::ev::KeyboardEvent, id: &str, on_select: UnsyncCallback<String>) {
-    match ev.key().as_str() {
-        "Enter" | " " => {
-            ev.prevent_default();
-            on_select.run(id.to_string());
-        }
-        "ArrowDown" => focus_sibling(ev, true),
-        "ArrowUp" => focus_sibling(ev, false),
-        _ => {}
-    }
-}
+/// Rough row height (px) until the first row is measured.
+const ROW_PX_GUESS: f64 = 84.0;
 
 /// How often relative times are recomputed (ms): "1 min" shows at most this long after
 /// the minute.
@@ -63,15 +62,136 @@ pub fn ConversationList(
             h.clear();
         }
     });
+
+    // Windowing (`list_window`): only the rows in view and an overscan are in the DOM, the
+    // rest stand in as two spacers; rows are keyed, so moving one conversation to the top
+    // touches a constant number of nodes.
+    let list = NodeRef::<leptos::html::Ul>::new();
+    let scroll_top = RwSignal::new(0.0_f64);
+    let viewport = RwSignal::new(1_000.0_f64);
+    let row_px = RwSignal::new(ROW_PX_GUESS);
+    let measure = move || {
+        if let Some(el) = list.get_untracked() {
+            scroll_top.set(f64::from(el.scroll_top()));
+            let height = f64::from(el.client_height());
+            if height > 0.0 && height != viewport.get_untracked() {
+                viewport.set(height);
+            }
+        }
+    };
+    let on_resize = window_event_listener(leptos::ev::resize, move |_| measure());
+    on_cleanup(move || on_resize.remove());
+    let total = Memo::new(move |_| conversations.with(Vec::len));
+    let range = Memo::new(move |_| {
+        rendered(
+            scroll_top.get(),
+            viewport.get(),
+            row_px.get(),
+            total.get(),
+            OVERSCAN,
+        )
+    });
+    let positions = Memo::new(move |_| {
+        conversations.with(|list| {
+            list.iter()
+                .enumerate()
+                .map(|(i, c)| (c.id.clone(), i))
+                .collect::<std::collections::HashMap<_, _>>()
+        })
+    });
+    let slice = Memo::new(move |_| {
+        let r = range.get();
+        conversations.with(|list| list.get(r).map(<[_]>::to_vec).unwrap_or_default())
+    });
+    // Rows are all one height (CSS); the first one rendered says how tall.
+    Effect::new(move |_| {
+        slice.track();
+        request_animation_frame(move || {
+            let measured = list
+                .get_untracked()
+                .and_then(|el| {
+                    el.query_selector("[data-testid=conversation-item]")
+                        .ok()
+                        .flatten()
+                })
+                .and_then(|el| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el).ok())
+                .map(|el| f64::from(el.offset_height()))
+                .filter(|h| *h > 0.0);
+            if let Some(h) = measured {
+                if (h - row_px.get_untracked()).abs() >= 1.0 {
+                    row_px.set(h);
+                }
+            }
+            measure();
+        });
+    });
+    // A conversation selected elsewhere (keyboard, search, the urgent counter) is scrolled
+    // into the list's view; list updates alone never move it.
+    let scroll_to = move |index: usize| {
+        let Some(el) = list.get_untracked() else {
+            return;
+        };
+        if let Some(top) = reveal(
+            index,
+            f64::from(el.scroll_top()),
+            f64::from(el.client_height()),
+            row_px.get_untracked(),
+        ) {
+            el.set_scroll_top(top as i32);
+            measure();
+        }
+    };
+    Effect::new(move |_| {
+        let Some(id) = selected.get() else { return };
+        if let Some(index) = positions.with_untracked(|p| p.get(&id).copied()) {
+            scroll_to(index);
+        }
+    });
+    let on_key = move |ev: &leptos::ev::KeyboardEvent, id: &str| {
+        let step: i64 = match ev.key().as_str() {
+            "Enter" | " " => {
+                ev.prevent_default();
+                on_select.run(id.to_string());
+                return;
+            }
+            "ArrowDown" => 1,
+            "ArrowUp" => -1,
+            "Home" => i64::MIN,
+            "End" => i64::MAX,
+            _ => return,
+        };
+        let Some(at) = positions.with_untracked(|p| p.get(id).copied()) else {
+            return;
+        };
+        let last = total.get_untracked().saturating_sub(1) as i64;
+        let next = match step {
+            i64::MIN => 0,
+            i64::MAX => last,
+            s => (at as i64 + s).clamp(0, last),
+        } as usize;
+        ev.prevent_default();
+        if next == at {
+            return;
+        }
+        if let Some(target) = conversations.with_untracked(|l| l.get(next).map(|c| c.id.clone())) {
+            scroll_to(next);
+            focus_row(&target);
+        }
+    };
+
     view! {
-        <ul class="conversation-list" data-testid="conversation-list" role="listbox" aria-label="Conversations">
-            <For each=move || conversations.get() key=|c| (c.id.clone(), c.unread_count, c.unacked_urgent, c.last_message_at.clone(), c.last_message_preview.clone(), c.subject.clone()) let:c>
+        <ul class="conversation-list" data-testid="conversation-list" role="listbox" aria-label="Conversations"
+            node_ref=list on:scroll=move |_| measure() data-total=move || total.get().to_string()>
+            <li class="list-spacer" role="presentation" aria-hidden="true"
+                style:height=move || format!("{}px", range.get().start as f64 * row_px.get())></li>
+            <For each=move || slice.get() key=|c| (c.id.clone(), c.unread_count, c.unacked_urgent, c.last_message_at.clone(), c.last_message_preview.clone(), c.subject.clone()) let:c>
                 {
                     let id = c.id.clone();
                     let id_for_selected = id.clone();
                     let is_selected = move || selected.get().as_deref() == Some(id_for_selected.as_str());
                     let id_click = id.clone();
                     let id_key = id.clone();
+                    let id_pos = id.clone();
                     let when = c.last_message_at.as_deref().map(js_sys::Date::parse);
                     let unread = c.unread_count;
                     let urgent = c.unacked_urgent;
@@ -81,8 +201,10 @@ pub fn ConversationList(
                             data-testid="conversation-item" data-conversation-id=id.clone() data-unread=unread.to_string()
                             data-urgent=urgent.to_string()
                             role="option" tabindex="0" aria-selected=move || is_selected().to_string()
+                            aria-setsize=move || total.get().to_string()
+                            aria-posinset=move || positions.with(|p| p.get(&id_pos).map_or(0, |i| i + 1)).to_string()
                             on:click=move |_| on_select.run(id_click.clone())
-                            on:keydown=move |ev: leptos::ev::KeyboardEvent| on_key(&ev, &id_key, on_select)>
+                            on:keydown=move |ev: leptos::ev::KeyboardEvent| on_key(&ev, &id_key)>
                             <div class="conversation-top">
                                 <span class="medic-name">
                                     {(urgent > 0).then(|| view! {
@@ -103,6 +225,8 @@ pub fn ConversationList(
                     }
                 }
             </For>
+            <li class="list-spacer" role="presentation" aria-hidden="true"
+                style:height=move || format!("{}px", (total.get() - range.get().end) as f64 * row_px.get())></li>
         </ul>
     }
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::{fetch_error, use_conversations};
 use crate::alerts::{AlertControls, AlertInputs, AlertService};
 use crate::cache::{use_query, QueryClient, QueryKey};
+use crate::components::conversation_list::focus_row;
 use crate::components::{
     ConnectionState, ConversationFilter, ConversationList, LoadError, MessageSearch,
     NewConversation, ThemeToggle, UnreadBadge,
@@ -284,20 +285,4 @@ fn in_text_field(ev: &web_sys::KeyboardEvent) -> bool {
             matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
                 || el.is_content_editable()
         })
-}
-
-/// Moves focus to the list row of conversation `id` once it is marked selected, so the
-/// keyboard user sees where they are (focus always visible).
-fn focus_row(id: &str) {
-    let selector = format!("[data-testid=conversation-item][data-conversation-id=\"{id}\"]");
-    request_animation_frame(move || {
-        let row = document()
-            .query_selector(&selector)
-            .ok()
-            .flatten()
-            .and_then(|el| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el).ok());
-        if let Some(row) = row {
-            let _ = row.focus();
-        }
-    });
 }
