@@ -10,6 +10,7 @@ pub mod cache;
 pub mod components;
 pub mod config;
 pub mod list_filter;
+pub mod list_pages;
 pub mod list_window;
 pub mod pages;
 pub mod realtime;

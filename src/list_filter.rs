@@ -81,6 +81,7 @@ mod tests {
             unacked_urgent: urgent,
             oldest_unacked_urgent_at: None,
             medic_last_message_at: None,
+            ..Default::default()
         }
     }
 

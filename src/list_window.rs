@@ -5,9 +5,9 @@
 use std::ops::Range;
 
 /// Rows rendered above and below the visible ones. Generous on purpose: scrolling by a
-/// screen or two never shows a blank, and a list of a few dozen (the usual working set) is
-/// rendered whole.
-pub const OVERSCAN: usize = 30;
+/// screen or two never shows a blank, and a list of a few dozen (the usual working set, the
+/// demo's 40) is rendered whole; a screenful plus twice this stays under 100 rows.
+pub const OVERSCAN: usize = 40;
 
 /// The rows to render, `[start, end)` of `total` rows of `row_px` px each, for a viewport
 /// `viewport_px` px tall scrolled to `scroll_top` px, with `overscan` rows more on each side.

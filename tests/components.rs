@@ -373,7 +373,8 @@ async fn a_realtime_event_rerenders_list_thread_and_badge_through_invalidation()
             use_query::<i64, _, _, _>(client, || Some(QueryKey::unread_total()), mk("total", s1));
         let list = use_query::<Vec<ConversationSummary>, _, _, _>(
             client,
-            || Some(QueryKey::conversations()),
+            // The list's row of c1: what a change to c1 refetches (issue 17).
+            || Some(QueryKey::conversation_row("c1")),
             mk("list", s2),
         );
         let thread = use_query::<Vec<Message>, _, _, _>(

@@ -104,6 +104,43 @@ impl Api {
         Ok(reply.body.as_array().cloned().unwrap_or_default())
     }
 
+    /// Starts a conversation about `subject` (as a medic: with themselves); the stored row.
+    pub async fn start_conversation(&self, medic_id: &str, subject: &str) -> Result<Value, Error> {
+        let request = self
+            .client
+            .request(
+                switchboard_api_client::reqwest::Method::POST,
+                "/rest/v1/conversations",
+                Some(&self.token),
+            )
+            .header("Prefer", "return=representation")
+            .json(&json!({"medic_id": medic_id, "subject": subject}));
+        let reply = switchboard_api_client::send(request).await?;
+        if reply.status != StatusCode::CREATED {
+            return Err(Error::Api(format!(
+                "start conversation: {} {}",
+                reply.status, reply.body
+            )));
+        }
+        Ok(reply.body[0].clone())
+    }
+
+    /// Inserts several messages (a JSON array of rows) in one request, answering nothing
+    /// back: seeding a long thread quickly.
+    pub async fn insert_many(&self, rows: &Value) -> Result<(), Error> {
+        let reply = self
+            .client
+            .insert_messages(rows, Returning::Minimal, &self.token)
+            .await?;
+        if reply.status != StatusCode::CREATED {
+            return Err(Error::Api(format!(
+                "insert: {} {}",
+                reply.status, reply.body
+            )));
+        }
+        Ok(())
+    }
+
     async fn post_row(&self, row: Value) -> Result<Value, Error> {
         let reply = self
             .client
@@ -114,6 +151,41 @@ impl Api {
         }
         Ok(reply.body[0].clone())
     }
+}
+
+/// A new conversation of `n` messages ("Log entry 00000" oldest first) between Ana's
+/// first conversation's medic and the org, posted by that medic in bulk (500 rows a
+/// request: request bodies are capped at 64 KiB). Returns the conversation's id and the
+/// ids of its oldest and newest messages.
+pub async fn long_thread(
+    base: &str,
+    ana: &Api,
+    n: usize,
+) -> Result<(String, String, String), Error> {
+    const BATCH: usize = 500;
+    let convs = ana.conversations().await?;
+    let first = convs
+        .first()
+        .ok_or_else(|| Error::Api("no conversation".into()))?;
+    let medic = medic_for(base, first).await?;
+    let medic_id = medic.user["id"].as_str().unwrap_or_default().to_string();
+    let started = medic
+        .start_conversation(&medic_id, "Long transfer log")
+        .await?;
+    let conversation = started["id"].as_str().unwrap_or_default().to_string();
+    for from in (0..n).step_by(BATCH) {
+        let rows: Vec<Value> = (from..(from + BATCH).min(n))
+            .map(|i| json!({"conversation_id": conversation, "body": format!("Log entry {i:05}")}))
+            .collect();
+        medic.insert_many(&Value::Array(rows)).await?;
+    }
+    let end = |order: &str| {
+        format!("/rest/v1/messages?select=id&conversation_id=eq.{conversation}&order=created_at.{order}&limit=1")
+    };
+    let id = |v: Value| v[0]["id"].as_str().unwrap_or_default().to_string();
+    let oldest = id(ana.get(&end("asc")).await?);
+    let newest = id(ana.get(&end("desc")).await?);
+    Ok((conversation, oldest, newest))
 }
 
 /// The Northside medics' logins, in seed order.

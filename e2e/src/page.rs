@@ -1002,3 +1002,39 @@ pub async fn focused_message(s: &Session) -> String {
     .unwrap_or_default()
     .to_string()
 }
+
+/// Forgets the resource timings recorded so far (the browser keeps a buffer of them).
+pub async fn clear_resource_timings(s: &Session) {
+    run(s, "performance.clearResourceTimings(); performance.setResourceTimingBufferSize(10000); return true;").await;
+}
+
+/// `[url, bytes transferred]` of every request the page made since
+/// [`clear_resource_timings`] whose URL contains `part`.
+pub async fn requests_to(s: &Session, part: &str) -> Vec<(String, u64)> {
+    let script = format!(
+        "return performance.getEntriesByType('resource').filter(e => e.name.includes({}))
+           .map(e => [e.name, e.transferSize]);",
+        json!(part)
+    );
+    run(s, &script)
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            (
+                e[0].as_str().unwrap_or_default().to_string(),
+                e[1].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// How many conversations the list holds (its `data-total`; rows are windowed).
+pub async fn list_total(s: &Session) -> usize {
+    run(s, "const l = document.querySelector('[data-testid=conversation-list]'); return l ? parseInt(l.dataset.total || '0', 10) : 0;")
+        .await
+        .as_u64()
+        .unwrap_or(0) as usize
+}

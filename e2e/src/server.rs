@@ -179,6 +179,11 @@ impl ServerProcess {
         .await
     }
 
+    /// The running server's process id (for reading its memory from `/proc`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// SIGKILL: no graceful shutdown, sockets just die.
     pub async fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

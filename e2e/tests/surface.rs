@@ -9,11 +9,12 @@ use std::sync::Arc;
 use serde_json::Value;
 use switchboard_e2e::api::{self, Api};
 use switchboard_e2e::page::{
-    badge, choose_theme, divider_above, divider_in_view, filter_list, focused_message, is_shown,
-    items, login, mark_unread, message_ids, open_conversation, open_search_result, page_luminance,
-    path, phone_viewport, press, scroll_above_bottom, search_messages, start_conversation,
-    thread_header, toggle_filter, view_anchor, wait_badge, wait_conversation_count, wait_divider,
-    wait_focused, wait_highlighted_in_view, wait_listed_subject, wait_path, wait_shown,
+    badge, choose_theme, clear_resource_timings, divider_above, divider_in_view, filter_list,
+    focused_message, is_shown, items, list_total, login, mark_unread, message_ids,
+    open_conversation, open_search_result, page_luminance, path, phone_viewport, press,
+    requests_to, scroll_above_bottom, search_messages, start_conversation, thread_header,
+    toggle_filter, view_anchor, wait_badge, wait_conversation_count, wait_divider, wait_focused,
+    wait_highlighted_in_view, wait_listed_subject, wait_on_top, wait_path, wait_shown,
     wait_thread_subject, wait_unread,
 };
 use switchboard_e2e::server::ServerProcess;
@@ -365,4 +366,79 @@ async fn on_a_phone_the_list_and_the_thread_are_two_screens() {
         phone_viewport(&s, None).await;
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_change_refetches_its_row_of_the_list_not_the_list() {
+    play("row-refetch", |s, base, ana| async move {
+        login(&s, &base, "ana@northside.test").await;
+        let convs = ana.conversations().await.unwrap();
+        let far = convs[convs.len() - 1].clone();
+        let far_id = id_of(&far);
+        let medic = api::medic_for(&base, &far).await.unwrap();
+        // The first answer of a row is fetched when the change names it; then again.
+        medic.post(&far_id, "First news").await.unwrap();
+        wait_on_top(&s, "moved to the top", &far_id).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // What the whole list's first page costs (the sign-in fetched it).
+        let page = requests_to(&s, "conversations_with_unread")
+            .await
+            .iter()
+            .map(|(_, bytes)| *bytes)
+            .max()
+            .unwrap_or(0);
+        assert!(page > 0);
+        clear_resource_timings(&s).await;
+        let before = ana.unread_total().await.unwrap();
+        medic.post(&far_id, "More news").await.unwrap();
+        wait_badge(&s, before + 1).await;
+        wait_unread(&s, "row refetched", &far_id, 2).await;
+        let calls = requests_to(&s, "conversations_with_unread").await;
+        assert!(!calls.is_empty(), "the row was refetched");
+        for (url, bytes) in &calls {
+            // One row (a few hundred bytes with headers), never the list: compressed, the
+            // demo's 40 conversations are several times that.
+            assert!(
+                *bytes <= 5_000 && *bytes * 3 < page,
+                "{url} moved {bytes} B for one change; the list page is {page} B"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn older_conversations_come_a_page_at_a_time() {
+    let (server, browser, ana) = setup().await;
+    let base = server.url();
+    // 15 more conversations (no messages yet, so the oldest in the list's order) before
+    // Ana signs in: 55 in all, past the first page of 50.
+    let medic = Api::login(&base, "medic01@northside.test").await.unwrap();
+    let medic_id = medic.user["id"].as_str().unwrap().to_string();
+    for n in 0..15 {
+        medic
+            .start_conversation(&medic_id, &format!("Medic 6 · Inc 26-09{n:02}"))
+            .await
+            .unwrap();
+    }
+    let all = ana.conversations().await.unwrap().len();
+    assert_eq!(all, 55);
+    scenario("show-older", browser.session.clone(), move |s| async move {
+        login(&s, &base, "ana@northside.test").await;
+        wait_shown(&s, "[data-testid=show-older]", true).await;
+        let first = list_total(&s).await;
+        assert!((50..55).contains(&first), "the first page holds {first}");
+        let button = s
+            .wait_for(
+                "[data-testid=show-older]",
+                std::time::Duration::from_secs(20),
+            )
+            .await
+            .unwrap();
+        s.click(&button).await.unwrap();
+        wait_conversation_count(&s, "every conversation", 55).await;
+        wait_shown(&s, "[data-testid=show-older]", false).await;
+    })
+    .await;
+    browser.stop().await;
 }

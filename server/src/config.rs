@@ -164,6 +164,9 @@ fn at_least_one(flag: &str, v: &str) -> Result<usize> {
         .ok_or_else(|| Error::Config(format!("{flag}: not a whole number >= 1: {v}")))
 }
 
+/// Default of `--db`: the database file the server, `backup` and `restore` use.
+pub const DEFAULT_DB_PATH: &str = "data/switchboard.db";
+
 /// Default of `--urgent-realert-seconds`.
 pub const DEFAULT_URGENT_REALERT_SECS: u64 = 60;
 
@@ -190,6 +193,10 @@ pub struct Config {
     /// `--tls-cert FILE --tls-key FILE`: serve HTTPS and WSS ([`crate::tls`]); `None` is
     /// plain HTTP.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// `--metrics-addr ADDR`: where `GET /metrics` is served ([`crate::metrics`]); `None`
+    /// (the default) serves it nowhere. Never the public address: it tells how busy the
+    /// server is and who fails to sign in, for a monitoring system on a private network.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -205,6 +212,7 @@ impl Config {
             urgent_realert_secs: DEFAULT_URGENT_REALERT_SECS,
             limits: Limits::default(),
             tls: None,
+            metrics_addr: None,
         }
     }
 
@@ -212,15 +220,15 @@ impl Config {
     /// --sessions-per-user N --sockets-per-session N --urgent-realert-seconds N
     /// --statement-timeout-ms N --max-connections N --header-timeout-seconds N
     /// --body-timeout-seconds N --login-concurrency N --login-queue N
-    /// --anonymous-sockets-per-address N --tls-cert FILE --tls-key FILE` (the last two
-    /// together or not at all);
+    /// --anonymous-sockets-per-address N --metrics-addr A --tls-cert FILE --tls-key FILE`
+    /// (the last two together or not at all);
     /// `--sockets-per-user N` is the old name of `--sockets-per-session`, kept for scripts
     /// (one user's benchmark sockets all share one session).
     ///
     /// # Errors
     /// [`Error::Config`] for an unknown flag, a missing value or one out of range.
     pub fn from_args(args: &[String]) -> Result<Self> {
-        let mut config = Config::new(PathBuf::from("data/switchboard.db"));
+        let mut config = Config::new(PathBuf::from(DEFAULT_DB_PATH));
         let (mut tls_cert, mut tls_key) = (None, None);
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -290,6 +298,12 @@ impl Config {
                             ))
                         })?;
                 }
+                "--metrics-addr" => {
+                    let v = value()?;
+                    config.metrics_addr = Some(v.parse().map_err(|_| {
+                        Error::Config(format!("--metrics-addr: not an address: {v}"))
+                    })?);
+                }
                 "--tls-cert" => tls_cert = Some(PathBuf::from(value()?)),
                 "--tls-key" => tls_key = Some(PathBuf::from(value()?)),
                 other => return Err(Error::Config(format!("unknown flag {other}"))),
@@ -335,6 +349,10 @@ mod tests {
         assert_eq!(c.urgent_realert_secs, 60, "the default");
         let c = Config::from_args(&args(&["--urgent-realert-seconds", "5"])).unwrap();
         assert_eq!(c.urgent_realert_secs, 5);
+        assert_eq!(c.metrics_addr, None, "off by default");
+        let c = Config::from_args(&args(&["--metrics-addr", "127.0.0.1:9100"])).unwrap();
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
+        assert!(Config::from_args(&args(&["--metrics-addr", "public"])).is_err());
     }
 
     #[test]

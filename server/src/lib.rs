@@ -3,16 +3,22 @@
 //! One binary speaking a Supabase-compatible subset (GoTrue auth, PostgREST REST, Realtime
 //! websocket) over one SQLite file, serving the built app beside it.
 
+pub mod admin;
 pub mod auth;
+pub mod backup;
 pub mod body;
 pub mod client_address;
 pub mod clock;
 pub mod compress;
 pub mod config;
 pub mod db;
+pub mod db_lock;
 pub mod error;
 pub mod headers;
+pub mod health;
 pub mod hyper_errors;
+pub mod logs;
+pub mod metrics;
 pub mod realtime;
 pub mod rest;
 pub mod schema;
@@ -53,6 +59,9 @@ struct StateInner {
     logins: LoginLimits,
     password_checks: Checks,
     sockets: realtime::registry::SocketRegistry,
+    disabled: admin::disabled::DisabledUsers,
+    metrics: Arc<metrics::Metrics>,
+    health: health::Probe,
 }
 
 impl AppState {
@@ -80,6 +89,18 @@ impl AppState {
     pub fn sockets(&self) -> &realtime::registry::SocketRegistry {
         &self.inner.sockets
     }
+    /// The users an administrator disabled, kept current by a poll ([`admin::disabled`]).
+    pub fn disabled(&self) -> &admin::disabled::DisabledUsers {
+        &self.inner.disabled
+    }
+    /// The instruments `GET /metrics` reports ([`metrics`]).
+    pub fn metrics(&self) -> &Arc<metrics::Metrics> {
+        &self.inner.metrics
+    }
+    /// The database probe behind `GET /health` ([`health`]).
+    pub fn health(&self) -> &health::Probe {
+        &self.inner.health
+    }
 }
 
 /// Opens the database, seeds it if asked and it is empty, and builds the shared state.
@@ -95,6 +116,8 @@ pub fn prepare(config: Config) -> Result<AppState> {
         }
     };
     let keys = Keys::new(secret.as_bytes())?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    db.time_writes(metrics.db_writes.clone());
     if config.seed == Seed::Demo {
         db.write_blocking(|tx, _| {
             if !db::seed::has_data(tx)? {
@@ -102,7 +125,11 @@ pub fn prepare(config: Config) -> Result<AppState> {
             }
             Ok(())
         })?;
+        // The seed is one bulk write: statistics for it now, not a thousand writes later.
+        db.optimize()?;
     }
+    // Read before serving, so no token of a disabled user passes until the first poll.
+    let disabled = db.write_blocking(|tx, _| admin::disabled::DisabledUsers::load(tx))?;
     let limits = &config.limits;
     Ok(AppState {
         inner: Arc::new(StateInner {
@@ -119,6 +146,9 @@ pub fn prepare(config: Config) -> Result<AppState> {
                 checks
             },
             sockets: realtime::registry::SocketRegistry::default(),
+            disabled,
+            metrics,
+            health: health::Probe::default(),
             db,
             keys,
             config,
@@ -126,10 +156,18 @@ pub fn prepare(config: Config) -> Result<AppState> {
     })
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface: [`routes`], each request counted ([`metrics::tracked`]) and in
+/// a span with its request id ([`logs::traced`]).
 pub fn router(state: AppState) -> Router {
+    let metrics = state.metrics().clone();
+    logs::traced(metrics::tracked(routes(state), metrics))
+}
+
+/// Every route and the layers inside the request's span and count.
+fn routes(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/config.json", get(config_json))
+        .route("/health", get(health::health))
         // The JSON API only: the realtime upgrade is never compressed, and static files
         // come precompressed (src/static_files.rs).
         .nest("/auth/v1", compress::api(auth::router(state.clone())))
@@ -213,7 +251,12 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The shared state, for tests that inspect the database.
     pub state: AppState,
+    /// Where `GET /metrics` is served (`--metrics-addr`), once bound.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
+    // Held while serving, so `restore` refuses this database ([`db_lock`]); released after
+    // the server task in `stop`, or when dropped.
+    _lock: db_lock::DbLock,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -241,11 +284,23 @@ impl Drop for Running {
 pub async fn start(config: Config) -> Result<Running> {
     // A certificate that does not load stops the start before anything is bound.
     let tls = config.tls.as_ref().map(tls::load).transpose()?;
+    // Before anything opens the database: a second server on it, or one mid-restore, stops.
+    let lock = db_lock::DbLock::acquire(&config.db_path)?;
     let listener = TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics_addr {
+        Some(at) => Some(TcpListener::bind(at).await?),
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     let state = tokio::task::spawn_blocking(move || prepare(config))
         .await
         .map_err(|e| Error::Task(e.to_string()))??;
+    // Notices users disabled or enabled by `switchboard-server user …` while this runs.
+    state.disabled().watch(&state.config().db_path)?;
     // HSTS only over TLS (src/tls.rs), outside every other layer.
     let app = tls::with_hsts(router(state.clone()), tls.is_some());
     let (tx, rx) = oneshot::channel::<()>();
@@ -257,6 +312,16 @@ pub async fn start(config: Config) -> Result<Running> {
         max_connections = limits.max_connections,
         "connection cap"
     );
+    if let Some(listener) = metrics_listener {
+        let mut stopping = state.sockets().shutdown_signal();
+        tokio::spawn(metrics::serve(
+            listener,
+            state.metrics().clone(),
+            async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            },
+        ));
+    }
     let task = tokio::spawn(serve::serve(listener, app, limits, tls, async move {
         let _ = rx.await;
         // Websockets never end on their own; tell them to.
@@ -265,7 +330,9 @@ pub async fn start(config: Config) -> Result<Running> {
     Ok(Running {
         addr,
         state,
+        metrics_addr,
         shutdown: Some(tx),
+        _lock: lock,
         task: Some(task),
     })
 }

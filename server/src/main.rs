@@ -1,10 +1,11 @@
-//! The `switchboard-server` binary: `switchboard-server [flags]`, `switchboard-server simulate …`
-//! or `switchboard-server cert …`.
+//! The `switchboard-server` binary: `switchboard-server [flags]`, `switchboard-server simulate …`,
+//! `switchboard-server cert …`, `backup FILE`, `restore FILE`, or the staff administration
+//! `switchboard-server org …` / `user …`.
 
 use std::process::ExitCode;
 
 use switchboard_server::config::{Config, Seed};
-use switchboard_server::{db, simulate, tls};
+use switchboard_server::{admin, backup, db, logs, simulate, tls};
 
 const USAGE: &str = "usage:
   switchboard-server [--addr 127.0.0.1:3000] [--db data/switchboard.db] [--dist dist]
@@ -23,6 +24,14 @@ const USAGE: &str = "usage:
                      [--anonymous-sockets-per-address N]   (websockets not yet joined with
                                                   a user, per client address, default 20)
                      [--tls-cert FILE --tls-key FILE]   (PEM; serve HTTPS and WSS)
+                     [--metrics-addr 127.0.0.1:9100]   (GET /metrics for Prometheus, on
+                                                  this address only; off by default)
+  switchboard-server backup FILE [--db data/switchboard.db] [--force]
+                     (an online copy while the server runs, created 0600; --force
+                     replaces an existing FILE)
+  switchboard-server restore FILE [--db data/switchboard.db]
+                     (checks FILE and puts it in place of the database; refused while
+                     a server has the database open)
   switchboard-server simulate [--url http://127.0.0.1:3000] [--rate MESSAGES_PER_SECOND]
                      [--count N] [--org northside|lakeside]
   switchboard-server cert --host NAME [--host NAME…] [--out data/tls]
@@ -33,20 +42,27 @@ env: SWITCHBOARD_JWT_SECRET (>= 32 bytes) sets the signing key; otherwise one is
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    logs::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
+        println!(
+            "{USAGE}\nstaff administration, on the database file (also while it serves):\n{}",
+            admin::USAGE
+        );
         return ExitCode::SUCCESS;
+    }
+    if matches!(args.first().map(String::as_str), Some("org" | "user")) {
+        // Its own errors and exit status: a refused email needs no page of server flags.
+        return admin::run_cli(&args).await;
     }
     let result = if args.first().map(String::as_str) == Some("simulate") {
         simulate::run_cli(&args[1..]).await
     } else if args.first().map(String::as_str) == Some("cert") {
         tls::run_cli(&args[1..])
+    } else if args.first().map(String::as_str) == Some("backup") {
+        backup::run_backup_cli(&args[1..])
+    } else if args.first().map(String::as_str) == Some("restore") {
+        backup::run_restore_cli(&args[1..])
     } else {
         serve(&args).await
     };
@@ -70,6 +86,9 @@ async fn serve(args: &[String]) -> switchboard_server::error::Result<()> {
     };
     let running = switchboard_server::start(config).await?;
     println!("Switchboard is running at {scheme}://{}", running.addr);
+    if let Some(at) = running.metrics_addr {
+        println!("Metrics for Prometheus at http://{at}/metrics");
+    }
     let demo = running.state.db().setting("seed")?.as_deref() == Some("demo");
     if seed == Seed::Demo && demo {
         println!("Demo logins (password \"{}\"):", db::seed::DEMO_PASSWORD);

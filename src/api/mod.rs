@@ -36,6 +36,13 @@ pub enum ThreadWindow {
     /// Everything from this `created_at` on: once loaded, the window's oldest row stays put
     /// and new messages extend it, so nothing above the reader slides away.
     Since(String),
+    /// One history page: the [`THREAD_PAGE`] messages strictly older than this `created_at`,
+    /// newest first (`thread::pages`; `created_at` is unique within a conversation, so the
+    /// cursor is exact).
+    Before(String),
+    /// One page toward the newest rows of a thread opened at a search result: the
+    /// [`THREAD_PAGE`] messages strictly newer than this `created_at`, oldest first.
+    After(String),
 }
 
 /// PostgREST path of a thread's window of messages, newest first.
@@ -46,6 +53,14 @@ pub fn messages_path(conversation_id: &str, window: &ThreadWindow) -> String {
         ThreadWindow::Newest(n) => format!("{base}&order=created_at.desc&limit={n}"),
         ThreadWindow::Since(at) => format!(
             "{base}&created_at=gte.{}&order=created_at.desc&limit={THREAD_WINDOW_CAP}",
+            encode_component(at)
+        ),
+        ThreadWindow::Before(at) => format!(
+            "{base}&created_at=lt.{}&order=created_at.desc&limit={THREAD_PAGE}",
+            encode_component(at)
+        ),
+        ThreadWindow::After(at) => format!(
+            "{base}&created_at=gt.{}&order=created_at.asc&limit={THREAD_PAGE}",
             encode_component(at)
         ),
     }
@@ -261,6 +276,14 @@ mod tests {
         assert_eq!(
             messages_path("abc", &ThreadWindow::Since("2026-01-01T00:00:00.5+00:00".into())),
             format!("/rest/v1/messages?select={MESSAGE_SELECT}&conversation_id=eq.abc&created_at=gte.2026-01-01T00:00:00.5%2B00:00&order=created_at.desc&limit=2000")
+        );
+        assert_eq!(
+            messages_path("abc", &ThreadWindow::Before("2026-01-01T00:00:00+00:00".into())),
+            format!("/rest/v1/messages?select={MESSAGE_SELECT}&conversation_id=eq.abc&created_at=lt.2026-01-01T00:00:00%2B00:00&order=created_at.desc&limit=50")
+        );
+        assert_eq!(
+            messages_path("abc", &ThreadWindow::After("2026-01-01T00:00:00+00:00".into())),
+            format!("/rest/v1/messages?select={MESSAGE_SELECT}&conversation_id=eq.abc&created_at=gt.2026-01-01T00:00:00%2B00:00&order=created_at.asc&limit=50")
         );
         assert_eq!(
             encode_component("2026-01-01T00:00:00+00:00"),

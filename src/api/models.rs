@@ -65,6 +65,10 @@ pub struct ConversationSummary {
     pub medic_id: String,
     /// The medic's name.
     pub medic_name: String,
+    /// When it was started (server time): the list's order among conversations without
+    /// messages, and part of its page cursor.
+    #[serde(default)]
+    pub created_at: String,
     /// What it is about: for EMS the unit and incident, e.g. "Medic 6 · Inc 26-0412" (empty
     /// for conversations started before subjects existed).
     #[serde(default)]

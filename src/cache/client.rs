@@ -292,6 +292,45 @@ impl QueryClient {
         self.run(fx);
     }
 
+    /// Observes `key` with `fetch` until the current owner (component, effect) is cleaned
+    /// up: what [`use_query`] does, for a set of keys that grows at run time (the
+    /// conversation list's rows and pages). Read the data with [`QueryClient::data_of`].
+    pub fn watch<F, Fut>(self, key: QueryKey, fetch: F)
+    where
+        F: Fn(QueryKey) -> Fut + 'static,
+        Fut: Future<Output = Result<Value, FetchError>> + 'static,
+    {
+        let k = key.clone();
+        let fetcher: Fetcher = Rc::new(move || Box::pin(fetch(k.clone())));
+        self.observe(&key, fetcher);
+        on_cleanup(move || self.unobserve(&key));
+    }
+
+    /// `key`'s data decoded as `T` (`None` before the first answer or if it does not
+    /// decode), read reactively: the caller reruns when it changes.
+    pub fn data_of<T: DeserializeOwned>(self, key: &QueryKey) -> Option<T> {
+        self.signals_of(key)
+            .data
+            .with(|v| v.as_ref().and_then(|v| T::deserialize(v).ok()))
+    }
+
+    /// [`QueryClient::data_of`] without subscribing the caller.
+    pub fn data_of_untracked<T: DeserializeOwned>(self, key: &QueryKey) -> Option<T> {
+        self.signals_of(key)
+            .data
+            .with_untracked(|v| v.as_ref().and_then(|v| T::deserialize(v).ok()))
+    }
+
+    /// Whether `key` is being fetched, read reactively.
+    pub fn fetching_of(self, key: &QueryKey) -> bool {
+        self.signals_of(key).fetching.get()
+    }
+
+    /// `key`'s error after its retries ran out, read reactively.
+    pub fn error_of(self, key: &QueryKey) -> Option<String> {
+        self.signals_of(key).error.get()
+    }
+
     /// Fetches started for a key so far (benchmarks count requests with this).
     pub fn fetch_count(self, key: &QueryKey) -> u64 {
         self.inner.with_value(|i| i.cache.fetch_count(key))

@@ -7,6 +7,12 @@ use std::fmt;
 
 /// First segment of the conversation list's key.
 const CONVERSATIONS: &str = "conversations";
+/// Second segment of the list's pages.
+const PAGE: &str = "page";
+/// Third segment of the list's first page.
+const FIRST: &str = "first";
+/// Second segment of one conversation's row.
+const ROW: &str = "row";
 /// First segment of every thread key.
 const MESSAGES: &str = "messages";
 /// First segment of the unread badge's key.
@@ -45,6 +51,24 @@ impl QueryKey {
         Self::new([CONVERSATIONS])
     }
 
+    /// `["conversations", "page", "first"]`: the list's first page (the newest conversations
+    /// and every one with unread or unacknowledged urgent messages).
+    pub fn conversation_first_page() -> Self {
+        Self::new([CONVERSATIONS, PAGE, FIRST])
+    }
+
+    /// `["conversations", "page", after]`: the page of the list after the row `after` (the
+    /// id of the last conversation of the page before).
+    pub fn conversation_page_after(after: &str) -> Self {
+        Self::new([CONVERSATIONS, PAGE, after])
+    }
+
+    /// `["conversations", "row", id]`: one conversation's row of the list, what a change
+    /// to it refetches (not the whole list).
+    pub fn conversation_row(conversation_id: &str) -> Self {
+        Self::new([CONVERSATIONS, ROW, conversation_id])
+    }
+
     /// `["unread_total"]`: the badge.
     pub fn unread_total() -> Self {
         Self::new([UNREAD_TOTAL])
@@ -80,10 +104,39 @@ impl QueryKey {
         ])
     }
 
+    /// `["messages", id, "before"|"after", created_at]`: one immutable history page of a
+    /// thread, fetched by its cursor (`thread::pages`); `older` picks the direction. Reached
+    /// by `["messages", id]` like the live window, so an event stales every loaded page.
+    pub fn thread_page(conversation_id: &str, older: bool, cursor: &str) -> Self {
+        let direction = if older { "before" } else { "after" };
+        Self::new([MESSAGES, conversation_id, direction, cursor])
+    }
+
+    /// The direction (`true`: older) and cursor of a [`QueryKey::thread_page`] key, `None`
+    /// for other keys.
+    pub fn thread_page_cursor(&self) -> Option<(bool, &str)> {
+        match self.0.as_slice() {
+            [first, _, direction, cursor] if first == MESSAGES => match direction.as_str() {
+                "before" => Some((true, cursor)),
+                "after" => Some((false, cursor)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The conversation of a thread key (`["messages", id, …]`), `None` for other keys.
     pub fn conversation_id(&self) -> Option<&str> {
         match self.0.as_slice() {
             [first, id, ..] if first == MESSAGES => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The conversation of a [`QueryKey::conversation_row`] key, `None` for other keys.
+    pub fn conversation_row_id(&self) -> Option<&str> {
+        match self.0.as_slice() {
+            [first, row, id] if first == CONVERSATIONS && row == ROW => Some(id),
             _ => None,
         }
     }
@@ -131,5 +184,14 @@ mod tests {
         assert_eq!(QueryKey::messages("c1").thread_limit(), None);
         assert_eq!(QueryKey::conversations().conversation_id(), None);
         assert_eq!(QueryKey::unread_total().thread_limit(), None);
+        let page = QueryKey::thread_page("c1", true, "t1");
+        assert!(page.starts_with(&QueryKey::messages("c1")));
+        assert_eq!(page.thread_page_cursor(), Some((true, "t1")));
+        assert_eq!(page.thread_limit(), None);
+        assert_eq!(
+            QueryKey::thread_page("c1", false, "t1").thread_page_cursor(),
+            Some((false, "t1"))
+        );
+        assert_eq!(key.thread_page_cursor(), None);
     }
 }

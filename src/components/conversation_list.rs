@@ -42,13 +42,17 @@ pub const TICK_MS: u64 = 10_000;
 
 /// The org's conversations in the order given (see `urgent::pin_urgent`); `on_select` gets
 /// the chosen conversation id. `counterpart` names the other side when it is not the medic
-/// (a medic's own list shows "Dispatch", not their own name).
+/// (a medic's own list shows "Dispatch", not their own name). With `has_older`, a "Show
+/// older" button ends the list and calls `on_show_older`.
 #[component]
 pub fn ConversationList(
     #[prop(into)] conversations: Signal<Vec<ConversationSummary>>,
     #[prop(into)] selected: Signal<Option<String>>,
     #[prop(into)] on_select: UnsyncCallback<String>,
     #[prop(default = None)] counterpart: Option<&'static str>,
+    #[prop(into, optional)] has_older: Signal<bool>,
+    #[prop(into, optional)] loading_older: Signal<bool>,
+    #[prop(into, optional)] on_show_older: Option<UnsyncCallback<()>>,
 ) -> impl IntoView {
     let now = RwSignal::new(js_sys::Date::now());
     // Relative times age while the list sits on screen all shift; a tick only rewrites the
@@ -227,6 +231,19 @@ pub fn ConversationList(
             </For>
             <li class="list-spacer" role="presentation" aria-hidden="true"
                 style:height=move || format!("{}px", (total.get() - range.get().end) as f64 * row_px.get())></li>
+            <Show when=move || has_older.get()>
+                <li class="show-older-row" role="presentation">
+                    <button type="button" class="show-older" data-testid="show-older"
+                        disabled=move || loading_older.get()
+                        on:click=move |_| {
+                            if let Some(cb) = on_show_older {
+                                cb.run(());
+                            }
+                        }>
+                        {move || if loading_older.get() { "Loading older conversations…" } else { "Show older conversations" }}
+                    </button>
+                </li>
+            </Show>
         </ul>
     }
 }

@@ -8,7 +8,8 @@ use leptos_router::hooks::{use_location, use_navigate};
 use leptos_router::NavigateOptions;
 use serde_json::json;
 
-use super::{fetch_error, use_conversations};
+use super::conversations::{use_conversation_list, ListQueries};
+use super::fetch_error;
 use crate::alerts::{AlertControls, AlertInputs, AlertService};
 use crate::cache::{use_query, QueryClient, QueryKey};
 use crate::components::conversation_list::focus_row;
@@ -120,7 +121,7 @@ fn SignedIn() -> impl IntoView {
                 .map_err(fetch_error)
         },
     );
-    let conversations = use_conversations(cache, session);
+    let conversations = use_conversation_list(cache, session, realtime);
     let location = use_location();
     let selected = Signal::derive(move || {
         location.pathname.with(|p| {
@@ -143,9 +144,7 @@ fn SignedIn() -> impl IntoView {
     });
     let filter = RwSignal::new(ListFilter::default());
     let list = Memo::new(move |_| {
-        let pinned = conversations
-            .data
-            .with(|d| d.as_deref().map(pin_urgent).unwrap_or_default());
+        let pinned = conversations.rows.with(|rows| pin_urgent(rows));
         filter.with(|f| {
             if f.is_active() {
                 f.apply(&pinned, selected.get().as_deref())
@@ -157,9 +156,7 @@ fn SignedIn() -> impl IntoView {
     let no_match = move || {
         filter.with(ListFilter::is_active)
             && list.with(Vec::is_empty)
-            && conversations
-                .data
-                .with(|d| d.as_ref().is_some_and(|d| !d.is_empty()))
+            && conversations.rows.with(|rows| !rows.is_empty())
     };
     // Keyboard shortcuts of the whole layout (rules in `shortcuts`); Esc to the bottom of
     // the thread is the thread view's own.
@@ -210,8 +207,8 @@ fn SignedIn() -> impl IntoView {
     // The urgent counter opens the conversation that has waited longest.
     let open_oldest_urgent = move |_| {
         let oldest = conversations
-            .data
-            .with_untracked(|d| d.as_deref().and_then(oldest_unacknowledged));
+            .rows
+            .with_untracked(|rows| oldest_unacknowledged(rows));
         if let Some(id) = oldest {
             on_select.run(id);
         }
@@ -228,7 +225,7 @@ fn SignedIn() -> impl IntoView {
         unread: unread.data.into(),
         urgent: urgent.data.into(),
         status: realtime.status.into(),
-        conversations: conversations.data.into(),
+        conversations: conversations.loaded_rows(),
         open_conversation: selected,
         navigate: on_select,
     });
@@ -259,11 +256,14 @@ fn SignedIn() -> impl IntoView {
                         <ConversationFilter filter=filter input=filter_input />
                         <MessageSearch input=search_input on_open=open_message />
                     </div>
+                    <ListQueries list=conversations />
                     <LoadError error=conversations.error on_retry=move || conversations.retry() />
-                    <Show when=move || conversations.data.with(Option::is_none) && conversations.error.get().is_none()>
+                    <Show when=move || !conversations.loaded.get() && conversations.error.get().is_none()>
                         <p class="loading">"Loading conversations…"</p>
                     </Show>
-                    <ConversationList conversations=list selected=selected on_select=on_select counterpart=counterpart />
+                    <ConversationList conversations=list selected=selected on_select=on_select counterpart=counterpart
+                        has_older=conversations.has_older loading_older=conversations.loading_older
+                        on_show_older=conversations.show_older />
                     <Show when=no_match>
                         <p class="no-match" data-testid="no-match">"No conversation matches the filter."</p>
                     </Show>

@@ -617,7 +617,7 @@ mod tests {
             vec![
                 Command::Invalidate(vec![
                     QueryKey::messages("c9"),
-                    QueryKey::conversations(),
+                    QueryKey::conversation_row("c9"),
                     QueryKey::unread_total(),
                     QueryKey::unacked_urgent_total(),
                 ]),

@@ -1,22 +1,23 @@
-//! Opening a thread at one message (a search result): how many of the newest rows to load
-//! so that it is among them, with some history above it.
+//! Opening a thread at one message (a search result): which page to start from, found by
+//! cursor so that a message 9,000 rows back costs the same two small reads as a recent one
+//! (`pages::jump_cursor`).
 
 use leptos::prelude::*;
 use serde::Deserialize;
 
+use super::pages::{jump_cursor, JUMP_NEWER};
 use crate::api::encode_component;
 use crate::session::SessionService;
 
-/// Older messages loaded above the one opened, for context.
-pub const CONTEXT_ROWS: usize = 10;
-
-/// The server's cap on one answer (PostgREST `max-rows` as configured for this app).
-const MAX_ROWS: usize = 1000;
-
-/// Rows to load when the opened message has `newer` messages after it (itself included):
-/// enough to reach it plus [`CONTEXT_ROWS`] above.
-pub fn reach_for(newer: usize) -> usize {
-    newer + CONTEXT_ROWS
+/// Where a thread opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// A message to open at is being looked up: show nothing yet.
+    Pending,
+    /// At the newest rows (no message asked for, it is among them, or it was not found).
+    Newest,
+    /// Around a message: the page of rows older than this `created_at` (`Pages::around`).
+    Around(String),
 }
 
 #[derive(Deserialize)]
@@ -24,76 +25,61 @@ struct At {
     created_at: String,
 }
 
-/// How many rows conversation `conversation`'s window must hold to show message `message`
-/// ([`reach_for`]); 0 if it cannot be found (then the thread opens as usual).
-async fn reach_of(session: SessionService, conversation: String, message: String) -> usize {
-    let path = format!(
-        "/rest/v1/messages?select=created_at&id=eq.{}&conversation_id=eq.{}",
-        encode_component(&message),
-        encode_component(&conversation)
-    );
-    let Ok(found) = session
-        .call(|b, t| {
-            let path = path.clone();
-            async move { b.get(&t, &path).await }
-        })
-        .await
-    else {
-        return 0;
+/// Where conversation `conversation` opens to show message `message`: its `created_at`
+/// (`id=eq`), then the `created_at`s of up to [`JUMP_NEWER`]` + 1` rows right after it
+/// (`created_at=gt.T&order=created_at.asc`), both served by the `(conversation_id,
+/// created_at)` index. Any failure opens the thread as usual.
+async fn start_of(session: SessionService, conversation: String, message: String) -> Start {
+    let read = |path: String| async move {
+        session
+            .call(|b, t| {
+                let path = path.clone();
+                async move { b.get(&t, &path).await }
+            })
+            .await
+            .ok()
+            .and_then(|v| serde_json::from_value::<Vec<At>>(v).ok())
     };
-    let Some(at) = serde_json::from_value::<Vec<At>>(found)
-        .ok()
-        .and_then(|v| v.into_iter().next())
-    else {
-        return 0;
+    let conv = encode_component(&conversation);
+    let found = read(format!(
+        "/rest/v1/messages?select=created_at&id=eq.{}&conversation_id=eq.{conv}",
+        encode_component(&message)
+    ))
+    .await;
+    let Some(at) = found.and_then(|v| v.into_iter().next()) else {
+        return Start::Newest;
     };
-    let path = format!(
-        "/rest/v1/messages?select=id&conversation_id=eq.{}&created_at=gte.{}&order=created_at.desc&limit={MAX_ROWS}",
-        encode_component(&conversation),
-        encode_component(&at.created_at)
-    );
-    let newer = session
-        .call(|b, t| {
-            let path = path.clone();
-            async move { b.get(&t, &path).await }
-        })
-        .await
-        .ok()
-        .and_then(|v| v.as_array().map(Vec::len))
-        .unwrap_or(0);
-    reach_for(newer)
+    let newer = read(format!(
+        "/rest/v1/messages?select=created_at&conversation_id=eq.{conv}&created_at=gt.{}&order=created_at.asc&limit={}",
+        encode_component(&at.created_at),
+        JUMP_NEWER + 1
+    ))
+    .await
+    .unwrap_or_default();
+    let times: Vec<&str> = newer.iter().map(|a| a.created_at.as_str()).collect();
+    jump_cursor(&times).map_or(Start::Newest, Start::Around)
 }
 
-/// The rows to load for the thread `id` opened at message `at` (0 without one), resolved
+/// Where the thread `id` opened at message `at` (none: its newest rows) starts, resolved
 /// when either changes.
-pub fn use_reach(id: Memo<Option<String>>, at: Memo<Option<String>>) -> Signal<usize> {
+pub fn use_start(id: Memo<Option<String>>, at: Memo<Option<String>>) -> Signal<Start> {
     let session = expect_context::<SessionService>();
-    let reach = RwSignal::new(0_usize);
+    let start = RwSignal::new(Start::Newest);
     Effect::new(move |_| {
         let (Some(conversation), Some(message)) = (id.get(), at.get()) else {
-            reach.set(0);
+            start.set(Start::Newest);
             return;
         };
+        start.set(Start::Pending);
         leptos::task::spawn_local(async move {
-            let n = reach_of(session, conversation.clone(), message.clone()).await;
+            let found = start_of(session, conversation.clone(), message.clone()).await;
             // Another result may have been chosen meanwhile: its lookup decides.
             let current = id.try_get_untracked().flatten() == Some(conversation)
                 && at.try_get_untracked().flatten() == Some(message);
             if current {
-                let _ = reach.try_set(n);
+                let _ = start.try_set(found);
             }
         });
     });
-    reach.into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loads_the_message_and_some_history_above_it() {
-        assert_eq!(reach_for(1), 1 + CONTEXT_ROWS);
-        assert_eq!(reach_for(120), 130);
-    }
+    start.into()
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::canned::CannedReplies;
 use super::divider::first_unread;
 use super::header::ThreadHeader;
-use super::jump::use_reach;
+use super::jump::{use_start, Start};
 use super::outbox_rows::PendingRows;
 use super::outbox_store::OutboxService;
 use super::read_marker::ReadMarker;
@@ -38,16 +38,20 @@ pub fn ThreadPage() -> impl IntoView {
     // `?at=<message id>`: opened from search, at that message.
     let query_map = use_query_map();
     let at = Memo::new(move |_| query_map.with(|q| q.get("at")));
-    let reach = use_reach(id, at);
+    let start = use_start(id, at);
     // Whether the reader is at the bottom (kept by the view): a refetch sheds old rows and a
     // marker goes out only then.
     let following = RwSignal::new(true);
     let ThreadRows {
         query,
+        newest,
         messages,
         has_older,
+        has_newer,
         load_older,
-    } = use_thread_rows(id, following, reach);
+        load_newer,
+        to_newest,
+    } = use_thread_rows(id, following, start);
     let (me, side) = session
         .session
         .get_untracked()
@@ -55,9 +59,10 @@ pub fn ThreadPage() -> impl IntoView {
         .unwrap_or((String::new(), Side::Dispatcher));
     let follow_next = StoredValue::new(false);
 
-    // This thread's row of the list (same cache entry as the layout's): the header, and the
-    // unread count the "New" divider is placed from, once per opening (`divider`).
-    let conversations = crate::pages::use_conversations(cache, session);
+    // This thread's row of the list (its own query, which a change to it refetches): the
+    // header, and the unread count the "New" divider is placed from, once per opening
+    // (`divider`).
+    let conversations = crate::pages::conversations::use_conversation_row(cache, session, id);
     let summary = Memo::new(move |_| {
         let id = id.get()?;
         conversations
@@ -76,9 +81,11 @@ pub fn ThreadPage() -> impl IntoView {
         // Only current answers count: a thread reopened from the cache shows rows that may
         // be behind the list's count until its refetch lands, and a list still loading
         // (a reload on this thread) has no count yet.
-        let rows_ready = messages
+        // The divider goes by the newest page (the live window), wherever the view opens.
+        let rows_ready = newest
             .with(|m| m.first().is_some_and(|m| m.conversation_id == conversation))
-            && !query.fetching.get();
+            && !query.fetching.get()
+            && start.with(|s| *s != Start::Pending);
         let list_settled = (conversations.data.with(Option::is_some)
             || conversations.error.with(Option::is_some))
             && !conversations.fetching.get();
@@ -86,7 +93,7 @@ pub fn ThreadPage() -> impl IntoView {
             return;
         }
         let unread = summary.with_untracked(|s| s.as_ref().map_or(0, |s| s.unread_count.max(0)));
-        let first = messages.with_untracked(|m| {
+        let first = newest.with_untracked(|m| {
             first_unread(m, unread as usize, |m| {
                 crate::urgent::from_other_side(m, &me_divider, side)
             })
@@ -137,6 +144,7 @@ pub fn ThreadPage() -> impl IntoView {
         let conversation = id.get_untracked().unwrap_or_default();
         marking.marker.update_value(|m| m.hold(&conversation));
         let body = json!({"conversation_id": conversation, "message_id": message_id});
+        let conversation_key = conversation.clone();
         async move {
             let result = session
                 .call(|b, t| {
@@ -144,7 +152,10 @@ pub fn ThreadPage() -> impl IntoView {
                     async move { b.rpc(&t, "mark_conversation_unread", body).await }
                 })
                 .await;
-            for key in [QueryKey::conversations(), QueryKey::unread_total()] {
+            for key in [
+                QueryKey::conversation_row(&conversation_key),
+                QueryKey::unread_total(),
+            ] {
                 cache.invalidate(&key);
             }
             if result.is_err() {
@@ -184,7 +195,7 @@ pub fn ThreadPage() -> impl IntoView {
     // The outbox's rows below the thread, minus those the thread already holds; a thread
     // answer holding an entry's id is what makes it sent.
     let shown_ids =
-        Memo::new(move |_| messages.with(|m| m.iter().map(|m| m.id.clone()).collect::<Vec<_>>()));
+        Memo::new(move |_| newest.with(|m| m.iter().map(|m| m.id.clone()).collect::<Vec<_>>()));
     Effect::new(move |_| {
         if let Some(conversation) = id.get() {
             shown_ids.with(|ids| outbox.thread_rows(&conversation, ids));
@@ -263,6 +274,7 @@ pub fn ThreadPage() -> impl IntoView {
                 view! {
                     <MessageThread messages=shown me=me.clone() follow_next=follow_next
                         following=following has_older=has_older on_load_older=load_older
+                        has_newer=has_newer on_load_newer=load_newer on_to_newest=to_newest auto_load=true
                         side=side on_acknowledge=acknowledge divider=divider highlight=at
                         positioned=positioned on_mark_unread=mark_unread pending=pending />
                 }

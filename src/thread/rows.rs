@@ -1,10 +1,13 @@
-//! The open thread's rows as signals: its query (keyed by conversation and window size), the
-//! loaded window it keeps, and the rows shown oldest first.
+//! The open thread's rows as signals: its live window (the newest rows, `window`), the
+//! history pages in the DOM (`pages`), each under its own query key, and the rows shown
+//! oldest first.
 
 use leptos::prelude::*;
 
+use super::jump::Start;
+use super::pages::{Page, Pages, Span, MAX_PAGES, PAGE};
 use super::window::LoadedWindow;
-use crate::api::{Message, THREAD_PAGE};
+use crate::api::{Message, ThreadWindow, THREAD_PAGE};
 use crate::cache::{use_query, Query, QueryClient, QueryKey};
 use crate::pages::fetch_error;
 use crate::session::SessionService;
@@ -12,44 +15,70 @@ use crate::session::SessionService;
 /// What [`use_thread_rows`] gives the page.
 #[derive(Clone, Copy)]
 pub struct ThreadRows {
-    /// The thread's query (`QueryKey::thread`): newest first, as the server answers.
+    /// The live window's query (`QueryKey::thread`): newest first, as the server answers.
+    /// Observed as long as the thread is open, shown or not: read marking and the "New"
+    /// divider go by it.
     pub query: Query<Vec<Message>>,
-    /// The rows to show, oldest first.
+    /// The live window's rows, oldest first.
+    pub newest: Memo<Vec<Message>>,
+    /// The rows in the DOM (the pages shown, see `pages`), oldest first.
     pub messages: Memo<Vec<Message>>,
-    /// Whether history goes back further than what is loaded.
+    /// Whether history goes back further than what is shown.
     pub has_older: Signal<bool>,
-    /// Loads one more page of history.
+    /// Whether newer rows exist below what is shown (the reader is in history).
+    pub has_newer: Signal<bool>,
+    /// One page more at the top.
     pub load_older: UnsyncCallback<()>,
+    /// One page more at the bottom.
+    pub load_newer: UnsyncCallback<()>,
+    /// Back to the newest rows only.
+    pub to_newest: UnsyncCallback<()>,
+}
+
+/// The query key of `page` of conversation `id`.
+fn page_key(id: &str, page: &Page) -> QueryKey {
+    match page {
+        Page::Live => QueryKey::thread(id, THREAD_PAGE),
+        Page::Before(at) => QueryKey::thread_page(id, true, at),
+        Page::After(at) => QueryKey::thread_page(id, false, at),
+    }
 }
 
 /// Observes the thread of conversation `id` while the calling component lives. `following`
-/// (whether the reader is at the bottom) decides, as each fetch starts, whether it may shed
-/// old rows (see `window`). `reach` is the fewest newest rows to load (a message opened
-/// from search must be among them); 0 for one page.
+/// (whether the reader is at the bottom) decides, as each live fetch starts, whether it may
+/// shed old rows (see `window`). `start` says where the thread opens (`jump`): its newest
+/// rows, or around a message opened from search.
 pub fn use_thread_rows(
     id: Memo<Option<String>>,
     following: RwSignal<bool>,
-    reach: Signal<usize>,
+    start: Signal<Start>,
 ) -> ThreadRows {
     let session = expect_context::<SessionService>();
     let cache = expect_context::<QueryClient>();
-    // How much history is loaded: a new conversation starts at one page.
-    let limit = RwSignal::new(THREAD_PAGE);
-    Effect::new(move |_| {
-        id.track();
-        limit.set(THREAD_PAGE);
+    let pages = RwSignal::new(Pages::newest());
+    Effect::new(move |previous: Option<Option<String>>| {
+        let now = id.get();
+        let same_thread = previous.as_ref() == Some(&now);
+        // While a message is looked up in the same thread, its rows stay until the new
+        // ones are known; another thread starts from its own newest rows.
+        match start.get() {
+            Start::Around(cursor) => pages.set(Pages::around(&cursor)),
+            Start::Pending if same_thread => {}
+            Start::Newest | Start::Pending => pages.set(Pages::newest()),
+        }
+        now
     });
-    let key = Memo::new(move |_| {
-        id.get()
-            .map(|i| QueryKey::thread(&i, limit.get().max(reach.get())))
-    });
+
+    let key = Memo::new(move |_| id.get().map(|i| QueryKey::thread(&i, THREAD_PAGE)));
     let window = RwSignal::new(LoadedWindow::default());
     let query = use_query::<Vec<Message>, _, _, _>(
         cache,
         move || key.get(),
         move |key| async move {
             let conversation = key.conversation_id().unwrap_or_default().to_string();
-            let request = window.with_untracked(|w| w.request(&key, following.get_untracked()));
+            // A shed floor would leave a gap under an older page shown above the window.
+            let may_shed = following.get_untracked() && pages.with_untracked(Pages::live_only);
+            let request = window.with_untracked(|w| w.request(&key, may_shed));
             session
                 .call(move |b, t| {
                     let (conversation, request) = (conversation.clone(), request.clone());
@@ -64,38 +93,111 @@ pub fn use_thread_rows(
         query.data.with(|d| {
             let times: Vec<&str> = d.iter().flatten().map(|m| m.created_at.as_str()).collect();
             window.maybe_update(|w| w.answered(&k, &times));
+            let older = window.with_untracked(|w| w.has_older(&k));
+            let span = Span::of(&times, older);
+            pages.maybe_update(|p| p.answered(&Page::Live, span));
         });
     });
-    // The server answers newest first; show oldest first (one copy per answer). While a
-    // larger page loads, keep showing what this conversation already had.
-    let shown_conversation = StoredValue::new(None::<String>);
-    let messages = Memo::new(move |previous: Option<&Vec<Message>>| {
-        let conversation = id.get();
-        let answer = query
+
+    // One query per history page in the DOM: a page that leaves is unobserved (the cache
+    // collects it later), one that re-enters finds its key again.
+    let slots: Vec<Query<Vec<Message>>> = (0..MAX_PAGES)
+        .map(|slot| {
+            let page = Memo::new(move |_| {
+                pages
+                    .with(|p| {
+                        p.shown_slots()
+                            .into_iter()
+                            .find_map(|(s, page)| (s == slot).then_some(page))
+                    })
+                    .filter(|p| *p != Page::Live)
+            });
+            let query = use_query::<Vec<Message>, _, _, _>(
+                cache,
+                move || Some(page_key(&id.get()?, &page.get()?)),
+                move |key| async move {
+                    let conversation = key.conversation_id().unwrap_or_default().to_string();
+                    let request = match key.thread_page_cursor() {
+                        Some((true, at)) => ThreadWindow::Before(at.to_string()),
+                        Some((false, at)) => ThreadWindow::After(at.to_string()),
+                        None => ThreadWindow::Newest(PAGE),
+                    };
+                    session
+                        .call(move |b, t| {
+                            let (conversation, request) = (conversation.clone(), request.clone());
+                            async move { b.messages(&t, &conversation, &request).await }
+                        })
+                        .await
+                        .map_err(fetch_error)
+                },
+            );
+            Effect::new(move |_| {
+                let Some(p) = page.get() else { return };
+                query.data.with(|d| {
+                    let Some(rows) = d else { return };
+                    let times: Vec<&str> = rows.iter().map(|m| m.created_at.as_str()).collect();
+                    let span = Span::of(&times, rows.len() >= PAGE);
+                    pages.maybe_update(|ps| ps.answered(&p, span));
+                });
+            });
+            query
+        })
+        .collect();
+    let slots = StoredValue::new(slots);
+
+    let newest = Memo::new(move |_| {
+        query
             .data
-            .with(|d| d.as_ref().map(|l| l.iter().rev().cloned().collect()));
-        match answer {
-            Some(list) => {
-                shown_conversation.set_value(conversation);
-                list
+            .with(|d| d.iter().flatten().rev().cloned().collect::<Vec<_>>())
+    });
+    // The pages shown, oldest first, each oldest first; a page toward the newest rows may
+    // overlap the live window (rows are never deleted, only added), so ids are kept once.
+    let messages = Memo::new(move |_| {
+        let shown = pages.with(Pages::shown_slots);
+        let mut seen = std::collections::HashSet::new();
+        let mut rows = Vec::new();
+        for (slot, page) in &shown {
+            let mut add = |m: &Message| {
+                if seen.insert(m.id.clone()) {
+                    rows.push(m.clone());
+                }
+            };
+            match page {
+                Page::Live => newest.with(|n| n.iter().for_each(&mut add)),
+                Page::Before(_) | Page::After(_) => {
+                    let Some(data) = slots.with_value(|s| s.get(*slot).map(|q| q.data)) else {
+                        continue;
+                    };
+                    data.with(|d| match (page, d) {
+                        (Page::Before(_), Some(d)) => d.iter().rev().for_each(&mut add),
+                        (_, Some(d)) => d.iter().for_each(&mut add),
+                        (_, None) => {}
+                    });
+                }
             }
-            None if shown_conversation.get_value() == conversation => {
-                previous.cloned().unwrap_or_default()
-            }
-            None => Vec::new(),
         }
+        rows
     });
-    let has_older = Signal::derive(move || {
-        key.with(|k| k.as_ref().is_some_and(|k| window.with(|w| w.has_older(k))))
-    });
+    let has_older = Signal::derive(move || pages.with(Pages::has_older));
+    let has_newer = Signal::derive(move || pages.with(Pages::has_newer));
     let load_older = UnsyncCallback::new(move |()| {
-        let shown = limit.get_untracked().max(reach.get_untracked());
-        limit.set(shown + THREAD_PAGE);
+        let follows = following.get_untracked();
+        pages.maybe_update(|p| p.older(follows));
+    });
+    let load_newer = UnsyncCallback::new(move |()| {
+        pages.maybe_update(Pages::newer);
+    });
+    let to_newest = UnsyncCallback::new(move |()| {
+        pages.maybe_update(Pages::to_newest);
     });
     ThreadRows {
         query,
+        newest,
         messages,
         has_older,
+        has_newer,
         load_older,
+        load_newer,
+        to_newest,
     }
 }

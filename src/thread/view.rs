@@ -6,9 +6,9 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
 use super::divider::{start, Start};
+use super::pages::{anchored_scroll_top, near_edge};
 use super::scroll::{
-    appended_rows, distance_from_bottom, follows, keep_anchor, keeps_bottom_on_resize, on_new_rows,
-    Decision,
+    appended_rows, distance_from_bottom, follows, keeps_bottom_on_resize, on_new_rows, Decision,
 };
 use crate::api::{Message, Priority};
 use crate::urgent::{can_acknowledge, from_other_side, Side};
@@ -45,6 +45,12 @@ fn local_time(ms: f64) -> String {
 /// the opening position is taken, so nothing is marked read before the reader could see it.
 /// Messages from the other side get "Mark as unread", calling `on_mark_unread` with the id.
 /// Esc (outside a text field) jumps to the newest message.
+///
+/// The rows are a bounded run of a longer history (`pages`): `has_newer` says newer rows
+/// exist below them (the reader cannot follow then), `on_load_newer` brings the next page
+/// below, `on_to_newest` goes back to the newest rows only. With `auto_load` the next page
+/// loads by itself when the reader scrolls near either end. Whenever rows enter or leave
+/// above the reader, the row they were looking at stays exactly where it was.
 #[component]
 pub fn MessageThread(
     #[prop(into)] messages: Signal<Vec<Message>>,
@@ -62,6 +68,10 @@ pub fn MessageThread(
     /// The outbox's rows, shown after the server rows (`outbox_rows`).
     #[prop(optional)]
     pending: Option<super::outbox_rows::PendingRows>,
+    #[prop(into, optional)] has_newer: Signal<bool>,
+    #[prop(into, optional)] on_load_newer: Option<UnsyncCallback<()>>,
+    #[prop(into, optional)] on_to_newest: Option<UnsyncCallback<()>>,
+    #[prop(optional)] auto_load: bool,
 ) -> impl IntoView {
     let set_following = move |on: bool| {
         if let Some(f) = following {
@@ -71,8 +81,14 @@ pub fn MessageThread(
         }
     };
     let container = NodeRef::<Div>::new();
-    // (scrollTop, scrollHeight) when older rows were asked for.
-    let anchor: StoredValue<Option<(f64, f64)>> = StoredValue::new(None);
+    // The first row in view and its offsetTop minus scrollTop, taken on every scroll and
+    // before asking for a page: rows entering or leaving above it must not move it.
+    let anchor: StoredValue<Option<(String, f64)>> = StoredValue::new(None);
+    let record_anchor = move || {
+        anchor.set_value(container.get_untracked().and_then(|el| first_in_view(&el)));
+    };
+    // Set when going back to the newest rows: the rows that come in are followed.
+    let pin_bottom = StoredValue::new(false);
     // Measured on every scroll, i.e. before any new rows render.
     let distance = StoredValue::new(0.0_f64);
     let shown: StoredValue<Vec<String>> = StoredValue::new(Vec::new());
@@ -88,12 +104,19 @@ pub fn MessageThread(
         })
     };
     let to_bottom = move || {
+        if has_newer.get_untracked() {
+            // In history: the newest rows replace the run shown, then the view goes down.
+            pin_bottom.set_value(true);
+            if let Some(cb) = on_to_newest {
+                cb.run(());
+            }
+        }
         if let Some(el) = container.get_untracked() {
             el.set_scroll_top(el.scroll_height());
         }
         distance.set_value(0.0);
         unseen.set(0);
-        set_following(true);
+        set_following(!has_newer.get_untracked());
     };
 
     Effect::new(move |_| {
@@ -130,20 +153,26 @@ pub fn MessageThread(
                 });
             }
         }
-        let prepended =
-            before.first().is_some_and(|f| ids.first() != Some(f)) && ids.len() > before.len();
-        if prepended {
-            if let Some((top, height)) = anchor.get_value() {
-                anchor.set_value(None);
+        // Rows entered or left above (a page loaded, re-entered or left): the anchor row
+        // goes back to where the reader saw it.
+        let above_changed = before.first() != ids.first();
+        if above_changed && !pin_bottom.get_value() {
+            if let Some((row, offset)) = anchor.get_value() {
                 request_animation_frame(move || {
                     if let Some(el) = container.get_untracked() {
-                        let target = keep_anchor(top, height, el.scroll_height() as f64);
-                        el.set_scroll_top(target as i32);
+                        if let Some(top) = row_top(&el, &row) {
+                            el.set_scroll_top(anchored_scroll_top(offset, top) as i32);
+                        }
                     }
                 });
             }
         }
-        if added == 0 {
+        if pin_bottom.get_value() && !ids.is_empty() && !has_newer.get_untracked() {
+            pin_bottom.set_value(false);
+            request_animation_frame(to_bottom);
+            return;
+        }
+        if added == 0 || has_newer.get_untracked() {
             return;
         }
         match on_new_rows(distance.get_value(), own, added, unseen.get_untracked()) {
@@ -202,12 +231,37 @@ pub fn MessageThread(
     });
     on_cleanup(move || on_escape.remove());
 
+    let was_following = StoredValue::new(true);
     let on_scroll = move |_| {
-        if let Some(d) = measure() {
-            distance.set_value(d);
-            set_following(follows(d));
-            if follows(d) && unseen.get_untracked() > 0 {
-                unseen.set(0);
+        record_anchor();
+        let Some(d) = measure() else { return };
+        distance.set_value(d);
+        // Only a view that reaches the newest rows can follow them.
+        let now = follows(d) && !has_newer.get_untracked();
+        set_following(now);
+        if now && unseen.get_untracked() > 0 {
+            unseen.set(0);
+        }
+        if now && !was_following.get_value() {
+            // Back at the newest rows: older pages leave the top (the anchor holds the view).
+            if let Some(cb) = on_to_newest {
+                cb.run(());
+            }
+        }
+        was_following.set_value(now);
+        if !auto_load {
+            return;
+        }
+        let top = container
+            .get_untracked()
+            .map_or(f64::MAX, |el| el.scroll_top() as f64);
+        if near_edge(top) && has_older.get_untracked() {
+            if let Some(cb) = on_load_older {
+                cb.run(());
+            }
+        } else if near_edge(d) && has_newer.get_untracked() {
+            if let Some(cb) = on_load_newer {
+                cb.run(());
             }
         }
     };
@@ -328,15 +382,21 @@ pub fn MessageThread(
                 role="log" aria-live="polite">
                 <Show when=move || has_older.get()>
                     <button class="load-older" data-testid="load-older" on:click=move |_| {
-                        if let Some(el) = container.get_untracked() {
-                            anchor.set_value(Some((el.scroll_top() as f64, el.scroll_height() as f64)));
-                        }
+                        record_anchor();
                         if let Some(cb) = on_load_older {
                             cb.run(());
                         }
                     }>"Load older messages"</button>
                 </Show>
                 <For each=move || rows.get() key=|(m, separator, _, new, found)| (m.id.clone(), separator.clone(), m.ack.is_some(), *new, *found) children=row_view />
+                <Show when=move || has_newer.get()>
+                    <button class="load-newer" data-testid="load-newer" on:click=move |_| {
+                        record_anchor();
+                        if let Some(cb) = on_load_newer {
+                            cb.run(());
+                        }
+                    }>"Load newer messages"</button>
+                </Show>
                 {pending.map(|p| view! { <super::outbox_rows::OutboxRows pending=p container=container /> })}
             </div>
             <Show when=move || { unseen.get() > 0 }>
@@ -375,6 +435,46 @@ fn open_at_start(
         Some(Start::Divider { scroll_top }) => el.set_scroll_top(scroll_top as i32),
         _ => to_bottom(),
     }
+}
+
+/// The first message row in view of the thread `el`: its id, and its offsetTop minus the
+/// view's scrollTop (what [`anchored_scroll_top`] restores).
+fn first_in_view(el: &web_sys::HtmlElement) -> Option<(String, f64)> {
+    let rows = el.query_selector_all("[data-testid=message]").ok()?;
+    let row = |i: u32| {
+        rows.item(i)
+            .and_then(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
+    };
+    // offsetTop counts from the rows' offset parent: the view itself if positioned, else
+    // the parent they share with it.
+    let base = match row(0)?.offset_parent() {
+        Some(parent) if parent == **el => 0,
+        _ => el.offset_top(),
+    };
+    let view_top = f64::from(base + el.scroll_top());
+    // Rows are in order: binary search the first whose bottom is below the view's top.
+    let (mut lo, mut hi) = (0, rows.length());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let bottom = row(mid).map_or(f64::MAX, |r| f64::from(r.offset_top() + r.offset_height()));
+        if bottom <= view_top {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let found = row(lo)?;
+    let id = found.get_attribute("data-message-id")?;
+    Some((id, f64::from(found.offset_top() - el.scroll_top())))
+}
+
+/// The offsetTop of message `id` in the thread `el`, if rendered.
+fn row_top(el: &web_sys::HtmlElement, id: &str) -> Option<f64> {
+    el.query_selector(&format!("[data-message-id=\"{id}\"]"))
+        .ok()
+        .flatten()
+        .and_then(|r| r.dyn_into::<web_sys::HtmlElement>().ok())
+        .map(|r| f64::from(r.offset_top()))
 }
 
 /// Scrolls the message with id `target` to the middle of the view; false if it is not

@@ -60,9 +60,9 @@ pub fn next_floor(
     })
 }
 
-/// The window of the thread on screen: which key it was loaded for and its floor. A floor
-/// belongs to one key; a new key (another conversation, or "load older" growing the limit)
-/// starts from its newest `limit` rows.
+/// The live window of the thread on screen (its newest rows; older history comes in
+/// cursor pages, see `pages`): which key it was loaded for and its floor. A floor belongs
+/// to one key; a new key (another conversation) starts from its newest `limit` rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadedWindow {
     loaded: Option<(QueryKey, Floor)>,

@@ -22,7 +22,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   test                            install what is missing, run every check and test
   screenshots [DIR]               the main screens, light and dark, wide and phone, from the
                                   real app into docs/screenshots/ (or DIR)
-  bench [fanout|matching|latency|burst|alert|bundle|load] run benchmarks (all when no name), write target/bench/NAME.json
+  bench [fanout|matching|latency|burst|alert|bundle|load|shift] run benchmarks (all when no name), write target/bench/NAME.json
   soak [--secs N] [--fuzz [--secs M]] 500 subscribers at 200 msg/s, N s alone then N s under
                                   attack (default 60), target/bench/soak.json; --fuzz: each
                                   cargo-fuzz target M s (default 60, needs nightly)";
@@ -36,6 +36,10 @@ const BENCHES: &[(&str, &str)] = &[
     (
         "matching",
         "per-change matching cost with many bindings that never match (in process)",
+    ),
+    (
+        "scale",
+        "a big org (2,000 conversations, 100,000 messages): list, unread, history and thread-open costs (in process)",
     ),
     ("latency", "commit-to-DOM latency in the real app"),
     (
@@ -53,6 +57,14 @@ const BENCHES: &[(&str, &str)] = &[
     (
         "load",
         "cold loads on emulated LAN and Fast 4G: bytes, login form, list; warm reload",
+    ),
+    (
+        "shift",
+        "a 12-hour shift in accelerated time: tab heap, wasm memory, DOM nodes, listeners and server RSS",
+    ),
+    (
+        "thread",
+        "a 10,000-message thread in the app: open to newest page, older page 1 vs 200, DOM rows",
     ),
 ];
 
@@ -342,7 +354,7 @@ fn bench(args: &[String]) -> Result<(), String> {
                 bundle::report(&root())?;
             }
             // In-process or against the release server: no app build, no browser.
-            "fanout" | "matching" => {
+            "fanout" | "matching" | "scale" => {
                 let mut a = vec!["bench", "-p", "switchboard-server", "--bench", name, "--"];
                 a.extend(&extra);
                 run_plain("cargo", &a)?;

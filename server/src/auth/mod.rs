@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::body::JsonBody;
 use crate::error::{Error, Result};
+use crate::metrics::Refusal;
 use crate::AppState;
 use apikey::ApiKeyCheck;
 use jwt::Principal;
@@ -75,6 +76,11 @@ impl FromRequestParts<AppState> for Principal {
             .keys()
             .verify_user(token)
             .map_err(jwt::TokenError::to_api_error)?;
+        // A token issued before its user was disabled is refused at once, not at its
+        // expiry (hosted PostgREST cannot tell: there it lasts until `exp`).
+        if state.disabled().contains(&claims.sub) {
+            return Err(Error::unauthorized("user_banned", "User is banned"));
+        }
         Ok(Principal::from(&claims))
     }
 }
@@ -118,25 +124,35 @@ async fn token(
             match state.logins().admit(peer.ip(), &email, now) {
                 Ok(()) => {}
                 Err(LoginRefusal::TooManyAttempts) => {
+                    state.metrics().refused(Refusal::LoginAttempts);
                     return Ok(try_again_later(
                         "Too many login attempts. Wait a minute and try again.",
                         secs_ceil(limits.login_window_ms),
-                    ))
+                    ));
                 }
                 Err(LoginRefusal::EmailBackoff) => {
+                    state.metrics().refused(Refusal::LoginEmailBackoff);
                     return Ok(try_again_later(
                         "Too many wrong passwords for this account from here. Wait a while \
                          and try again.",
                         secs_ceil(limits.login_email_backoff_ms),
-                    ))
+                    ));
                 }
             }
             match sessions::password_grant(&state, peer.ip(), email, password).await {
-                Err(sessions::GrantError::Busy) => Ok(try_again_later(
-                    "Too many logins are being checked right now. Try again in a second.",
-                    1,
-                )),
-                Err(sessions::GrantError::Other(e)) => Err(e),
+                Err(sessions::GrantError::Busy) => {
+                    state.metrics().refused(Refusal::LoginBusy);
+                    Ok(try_again_later(
+                        "Too many logins are being checked right now. Try again in a second.",
+                        1,
+                    ))
+                }
+                Err(sessions::GrantError::Other(e)) => {
+                    if e.status().is_client_error() {
+                        state.metrics().login_failures.inc();
+                    }
+                    Err(e)
+                }
                 Ok(session) => Ok(Json(session).into_response()),
             }
         }

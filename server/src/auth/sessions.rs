@@ -24,10 +24,13 @@ struct UserRow {
     password_hash: String,
     display_name: String,
     role: AppRole,
+    /// Disabled by an administrator (`users.disabled_at`, `admin::store::set_disabled`).
+    disabled: bool,
 }
 
 const USER_SELECT: &str =
-    "SELECT u.id, u.org_id, o.name, u.email, u.password_hash, u.display_name, u.role \
+    "SELECT u.id, u.org_id, o.name, u.email, u.password_hash, u.display_name, u.role, \
+            u.disabled_at IS NOT NULL \
      FROM users u JOIN orgs o ON o.id = u.org_id";
 
 fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
@@ -40,6 +43,7 @@ fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
         password_hash: row.get(4)?,
         display_name: row.get(5)?,
         role: AppRole::parse(&role).unwrap_or(AppRole::Medic),
+        disabled: row.get(7)?,
     })
 }
 
@@ -59,6 +63,12 @@ fn invalid_credentials() -> Error {
         "invalid_credentials",
         "Invalid login credentials",
     )
+}
+
+/// GoTrue's answer to a disabled (banned) user's sign-in (`message`) or refresh: 400
+/// `user_banned` (supabase/auth `internal/api/token.go`, `internal/tokens/service.go`).
+pub fn user_banned(message: &str) -> Error {
+    Error::api(StatusCode::BAD_REQUEST, "user_banned", message)
 }
 
 fn hash_token(token: &str) -> String {
@@ -168,6 +178,11 @@ pub async fn password_grant(
             return Err(invalid_credentials().into());
         }
     };
+    // After the password check, unlike GoTrue (which answers it first): only someone with
+    // the password learns that the account exists and is disabled.
+    if user.disabled {
+        return Err(user_banned("User is banned").into());
+    }
     let refresh = new_refresh_token();
     let session_id = uuid::Uuid::new_v4().to_string();
     let (sid, uid, hashed) = (session_id.clone(), user.id.clone(), hash_token(&refresh));
@@ -198,23 +213,40 @@ pub async fn refresh_grant(state: &AppState, refresh: String) -> Result<Value> {
     let (user, session_id) = state
         .db()
         .write(move |tx, _| {
-            let found: Option<(String, i64, i64, String, Option<i64>)> = tx
+            type Found = (String, i64, i64, String, Option<i64>, bool);
+            let found: Option<Found> = tx
                 .query_row(
-                    "SELECT t.session_id, t.used, s.revoked, s.user_id, t.used_at_us \
+                    "SELECT t.session_id, t.used, s.revoked, s.user_id, t.used_at_us, \
+                            u.disabled_at IS NOT NULL \
                      FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+                     JOIN users u ON u.id = s.user_id \
                      WHERE t.token_hash = ?1",
                     [&hashed],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    },
                 )
                 .optional()?;
             let now = now_micros();
-            let Some((session_id, used, revoked, user_id, used_at)) = found else {
+            let Some((session_id, used, revoked, user_id, used_at, disabled)) = found else {
                 return Ok(Err(Error::api(
                     StatusCode::BAD_REQUEST,
                     "refresh_token_not_found",
                     "Invalid Refresh Token: Refresh Token Not Found",
                 )));
             };
+            // Before the session's state, as GoTrue checks it: disabling also ended the
+            // sessions, and this says why.
+            if disabled {
+                return Ok(Err(user_banned("Invalid Refresh Token: User Banned")));
+            }
             if revoked != 0 {
                 return Ok(Err(Error::api(
                     StatusCode::BAD_REQUEST,

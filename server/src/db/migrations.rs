@@ -208,6 +208,15 @@ CREATE TRIGGER messages_search_insert AFTER INSERT ON messages BEGIN
     INSERT INTO message_search (words, message_id) VALUES (search_words(new.body), new.id);
 END;
 "#,
+    // 7: staff administration (issue 16, `admin/`): when an administrator disabled a user
+    // (null: active), indexed for the running server's poll of the disabled ids
+    // (`admin::disabled`); and one account per email whatever its case, since sign-in
+    // lowercases the email it looks up (GoTrue does the same).
+    r#"
+ALTER TABLE users ADD COLUMN disabled_at TEXT;
+CREATE INDEX users_disabled ON users(disabled_at) WHERE disabled_at IS NOT NULL;
+CREATE UNIQUE INDEX users_email_lower ON users(lower(email));
+"#,
 ];
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ pub mod migrations;
 pub mod read_gate;
 pub mod seed;
 
-use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -40,14 +40,40 @@ pub struct ReadBounds {
     pub timeout: std::time::Duration,
 }
 
+/// Write transactions between two looks at the planner's statistics ([`Db::optimize`]).
+pub const OPTIMIZE_EVERY_WRITES: u64 = 1_000;
+
+/// A read connection and the statistics it planned with ([`Inner::stats_epoch`]).
+struct Reader {
+    conn: Connection,
+    epoch: u64,
+}
+
+impl std::ops::Deref for Reader {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
 struct Inner {
     // One connection serialises writers, which is also what gives the feed its commit order.
     conn: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
+    readers: Vec<Mutex<Reader>>,
+    path: PathBuf,
+    // SQLite loads sqlite_stat1 when a connection reads the schema and never again (not
+    // even after another connection's ANALYZE), so a reader planning with older statistics
+    // than these is reopened before its next read.
+    stats_epoch: AtomicU64,
+    writes: AtomicU64,
     // Admits at most one read per connection, so a reader is idle for every admitted read.
     gate: read_gate::ReadGate,
     next_reader: AtomicUsize,
     feed: Feed,
+    // Set once by the server (`switchboard_db_write_duration_seconds`); tools that open the
+    // database without a server leave it unset.
+    write_timer: std::sync::OnceLock<prometheus::Histogram>,
 }
 
 fn configure(conn: &Connection) -> Result<()> {
@@ -106,23 +132,35 @@ impl Db {
         conn.pragma_update(None, "synchronous", "FULL")?;
         configure(&conn)?;
         migrate(&mut conn)?;
+        // Before the readers open, so they plan with these statistics: without them SQLite
+        // takes the org-wide index for one conversation's thread (issue 17).
+        optimize(&conn)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            let reader = Connection::open(path)?;
-            configure(&reader)?;
-            // Readers must never write: a bug there should fail loudly, not race the writer.
-            reader.pragma_update(None, "query_only", "ON")?;
-            readers.push(Mutex::new(reader));
+            readers.push(Mutex::new(Reader {
+                conn: open_reader(path)?,
+                epoch: 0,
+            }));
         }
         Ok(Db {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 readers,
+                path: path.to_path_buf(),
+                stats_epoch: AtomicU64::new(0),
+                writes: AtomicU64::new(0),
                 gate: read_gate::ReadGate::new(READERS),
                 next_reader: AtomicUsize::new(0),
                 feed: Feed::new(),
+                write_timer: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Times every later write transaction into `histogram`, from asking for the writer to
+    /// commit, in seconds; only the first call counts.
+    pub fn time_writes(&self, histogram: prometheus::Histogram) {
+        let _ = self.inner.write_timer.set(histogram);
     }
 
     /// The change feed fed by every committed write.
@@ -139,18 +177,42 @@ impl Db {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn lock_reader(&self) -> MutexGuard<'_, Connection> {
+    fn lock_reader(&self) -> MutexGuard<'_, Reader> {
         let readers = &self.inner.readers;
         let start = self.inner.next_reader.fetch_add(1, Ordering::Relaxed);
         // Take the first idle reader, else wait for the one whose turn it is.
-        for i in 0..readers.len() {
-            if let Ok(guard) = readers[(start + i) % readers.len()].try_lock() {
-                return guard;
+        let mut guard = (0..readers.len())
+            .find_map(|i| readers[(start + i) % readers.len()].try_lock().ok())
+            .unwrap_or_else(|| {
+                readers[start % readers.len()]
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+            });
+        let epoch = self.inner.stats_epoch.load(Ordering::Acquire);
+        if guard.epoch != epoch {
+            // A reader that cannot be reopened keeps planning with the old statistics:
+            // slower plans, never wrong answers.
+            match open_reader(&self.inner.path) {
+                Ok(conn) => *guard = Reader { conn, epoch },
+                Err(e) => tracing::warn!(error = %e, "reopening a reader for new statistics"),
             }
         }
-        readers[start % readers.len()]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        guard
+    }
+
+    /// Refreshes the query planner's statistics where the data has outgrown them
+    /// (`PRAGMA optimize`, see [`optimize`]) on the writer, and has the readers reopen to
+    /// load them when anything was analysed. Runs at open and after every
+    /// [`OPTIMIZE_EVERY_WRITES`] write transactions.
+    ///
+    /// # Errors
+    /// SQLite's.
+    pub fn optimize(&self) -> Result<()> {
+        let conn = self.lock();
+        if optimize(&conn)? {
+            self.inner.stats_epoch.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(())
     }
 
     /// Runs one of the server's own reads (fixed statements, such as sign-in lookups) on a
@@ -236,13 +298,28 @@ impl Db {
     where
         F: FnOnce(&Transaction<'_>, &mut Vec<Change>) -> Result<T>,
     {
+        let started = std::time::Instant::now();
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut changes = Vec::new();
         let value = f(&tx, &mut changes)?;
         tx.commit()?;
+        if let Some(timer) = self.inner.write_timer.get() {
+            timer.observe(started.elapsed().as_secs_f64());
+        }
         // Still under the lock: the next writer cannot publish before us.
         self.inner.feed.publish(changes);
+        let writes = self.inner.writes.fetch_add(1, Ordering::Relaxed) + 1;
+        if writes.is_multiple_of(OPTIMIZE_EVERY_WRITES) {
+            // After the publish, so no event waits for it; a failure costs plans, not data.
+            match optimize(&conn) {
+                Ok(true) => {
+                    self.inner.stats_epoch.fetch_add(1, Ordering::AcqRel);
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "PRAGMA optimize"),
+            }
+        }
         Ok(value)
     }
 
@@ -270,6 +347,34 @@ impl Db {
             )
         })
     }
+}
+
+/// A read connection of the database at `path`.
+fn open_reader(path: &Path) -> Result<Connection> {
+    let reader = Connection::open(path)?;
+    configure(&reader)?;
+    // Readers must never write: a bug there should fail loudly, not race the writer.
+    reader.pragma_update(None, "query_only", "ON")?;
+    Ok(reader)
+}
+
+/// `PRAGMA optimize=0x10002` on the writer: ANALYZE every table whose indexes have no
+/// statistics yet or whose size changed tenfold since (0x10000: all tables, not only those
+/// this connection queried), each within SQLite's default analysis limit, which keeps it to
+/// milliseconds (sqlite.org/pragma.html#pragma_optimize, recommended for long-lived
+/// connections). Answers whether it analysed anything (asked first in its debugging mode,
+/// 0x1, which only lists the ANALYZE statements it would run).
+fn optimize(conn: &Connection) -> Result<bool> {
+    let planned = {
+        let mut stmt = conn.prepare("PRAGMA optimize=0x10003")?;
+        let rows = stmt.query_map([], |_| Ok(()))?;
+        rows.count()
+    };
+    if planned == 0 {
+        return Ok(false);
+    }
+    conn.execute_batch("PRAGMA optimize=0x10002")?;
+    Ok(true)
 }
 
 /// Whether SQLite stopped a statement because the progress handler asked it to.

@@ -225,6 +225,16 @@ impl Channels {
         self.counted.as_ref()
     }
 
+    /// Channels joined now.
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Whether no channel is joined.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
     /// The first second at which a channel's token counts as expired
     /// ([`jwt::expired_from`]); feed [`Input::Tick`] then, not before.
     pub fn next_expiry(&self) -> Option<UnixSecs> {

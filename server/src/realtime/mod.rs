@@ -58,7 +58,12 @@ async fn websocket(
     // guard drops, including when the upgrade never completes.
     let anonymous = match socket::Anonymous::acquire(&state, peer.ip()) {
         Ok(guard) => guard,
-        Err(refusal) => return handshake_error(StatusCode::TOO_MANY_REQUESTS, &refusal.reason()),
+        Err(refusal) => {
+            state
+                .metrics()
+                .refused(crate::metrics::Refusal::RealtimeSockets);
+            return handshake_error(StatusCode::TOO_MANY_REQUESTS, &refusal.reason());
+        }
     };
     let max = state.config().limits.ws_max_frame_bytes;
     upgrade

@@ -109,6 +109,8 @@ pub enum CloseReason {
     /// No channel was joined with a user token within the join deadline
     /// (`Limits::ws_join_timeout_ms`).
     JoinTimeout,
+    /// An administrator disabled the socket's user (`admin::disabled`).
+    UserDisabled,
 }
 
 impl CloseReason {
@@ -122,7 +124,8 @@ impl CloseReason {
             CloseReason::SlowClient
             | CloseReason::ConnectionClosed
             | CloseReason::TooFarBehind
-            | CloseReason::JoinTimeout => 1008,
+            | CloseReason::JoinTimeout
+            | CloseReason::UserDisabled => 1008,
             CloseReason::FrameTooLarge => 1009,
         }
     }
@@ -140,6 +143,7 @@ impl CloseReason {
             CloseReason::ConnectionClosed => "connection closed",
             CloseReason::TooFarBehind => "too far behind",
             CloseReason::JoinTimeout => "no channel joined in time",
+            CloseReason::UserDisabled => "user disabled",
         }
     }
 }

@@ -48,6 +48,8 @@ pub enum SocketRefusal {
         /// The cap that was reached.
         max: usize,
     },
+    /// An administrator disabled the user (`admin::disabled`).
+    UserDisabled,
 }
 
 impl SocketRefusal {
@@ -63,6 +65,9 @@ impl SocketRefusal {
                 "ConnectionRateLimitReached: Too many Switchboard tabs are open in this browser \
                  (at most {max}). Close some of them."
             ),
+            // A token refusal to the app (`InvalidJWTToken`), so it refreshes, and the
+            // refresh's `user_banned` signs it out.
+            SocketRefusal::UserDisabled => "InvalidJWTToken: User is banned".to_string(),
             SocketRefusal::TooManyAnonymous { max } => format!(
                 "ConnectionRateLimitReached: Too many connections from this address have not \
                  signed in to a channel yet (at most {max}). Join a channel with a user \

@@ -49,8 +49,16 @@ impl Host for AppState {
     }
 
     fn acquire_socket(&self, user_id: &str, session_id: &str) -> Result<(), SocketRefusal> {
+        if self.disabled().contains(user_id) {
+            return Err(SocketRefusal::UserDisabled);
+        }
         let caps = self.config().limits.socket_caps();
-        self.sockets().try_acquire(user_id, session_id, caps)
+        let acquired = self.sockets().try_acquire(user_id, session_id, caps);
+        if acquired.is_err() {
+            self.metrics()
+                .refused(crate::metrics::Refusal::RealtimeSockets);
+        }
+        acquired
     }
 }
 
@@ -87,6 +95,8 @@ impl Drop for Anonymous {
 struct Outgoing {
     queue: mpsc::Sender<WsMessage>,
     serializer: Serializer,
+    /// `switchboard_realtime_events_total`.
+    events: prometheus::IntCounter,
 }
 
 impl Outgoing {
@@ -121,6 +131,7 @@ impl Outgoing {
                 encode_change(self.serializer, topic, &ids, data)
             });
             self.frame(WsMessage::Text(frame))?;
+            self.events.inc();
         }
         ControlFlow::Continue(())
     }
@@ -190,15 +201,29 @@ pub async fn run(socket: WebSocket, state: AppState, serializer: Serializer, ano
     let (sink, mut stream) = socket.split();
     let (queue, pending) = mpsc::channel::<WsMessage>(limits.ws_send_queue);
     let writer = tokio::spawn(write_frames(sink, pending));
-    let out = Outgoing { queue, serializer };
+    let out = Outgoing {
+        queue,
+        serializer,
+        events: state.metrics().events.clone(),
+    };
+    let open_sockets = state.metrics().sockets.clone();
+    open_sockets.inc();
+    let open_channels = state.metrics().channels.clone();
+    let mut joined: i64 = 0;
     let mut feed = state.db().feed().subscribe();
     let mut shutdown = state.sockets().shutdown_signal();
+    // Subscribed before any join: a user disabled between a join's check and its count
+    // still wakes this loop, which then finds the user counted (`admin::disabled`).
+    let mut disabled = state.disabled().subscribe();
     let mut channels = Channels::with_caps(limits.channel_caps());
     let idle = Duration::from_millis(limits.ws_idle_timeout_ms);
     let mut last_seen = Instant::now();
     let join_by = last_seen + Duration::from_millis(limits.ws_join_timeout_ms);
     let far = Duration::from_secs(86_400 * 365);
     let reason = loop {
+        let now_joined = channels.len() as i64;
+        open_channels.add(now_joined - joined);
+        joined = now_joined;
         if anonymous.is_some() && channels.counted().is_some() {
             // Joined with a user: from now on the user's caps count this socket.
             anonymous = None;
@@ -211,7 +236,11 @@ pub async fn run(socket: WebSocket, state: AppState, serializer: Serializer, ano
                 Some(Ok(WsMessage::Text(text))) => {
                     last_seen = Instant::now();
                     match Message::decode(serializer, text.as_str()) {
-                        Ok(m) => out.apply(channels.step(Input::Message(m), &state)),
+                        Ok(m) => {
+                            // Never the payload: a join or access_token frame carries a token.
+                            tracing::trace!(topic = %m.topic, event = %m.event, "frame in");
+                            out.apply(channels.step(Input::Message(m), &state))
+                        }
                         Err(_) => ControlFlow::Break(CloseReason::MalformedFrame),
                     }
                 }
@@ -248,12 +277,21 @@ pub async fn run(socket: WebSocket, state: AppState, serializer: Serializer, ano
             }
             _ = sleep_until(expiry) => out.apply(channels.step(Input::Tick(unix_now()), &state)),
             _ = shutdown.changed() => ControlFlow::Break(CloseReason::ServerStopping),
+            // The sender lives in the state this socket holds, so this never ends in Err.
+            Ok(()) = disabled.changed() => match channels.counted() {
+                Some(c) if state.disabled().contains(&c.user_id) => {
+                    ControlFlow::Break(CloseReason::UserDisabled)
+                }
+                _ => ControlFlow::Continue(()),
+            },
         };
         if let ControlFlow::Break(reason) = flow {
             break reason;
         }
     };
     drop(anonymous);
+    open_channels.sub(joined);
+    open_sockets.dec();
     if let Some(counted) = channels.counted() {
         state
             .sockets()

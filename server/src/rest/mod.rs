@@ -311,6 +311,7 @@ async fn update(State(state): State<AppState>, write: WriteRequest) -> Result<Re
                 &READ_STATE,
                 &ReadQuery {
                     filters: query.filters,
+                    logic: query.logic,
                     ..ReadQuery::default()
                 },
                 &who2,
@@ -351,7 +352,10 @@ fn uuid_arg(body: &Value, function: &str, name: &str) -> Result<String> {
 /// The RPC functions and their argument names, as PostgREST finds a function: by name and
 /// by the set of argument names the body carries.
 const RPC_ARGS: &[(&str, &[&str])] = &[
-    ("conversations_with_unread", &[]),
+    (
+        "conversations_with_unread",
+        &["page_size", "before", "conversation_id"],
+    ),
     ("unread_total", &[]),
     ("unacked_urgent_total", &[]),
     ("mark_conversation_read", &["conversation_id"]),
@@ -405,10 +409,11 @@ async fn rpc_call(
     let bounds = read_bounds(&state, &who);
     match function.as_str() {
         "conversations_with_unread" => {
+            let page = rpc::ListPage::parse(&body)?;
             let rows = state
                 .db()
                 .read_bounded(&bounds, move |conn| {
-                    rpc::conversations_with_unread(conn, &who)
+                    rpc::conversations_with_unread(conn, &who, &page)
                 })
                 .await?;
             Ok(Json(rows).into_response())

@@ -7,7 +7,7 @@ use super::caps::{self, SelectBudget, MAX_COUNT, MAX_FILTERS, MAX_ORDER_TERMS};
 use super::nul;
 use crate::auth::apikey;
 use crate::error::{bounded, Error, Result};
-use crate::schema::filter::Filter;
+use crate::schema::filter::{Filter, Logic};
 use crate::schema::values::split_top_level;
 
 /// One item of `select=`.
@@ -53,6 +53,9 @@ pub struct ReadQuery {
     pub select: Vec<SelectItem>,
     /// AND-ed filters.
     pub filters: Vec<Filter>,
+    /// AND-ed logic trees (`or=(…)`, `and=(…)`, `not.or=(…)`, `not.and=(…)`), with the
+    /// filters.
+    pub logic: Vec<Logic>,
     /// Sort order.
     pub order: Vec<OrderTerm>,
     /// Row limit.
@@ -76,16 +79,30 @@ pub fn parse_query(raw: &str) -> Result<ReadQuery> {
             "offset" => query.offset = Some(parse_count("offset", &value)?),
             // Not filters: the gateway key and PostgREST write options.
             apikey::QUERY_PARAM | "columns" | "on_conflict" => {}
-            column => {
-                caps::at_most("filter", "filters", query.filters.len() + 1, MAX_FILTERS)?;
-                let filter = Filter::parse(column, &value)?;
-                // Past the grammar, the operand is what Postgres receives as a parameter.
-                nul::reject_nul_param(&value)?;
-                query.filters.push(filter);
-            }
+            key => match Logic::parse_param(key, &value) {
+                Some(tree) => {
+                    let tree = tree?;
+                    let count = filter_count(&query) + tree.filter_count();
+                    caps::at_most("filter", "filters", count, MAX_FILTERS)?;
+                    nul::reject_nul_param(&value)?;
+                    query.logic.push(tree);
+                }
+                None => {
+                    caps::at_most("filter", "filters", filter_count(&query) + 1, MAX_FILTERS)?;
+                    let filter = Filter::parse(key, &value)?;
+                    // Past the grammar, the operand is what Postgres receives as a parameter.
+                    nul::reject_nul_param(&value)?;
+                    query.filters.push(filter);
+                }
+            },
         }
     }
     Ok(query)
+}
+
+/// The column filters `query` holds so far, in logic trees too.
+fn filter_count(query: &ReadQuery) -> usize {
+    query.filters.len() + query.logic.iter().map(Logic::filter_count).sum::<usize>()
 }
 
 /// A `limit` or `offset`: a whole number from 0 to [`MAX_COUNT`].

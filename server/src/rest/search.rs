@@ -258,8 +258,9 @@ pub fn parse_args(body: &Value) -> Result<Args> {
     Ok(Args { words, max })
 }
 
-/// A JSON value as Postgres reads it into an `integer` argument.
-fn int4(value: &Value) -> Result<i64> {
+/// A JSON value as Postgres reads it into an `integer` argument (also the list's
+/// `page_size`, `rest::rpc`).
+pub(crate) fn int4(value: &Value) -> Result<i64> {
     let text = match value {
         Value::String(s) => s.trim().to_string(),
         other => other.to_string(),

@@ -9,7 +9,7 @@ use super::caps;
 use super::query::{ReadQuery, SelectItem};
 use crate::auth::jwt::Principal;
 use crate::error::{Error, Result};
-use crate::schema::filter::{normalise, Filter, Op, Operand};
+use crate::schema::filter::{normalise, Filter, Logic, Op, Operand, Term};
 use crate::schema::tables::{ColType, RelationKind};
 use crate::schema::{tables, Condition, Table};
 
@@ -35,44 +35,30 @@ pub fn unknown_column(table: &str, column: &str) -> Error {
 }
 
 /// Compiles AND-ed filters on `alias` into SQL.
+///
+/// # Errors
+/// 400 for an unknown column or a value not of its column's type.
 pub fn filters_sql(table: &Table, alias: &str, filters: &[Filter]) -> Result<Condition> {
-    let mut parts = Vec::new();
+    where_sql(table, alias, filters, &[])
+}
+
+/// Compiles AND-ed filters and logic trees on `alias` into SQL, parameters in text order.
+///
+/// # Errors
+/// As [`filters_sql`].
+pub fn where_sql(
+    table: &Table,
+    alias: &str,
+    filters: &[Filter],
+    logic: &[Logic],
+) -> Result<Condition> {
     let mut params = Vec::new();
+    let mut parts = Vec::new();
     for f in filters {
-        let ty = table
-            .column(&f.column)
-            .ok_or_else(|| unknown_column(table.name, &f.column))?;
-        let col = format!("{alias}.{}", f.column);
-        let expr = match (&f.op, &f.operand) {
-            (Op::Is, Operand::Null { not }) => {
-                format!("{col} IS {}NULL", if *not { "NOT " } else { "" })
-            }
-            (Op::In, Operand::List(values)) => {
-                if values.is_empty() {
-                    "0".to_string()
-                } else {
-                    // One bound JSON array, whatever the list's length: a placeholder per
-                    // item ran into SQLite's limit on variables (32,766) as a 500.
-                    params.push(json_list(ty, values)?);
-                    format!("{col} IN (SELECT value FROM json_each(?))")
-                }
-            }
-            (op, Operand::Value(v)) => {
-                params.push(normalise(ty, v)?);
-                format!("{col} {} ?", op.sql())
-            }
-            _ => {
-                return Err(Error::bad_query(format!(
-                    "failed to parse filter ({})",
-                    f.column
-                )))
-            }
-        };
-        parts.push(if f.negated {
-            format!("NOT ({expr})")
-        } else {
-            expr
-        });
+        parts.push(filter_sql(table, alias, f, &mut params)?);
+    }
+    for tree in logic {
+        parts.push(logic_sql(table, alias, tree, &mut params)?);
     }
     Ok(Condition {
         sql: if parts.is_empty() {
@@ -81,6 +67,61 @@ pub fn filters_sql(table: &Table, alias: &str, filters: &[Filter]) -> Result<Con
             parts.join(" AND ")
         },
         params,
+    })
+}
+
+/// One logic tree as a parenthesised SQL expression (`NOT (…)` when negated).
+fn logic_sql(table: &Table, alias: &str, tree: &Logic, params: &mut Vec<String>) -> Result<String> {
+    let mut parts = Vec::new();
+    for term in &tree.terms {
+        parts.push(match term {
+            Term::Filter(f) => filter_sql(table, alias, f, params)?,
+            Term::Tree(inner) => logic_sql(table, alias, inner, params)?,
+        });
+    }
+    let joined = format!("({})", parts.join(if tree.any { " OR " } else { " AND " }));
+    Ok(if tree.negated {
+        format!("NOT {joined}")
+    } else {
+        joined
+    })
+}
+
+/// One filter on `alias` as SQL, its parameters pushed onto `params`.
+fn filter_sql(table: &Table, alias: &str, f: &Filter, params: &mut Vec<String>) -> Result<String> {
+    let ty = table
+        .column(&f.column)
+        .ok_or_else(|| unknown_column(table.name, &f.column))?;
+    let col = format!("{alias}.{}", f.column);
+    let expr = match (&f.op, &f.operand) {
+        (Op::Is, Operand::Null { not }) => {
+            format!("{col} IS {}NULL", if *not { "NOT " } else { "" })
+        }
+        (Op::In, Operand::List(values)) => {
+            if values.is_empty() {
+                "0".to_string()
+            } else {
+                // One bound JSON array, whatever the list's length: a placeholder per
+                // item ran into SQLite's limit on variables (32,766) as a 500.
+                params.push(json_list(ty, values)?);
+                format!("{col} IN (SELECT value FROM json_each(?))")
+            }
+        }
+        (op, Operand::Value(v)) => {
+            params.push(normalise(ty, v)?);
+            format!("{col} {} ?", op.sql())
+        }
+        _ => {
+            return Err(Error::bad_query(format!(
+                "failed to parse filter ({})",
+                f.column
+            )))
+        }
+    };
+    Ok(if f.negated {
+        format!("NOT ({expr})")
+    } else {
+        expr
     })
 }
 
@@ -215,8 +256,70 @@ pub fn run(
     extra: Option<Condition>,
     max_bytes: usize,
 ) -> Result<Vec<Value>> {
+    let (statement, outputs) = build(table, query, who, extra)?;
+    let mut stmt = conn.prepare(&statement.sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(statement.params.iter()))?;
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next()? {
+        let mut object = Map::new();
+        for (i, (key, _, kind)) in outputs.iter().enumerate() {
+            let cell = row.get_ref(i)?;
+            // Counted before the value is copied out of SQLite: text is what can be large.
+            bytes = bytes.saturating_add(key.len() + CELL_OVERHEAD_BYTES);
+            if let ValueRef::Text(t) = cell {
+                bytes = bytes.saturating_add(t.len());
+            }
+            if bytes > max_bytes {
+                return Err(caps::response_too_large(max_bytes));
+            }
+            let value = match (cell, kind) {
+                (ValueRef::Null, _) => Value::Null,
+                (ValueRef::Integer(n), _) => Value::from(n),
+                (ValueRef::Real(f), _) => Value::from(f),
+                (ValueRef::Text(t), Output::Json) => {
+                    serde_json::from_slice(t).unwrap_or(Value::Null)
+                }
+                (ValueRef::Text(t), Output::Plain) => {
+                    Value::String(String::from_utf8_lossy(t).into_owned())
+                }
+                (ValueRef::Blob(_), _) => Value::Null,
+            };
+            object.insert(key.clone(), value);
+        }
+        out.push(Value::Object(object));
+    }
+    Ok(out)
+}
+
+/// The steps of SQLite's plan for the read [`run`] would make (`EXPLAIN QUERY PLAN`'s
+/// `detail` column, in order), for tests and the `scale` bench to check which index a
+/// history query uses.
+///
+/// # Errors
+/// As [`run`], short of running it.
+pub fn plan(
+    conn: &Connection,
+    table: &Table,
+    query: &ReadQuery,
+    who: &Principal,
+) -> Result<Vec<String>> {
+    let (statement, _) = build(table, query, who, None)?;
+    super::rpc::query_plan(conn, &statement)
+}
+
+/// One column of a read's answer: its key, its SQL and how its text is read.
+type OutputColumn = (String, String, Output);
+
+/// The SELECT of a read and its answer's columns.
+fn build(
+    table: &Table,
+    query: &ReadQuery,
+    who: &Principal,
+    extra: Option<Condition>,
+) -> Result<(Condition, Vec<OutputColumn>)> {
     let mut params: Vec<String> = Vec::new();
-    let mut outputs: Vec<(String, String, Output)> = Vec::new();
+    let mut outputs: Vec<OutputColumn> = Vec::new();
     let mut next_alias = 0;
     let select = if query.select.is_empty() {
         vec![SelectItem::Star]
@@ -266,7 +369,7 @@ pub fn run(
     }
     let visible = table.access.sql("t0", who);
     params.extend(visible.params);
-    let filters = filters_sql(table, "t0", &query.filters)?;
+    let filters = where_sql(table, "t0", &query.filters, &query.logic)?;
     params.extend(filters.params);
     let mut sql = format!(
         "SELECT {} FROM {} t0 WHERE ({}) AND ({})",
@@ -305,37 +408,5 @@ pub fn run(
         query.offset.unwrap_or(0)
     ));
 
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
-    let mut out = Vec::new();
-    let mut bytes = 0usize;
-    while let Some(row) = rows.next()? {
-        let mut object = Map::new();
-        for (i, (key, _, kind)) in outputs.iter().enumerate() {
-            let cell = row.get_ref(i)?;
-            // Counted before the value is copied out of SQLite: text is what can be large.
-            bytes = bytes.saturating_add(key.len() + CELL_OVERHEAD_BYTES);
-            if let ValueRef::Text(t) = cell {
-                bytes = bytes.saturating_add(t.len());
-            }
-            if bytes > max_bytes {
-                return Err(caps::response_too_large(max_bytes));
-            }
-            let value = match (cell, kind) {
-                (ValueRef::Null, _) => Value::Null,
-                (ValueRef::Integer(n), _) => Value::from(n),
-                (ValueRef::Real(f), _) => Value::from(f),
-                (ValueRef::Text(t), Output::Json) => {
-                    serde_json::from_slice(t).unwrap_or(Value::Null)
-                }
-                (ValueRef::Text(t), Output::Plain) => {
-                    Value::String(String::from_utf8_lossy(t).into_owned())
-                }
-                (ValueRef::Blob(_), _) => Value::Null,
-            };
-            object.insert(key.clone(), value);
-        }
-        out.push(Value::Object(object));
-    }
-    Ok(out)
+    Ok((Condition { sql, params }, outputs))
 }

@@ -214,6 +214,200 @@ impl Filter {
     }
 }
 
+/// Deepest nesting of PostgREST logic trees (`or=(a.eq.1,and(b.eq.2,or(…)))`): each level
+/// is a parenthesised SQL expression and a recursion of the parser. The app nests two.
+pub const MAX_LOGIC_DEPTH: usize = 10;
+
+/// A PostgREST logic tree, the value of an `or`, `and`, `not.or` or `not.and` query
+/// parameter (`QueryParams.pLogicTree`): its terms OR-ed or AND-ed, the whole negated with
+/// `not.`. REST only; Realtime has no such filters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logic {
+    /// `not.` before the operator.
+    pub negated: bool,
+    /// `or` (true) or `and`.
+    pub any: bool,
+    /// One or more terms.
+    pub terms: Vec<Term>,
+}
+
+/// One term of a [`Logic`] tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Term {
+    /// `column.[not.]op.value`.
+    Filter(Filter),
+    /// A nested `[not.]and(…)` or `[not.]or(…)`.
+    Tree(Logic),
+}
+
+impl Logic {
+    /// The logic tree of query parameter `key=value` when `key` is one of `or`, `and`,
+    /// `not.or`, `not.and`; `None` for any other key (a column filter).
+    ///
+    /// The grammar is PostgREST's: terms separated by commas inside parentheses; a term is
+    /// a nested tree or `column.[not.]op.value`, where a value is a double-quoted value
+    /// ([`values::quoted`]) followed by `,` or `)`, else everything up to the next `,` or
+    /// `)`, and an `in` operand is a parenthesised list ([`values::list`]).
+    ///
+    /// # Errors
+    /// 400 `PGRST100` "failed to parse logic tree (…)" for what does not parse, an unknown
+    /// operator, or nesting past [`MAX_LOGIC_DEPTH`].
+    pub fn parse_param(key: &str, value: &str) -> Option<Result<Logic>> {
+        let (negated, any) = match key {
+            "or" => (false, true),
+            "and" => (false, false),
+            "not.or" => (true, true),
+            "not.and" => (true, false),
+            _ => return None,
+        };
+        let fail = |why: &str| {
+            Error::bad_query(format!(
+                "failed to parse logic tree ({})",
+                crate::error::bounded(value)
+            ))
+            .with_details(why.to_string())
+        };
+        Some((|| {
+            let mut parser = LogicParser { rest: value };
+            let terms = parser.group(1).map_err(|why| fail(&why))?;
+            if !parser.rest.is_empty() {
+                return Err(fail("unexpected text after the closing parenthesis"));
+            }
+            Ok(Logic {
+                negated,
+                any,
+                terms,
+            })
+        })())
+    }
+
+    /// The column filters in the tree, at every level (each counts against the cap on
+    /// filters).
+    pub fn filter_count(&self) -> usize {
+        self.terms
+            .iter()
+            .map(|t| match t {
+                Term::Filter(_) => 1,
+                Term::Tree(inner) => inner.filter_count(),
+            })
+            .sum()
+    }
+}
+
+/// A recursive-descent reader of one logic tree's text; `rest` is what is left to read.
+struct LogicParser<'a> {
+    rest: &'a str,
+}
+
+impl LogicParser<'_> {
+    /// `(term,term,…)` at nesting `depth`.
+    fn group(&mut self, depth: usize) -> std::result::Result<Vec<Term>, String> {
+        if depth > MAX_LOGIC_DEPTH {
+            return Err(format!("more than {MAX_LOGIC_DEPTH} nested logic trees"));
+        }
+        self.rest = self.rest.strip_prefix('(').ok_or("expecting \"(\"")?;
+        let mut terms = Vec::new();
+        loop {
+            terms.push(self.term(depth)?);
+            let mut chars = self.rest.chars();
+            match chars.next() {
+                Some(',') => self.rest = chars.as_str(),
+                Some(')') => {
+                    self.rest = chars.as_str();
+                    return Ok(terms);
+                }
+                _ => return Err("expecting \",\" or \")\"".into()),
+            }
+        }
+    }
+
+    /// A nested tree or a column filter.
+    fn term(&mut self, depth: usize) -> std::result::Result<Term, String> {
+        for (prefix, negated, any) in [
+            ("not.and(", true, false),
+            ("not.or(", true, true),
+            ("and(", false, false),
+            ("or(", false, true),
+        ] {
+            if self.rest.starts_with(prefix) {
+                self.rest = &self.rest[prefix.len() - 1..];
+                let terms = self.group(depth + 1)?;
+                return Ok(Term::Tree(Logic {
+                    negated,
+                    any,
+                    terms,
+                }));
+            }
+        }
+        let (column, after) = self
+            .rest
+            .split_once('.')
+            .ok_or("expecting column.operator.value")?;
+        let (negation, after) = match after.strip_prefix("not.") {
+            Some(after) => ("not.", after),
+            None => ("", after),
+        };
+        let (op, after) = after.split_once('.').ok_or("expecting operator.value")?;
+        let operand = if op == "in" {
+            let end = list_end(after).ok_or("unclosed in list")?;
+            let (list, tail) = after.split_at(end);
+            self.rest = tail;
+            list.to_string()
+        } else {
+            match values::quoted(after) {
+                Some((value, tail)) if tail.is_empty() || tail.starts_with([',', ')']) => {
+                    self.rest = tail;
+                    value
+                }
+                _ => {
+                    let end = after.find([',', ')']).unwrap_or(after.len());
+                    self.rest = &after[end..];
+                    after[..end].to_string()
+                }
+            }
+        };
+        if column.is_empty() || column.contains(['(', ')', ',']) {
+            return Err(format!("bad column name \"{column}\""));
+        }
+        Filter::parse(column, &format!("{negation}{op}.{operand}"))
+            .map(Term::Filter)
+            .map_err(|e| match e {
+                Error::Api {
+                    message, details, ..
+                } => details.unwrap_or(message),
+                other => other.to_string(),
+            })
+    }
+}
+
+/// The length of the `in` list at the start of `text`, `(` to its closing `)`; quoted
+/// items may hold `,` and `)`. `None` when it is not a closed list.
+fn list_end(text: &str) -> Option<usize> {
+    let mut chars = text.char_indices();
+    if chars.next()?.1 != '(' {
+        return None;
+    }
+    let (mut quoted, mut escaped, mut item_start) = (false, false, true);
+    for (i, c) in chars {
+        if quoted {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' if item_start => quoted = true,
+            ')' => return Some(i + 1),
+            _ => {}
+        }
+        item_start = c == ',';
+    }
+    None
+}
+
 /// A row's value as stored: text (compared as text) or an integer (compared as a number).
 enum Stored<'a> {
     Text(&'a str),
@@ -385,6 +579,80 @@ mod tests {
             !passes("a", "not.eq.z"),
             "negation is refused at join, never matched"
         );
+    }
+
+    /// PostgREST's logic trees (`QueryParams.pLogicTree`): nesting, `not.`, quoted values
+    /// holding `,()`, `in` lists, and the history cursor the app sends.
+    #[test]
+    fn parses_logic_trees() {
+        let leaf = |column: &str, value: &str| Term::Filter(Filter::parse(column, value).unwrap());
+        let tree = |key: &str, value: &str| Logic::parse_param(key, value).unwrap().unwrap();
+        let t = "2026-01-01T00:00:00.000000+00:00";
+        let cursor = tree(
+            "or",
+            &format!("(created_at.lt.{t},and(created_at.eq.{t},id.lt.abc))"),
+        );
+        assert_eq!(
+            cursor,
+            Logic {
+                negated: false,
+                any: true,
+                terms: vec![
+                    leaf("created_at", &format!("lt.{t}")),
+                    Term::Tree(Logic {
+                        negated: false,
+                        any: false,
+                        terms: vec![leaf("created_at", &format!("eq.{t}")), leaf("id", "lt.abc")],
+                    }),
+                ],
+            }
+        );
+        assert_eq!(cursor.filter_count(), 3);
+        let mixed = tree(
+            "not.and",
+            r#"(body.eq."a,b(c)",id.in.("x)",y),x.not.is.null,not.or(a.gt.1,b.lte.2))"#,
+        );
+        assert!(mixed.negated && !mixed.any);
+        assert_eq!(mixed.terms[0], leaf("body", "eq.a,b(c)"));
+        assert_eq!(mixed.terms[1], leaf("id", r#"in.("x)",y)"#));
+        assert_eq!(mixed.terms[2], leaf("x", "not.is.null"));
+        assert!(
+            matches!(&mixed.terms[3], Term::Tree(Logic { negated: true, any: true, terms }) if terms.len() == 2)
+        );
+        assert_eq!(
+            tree("or", r#"(body.eq.5" gauze,body.eq.(x)"#).terms,
+            vec![leaf("body", r#"eq.5" gauze"#), leaf("body", "eq.(x")],
+            "unquoted values run to the next , or ) as written"
+        );
+        assert!(Logic::parse_param("body", "eq.1").is_none());
+        assert!(Logic::parse_param("x.or", "(a.eq.1)").is_none());
+    }
+
+    #[test]
+    fn refuses_malformed_logic_trees() {
+        let nested = |n: usize| format!("({}a.eq.1{})", "or(".repeat(n), ")".repeat(n));
+        assert!(Logic::parse_param("or", &nested(MAX_LOGIC_DEPTH - 1))
+            .unwrap()
+            .is_ok());
+        for bad in [
+            "a.eq.1",
+            "()",
+            "(a.eq.1",
+            "(a.eq.1))",
+            "(a.eq.1,)",
+            "(a.like.1)",
+            "(a)",
+            "(a.eq)",
+            "(and(a.eq.1)",
+            "(a.in.(1,2)",
+            "(a.is.maybe)",
+            &nested(MAX_LOGIC_DEPTH),
+        ] {
+            match Logic::parse_param("or", bad) {
+                Some(Err(Error::Api { code, .. })) => assert_eq!(code, "PGRST100", "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]

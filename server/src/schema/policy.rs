@@ -260,7 +260,7 @@ mod tests {
         }
         conn.execute_batch(
             "INSERT INTO orgs VALUES ('org-a', 'A'), ('org-b', 'B');
-             INSERT INTO users VALUES
+             INSERT INTO users (id, org_id, email, password_hash, display_name, role) VALUES
                ('d', 'org-a', 'd@a', 'x', 'D', 'dispatcher'), ('m', 'org-a', 'm@a', 'x', 'M', 'medic'),
                ('n', 'org-a', 'n@a', 'x', 'N', 'medic'), ('e', 'org-b', 'e@b', 'x', 'E', 'dispatcher'),
                ('p', 'org-b', 'p@b', 'x', 'P', 'medic');

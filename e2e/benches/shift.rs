@@ -1,0 +1,196 @@
+//! `cargo xtask bench shift [-- --events N --seconds S]`: a 12-hour shift in accelerated
+//! time (issue 17). Medics post `N` messages (default 50,000) spread over every Northside
+//! conversation as fast as the server takes them, while one tab keeps the list open and
+//! opens a different conversation every 3 s. Every 5 s it samples the tab (JS heap, wasm
+//! memory, DOM nodes, event listeners, from Chrome's own counters) and the server's RSS.
+//! Reports start (after warm-up: the first tenth of the events), peak and end of each;
+//! JSON in `target/bench/shift.json`. Hidden-tab behaviour is not what this measures (the
+//! tab is visible; headless Chromium never hides it).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+use switchboard_e2e::api::northside_medics;
+use switchboard_e2e::page::login;
+use switchboard_e2e::{setup, stats, Session};
+
+/// A reported series: its name and how to read it from a sample.
+type Series = (&'static str, fn(&Sample) -> f64);
+
+/// One sample of the tab and the server.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sample {
+    js_heap_mb: f64,
+    wasm_mb: f64,
+    dom_nodes: f64,
+    listeners: f64,
+    server_rss_mb: f64,
+}
+
+/// Chrome's `Performance.getMetrics` value named `name`.
+fn metric(metrics: &Value, name: &str) -> f64 {
+    metrics["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["name"] == name)
+        .and_then(|m| m["value"].as_f64())
+        .unwrap_or(f64::NAN)
+}
+
+/// The server's resident memory (MB), from `/proc/<pid>/status`.
+fn rss_mb(pid: Option<u32>) -> f64 {
+    let Some(pid) = pid else { return f64::NAN };
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+async fn sample(s: &Session, pid: Option<u32>) -> Sample {
+    // A collection first, so the heap is what is live, not what is garbage.
+    let _ = s.cdp("HeapProfiler.collectGarbage", json!({})).await;
+    let metrics = s
+        .cdp("Performance.getMetrics", json!({}))
+        .await
+        .unwrap_or(Value::Null);
+    let wasm = s
+        .execute(
+            "return window.__switchboardWasm ? window.__switchboardWasm.memory.buffer.byteLength : null;",
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_f64())
+        .unwrap_or(f64::NAN);
+    Sample {
+        js_heap_mb: metric(&metrics, "JSHeapUsedSize") / 1_048_576.0,
+        wasm_mb: wasm / 1_048_576.0,
+        dom_nodes: metric(&metrics, "Nodes"),
+        listeners: metric(&metrics, "JSEventListeners"),
+        server_rss_mb: rss_mb(pid),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let events = stats::flag(&args, "--events", 50_000);
+    let (server, browser, ana) = setup(None).await.expect("setup");
+    let s = browser.session.clone();
+    let base = server.url();
+    // The wasm instance's memory, kept where the bench can read it (devtools scripts run
+    // outside the page's Content-Security-Policy).
+    s.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": "addEventListener('TrunkApplicationStarted', e => { window.__switchboardWasm = e.detail.wasm; });"}),
+    )
+    .await
+    .expect("inject");
+    s.cdp("Performance.enable", json!({}))
+        .await
+        .expect("metrics");
+    login(&s, &base, "ana@northside.test").await;
+    let convs: Vec<Value> = ana.conversations().await.expect("list");
+    let medics = Arc::new(northside_medics(&base).await.expect("medics"));
+    let pairs: Arc<Vec<(usize, String)>> = Arc::new(
+        convs
+            .iter()
+            .filter_map(|c| {
+                let medic = medics.iter().position(|m| m.user["id"] == c["medic_id"])?;
+                Some((medic, c["id"].as_str()?.to_string()))
+            })
+            .collect(),
+    );
+
+    // Posters: four at a time, round-robin over the conversations.
+    let sent = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut posters = Vec::new();
+    for lane in 0..4_u64 {
+        let (medics, pairs, sent) = (medics.clone(), pairs.clone(), sent.clone());
+        posters.push(tokio::spawn(async move {
+            let mut i = lane;
+            while i < events {
+                let (medic, conv) = &pairs[(i as usize) % pairs.len()];
+                let _ = medics[*medic]
+                    .post(conv, &format!("Shift update {i}"))
+                    .await;
+                sent.fetch_add(1, Ordering::Relaxed);
+                i += 4;
+            }
+        }));
+    }
+
+    let mut samples: Vec<(u64, Sample)> = Vec::new();
+    let mut opens = 0_u64;
+    let mut last_open = Instant::now();
+    let mut last_sample = Instant::now() - Duration::from_secs(10);
+    while posters.iter().any(|p| !p.is_finished()) {
+        if last_open.elapsed() >= Duration::from_secs(3) {
+            let (_, conv) = &pairs[(opens as usize * 7) % pairs.len()];
+            let script = format!(
+                "history.pushState(null, '', '/messages/{conv}'); dispatchEvent(new PopStateEvent('popstate')); return true;"
+            );
+            let _ = s.execute(&script, vec![]).await;
+            opens += 1;
+            last_open = Instant::now();
+        }
+        if last_sample.elapsed() >= Duration::from_secs(5) {
+            let at = sent.load(Ordering::Relaxed);
+            samples.push((at, sample(&s, server.pid()).await));
+            last_sample = Instant::now();
+            println!(
+                "{at:>6} events  heap {:>6.1} MB  wasm {:>6.1} MB  nodes {:>6}  listeners {:>5}  server {:>6.1} MB",
+                samples.last().map_or(0.0, |x| x.1.js_heap_mb),
+                samples.last().map_or(0.0, |x| x.1.wasm_mb),
+                samples.last().map_or(0.0, |x| x.1.dom_nodes),
+                samples.last().map_or(0.0, |x| x.1.listeners),
+                samples.last().map_or(0.0, |x| x.1.server_rss_mb),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let the last refetches land, then the final sample.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    samples.push((sent.load(Ordering::Relaxed), sample(&s, server.pid()).await));
+    let seconds = started.elapsed().as_secs_f64();
+
+    let warm: Vec<&Sample> = samples
+        .iter()
+        .filter(|(at, _)| *at >= events / 10)
+        .map(|(_, x)| x)
+        .collect();
+    let mut out = Map::new();
+    out.insert("events".into(), json!(events));
+    out.insert("seconds".into(), json!(seconds));
+    out.insert("conversation_opens".into(), json!(opens));
+    out.insert("samples".into(), json!(samples.len()));
+    let series: [Series; 5] = [
+        ("js_heap_mb", |x| x.js_heap_mb),
+        ("wasm_mb", |x| x.wasm_mb),
+        ("dom_nodes", |x| x.dom_nodes),
+        ("event_listeners", |x| x.listeners),
+        ("server_rss_mb", |x| x.server_rss_mb),
+    ];
+    for (name, get) in series {
+        let values: Vec<f64> = warm.iter().map(|x| get(x)).collect();
+        let start = values.first().copied().unwrap_or(f64::NAN);
+        let end = values.last().copied().unwrap_or(f64::NAN);
+        let peak = values.iter().copied().fold(f64::NAN, f64::max);
+        out.insert(format!("{name}_start"), json!(start));
+        out.insert(format!("{name}_peak"), json!(peak));
+        out.insert(format!("{name}_end"), json!(end));
+        println!("{name:<16} start {start:>9.1}  peak {peak:>9.1}  end {end:>9.1}");
+    }
+    println!("{events} events in {seconds:.0} s, {opens} conversations opened");
+    println!("wrote {}", stats::write("shift", out).display());
+    browser.stop().await;
+}
