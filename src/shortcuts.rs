@@ -54,6 +54,24 @@ pub fn shortcut(press: KeyPress<'_>) -> Option<Shortcut> {
     }
 }
 
+/// Whether a key event happened where `/` and Esc belong to what has focus: a text field
+/// (input, textarea, select, contenteditable), or anything inside a dialog or the message
+/// search box (their own Esc closes them). [`KeyPress::in_text_field`] for the event.
+pub fn in_text_field(ev: &web_sys::KeyboardEvent) -> bool {
+    use wasm_bindgen::JsCast;
+    ev.target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
+        .is_some_and(|el| {
+            matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                || el.is_content_editable()
+                || el
+                    .closest("dialog, .message-search")
+                    .ok()
+                    .flatten()
+                    .is_some()
+        })
+}
+
 /// The conversation to open when moving `forward` (down) or back from `selected` through
 /// `list` (`(id, unread count)` in the list's order); with `unread_only`, the nearest one
 /// with unread messages. From no selection, down starts at the top and up at the bottom.

@@ -19,40 +19,8 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn fresh_root() -> web_sys::HtmlElement {
-    let doc = document();
-    if doc.get_element_by_id("test-style").is_none() {
-        let style = doc.create_element("style").unwrap();
-        style.set_id("test-style");
-        style.set_text_content(Some(
-            ".message-thread{height:200px;overflow-y:auto;display:block} .message{height:40px;margin:0;overflow:hidden} .day-separator{height:20px}",
-        ));
-        doc.head().unwrap().append_child(&style).unwrap();
-    }
-    let root = doc
-        .create_element("div")
-        .unwrap()
-        .unchecked_into::<web_sys::HtmlElement>();
-    doc.body().unwrap().append_child(&root).unwrap();
-    root
-}
-
-async fn settle() {
-    gloo_timers::future::TimeoutFuture::new(60).await;
-}
-
-fn q(root: &web_sys::HtmlElement, css: &str) -> web_sys::Element {
-    root.query_selector(css)
-        .unwrap()
-        .unwrap_or_else(|| panic!("no {css}"))
-}
-
-fn all(root: &web_sys::HtmlElement, css: &str) -> Vec<web_sys::Element> {
-    let list = root.query_selector_all(css).unwrap();
-    (0..list.length())
-        .map(|i| list.item(i).unwrap().unchecked_into())
-        .collect()
-}
+mod common;
+use common::{all, distance, fresh_root, q, settle};
 
 fn conv(id: &str, name: &str, unread: i64) -> ConversationSummary {
     ConversationSummary {
@@ -195,10 +163,6 @@ async fn conversation_list_renders_items_and_follows_its_data() {
         })
         .collect();
     assert_eq!(attrs, vec!["b:1", "a:2"]);
-}
-
-fn distance(el: &web_sys::Element) -> i32 {
-    el.scroll_height() - el.scroll_top() - el.client_height()
 }
 
 #[wasm_bindgen_test]

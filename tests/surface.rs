@@ -18,33 +18,8 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn fresh_root() -> web_sys::HtmlElement {
-    let doc = document();
-    if doc.get_element_by_id("surface-style").is_none() {
-        let style = doc.create_element("style").unwrap();
-        style.set_id("surface-style");
-        style.set_text_content(Some(
-            ".message-thread{height:200px;overflow-y:auto;display:block} .message{height:40px;margin:0;overflow:hidden} .day-separator{height:20px} .unread-divider{height:10px}",
-        ));
-        doc.head().unwrap().append_child(&style).unwrap();
-    }
-    let root = doc
-        .create_element("div")
-        .unwrap()
-        .unchecked_into::<web_sys::HtmlElement>();
-    doc.body().unwrap().append_child(&root).unwrap();
-    root
-}
-
-async fn settle() {
-    gloo_timers::future::TimeoutFuture::new(80).await;
-}
-
-fn q(root: &web_sys::HtmlElement, css: &str) -> web_sys::Element {
-    root.query_selector(css)
-        .unwrap()
-        .unwrap_or_else(|| panic!("no {css}"))
-}
+mod common;
+use common::{distance, fresh_root, q, settle};
 
 fn msg(i: usize, from_medic: bool) -> Message {
     Message {
@@ -60,10 +35,6 @@ fn msg(i: usize, from_medic: bool) -> Message {
         priority: Default::default(),
         ack: None,
     }
-}
-
-fn distance(el: &web_sys::Element) -> i32 {
-    el.scroll_height() - el.scroll_top() - el.client_height()
 }
 
 /// Mounts a 30-row thread whose divider stands above `divider` (if any).

@@ -321,16 +321,6 @@ impl QueryClient {
             .with_untracked(|v| v.as_ref().and_then(|v| T::deserialize(v).ok()))
     }
 
-    /// Whether `key` is being fetched, read reactively.
-    pub fn fetching_of(self, key: &QueryKey) -> bool {
-        self.signals_of(key).fetching.get()
-    }
-
-    /// `key`'s error after its retries ran out, read reactively.
-    pub fn error_of(self, key: &QueryKey) -> Option<String> {
-        self.signals_of(key).error.get()
-    }
-
     /// Fetches started for a key so far (benchmarks count requests with this).
     pub fn fetch_count(self, key: &QueryKey) -> u64 {
         self.inner.with_value(|i| i.cache.fetch_count(key))

@@ -21,7 +21,7 @@ use crate::config::{page_origin, AppConfig};
 use crate::list_filter::ListFilter;
 use crate::realtime::RealtimeClient;
 use crate::session::{replaced_user, SessionService};
-use crate::shortcuts::{shortcut, step, KeyPress, Shortcut};
+use crate::shortcuts::{in_text_field, shortcut, step, KeyPress, Shortcut};
 use crate::urgent::{oldest_unacknowledged, pin_urgent};
 
 /// `/messages` and below; sends signed-out visitors to `/login`.
@@ -274,15 +274,4 @@ fn SignedIn() -> impl IntoView {
             </div>
         </div>
     }
-}
-
-/// Whether a key event happened in a text field, where `/` and Esc are the field's.
-fn in_text_field(ev: &web_sys::KeyboardEvent) -> bool {
-    use wasm_bindgen::JsCast;
-    ev.target()
-        .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
-        .is_some_and(|el| {
-            matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
-                || el.is_content_editable()
-        })
 }

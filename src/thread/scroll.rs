@@ -48,11 +48,6 @@ pub fn on_new_rows(
     }
 }
 
-/// New `scrollTop` after older rows were inserted above, keeping the anchor row in place.
-pub fn keep_anchor(old_scroll_top: f64, old_scroll_height: f64, new_scroll_height: f64) -> f64 {
-    old_scroll_top + (new_scroll_height - old_scroll_height)
-}
-
 /// How many rows of `new_ids` are appended after the last row of `old_ids`.
 pub fn appended_rows(old_ids: &[String], new_ids: &[String]) -> usize {
     match old_ids.last() {
@@ -100,14 +95,13 @@ mod tests {
     }
 
     #[test]
-    fn distance_and_anchor_arithmetic() {
+    fn distance_arithmetic() {
         assert_eq!(distance_from_bottom(2_000.0, 1_500.0, 400.0), 100.0);
         assert_eq!(
             distance_from_bottom(300.0, 0.0, 400.0),
             0.0,
             "short content is at the bottom"
         );
-        assert_eq!(keep_anchor(0.0, 2_000.0, 3_200.0), 1_200.0);
     }
 
     #[test]

@@ -208,18 +208,7 @@ pub fn MessageThread(
         if ev.default_prevented() {
             return;
         }
-        let typing = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
-            .is_some_and(|el| {
-                matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
-                    || el.is_content_editable()
-                    || el
-                        .closest("dialog, .message-search")
-                        .ok()
-                        .flatten()
-                        .is_some()
-            });
+        let typing = crate::shortcuts::in_text_field(&ev);
         let press = crate::shortcuts::KeyPress {
             key: &ev.key(),
             in_text_field: typing,
