@@ -32,18 +32,19 @@ const MARKS: &str = "(() => {
   document.addEventListener('submit', () => mark('submit'), true);
 })();";
 
-/// Bytes the page has transferred so far: `[static files, API answers]` (the navigation
-/// and every resource; a cached file counts 0, a 304 only its headers).
+/// Bytes the page has transferred so far: `[static files, API answers, [[API path, bytes]…]]`
+/// (the navigation and every resource; a cached file counts 0, a 304 only its headers).
 const TRANSFERRED: &str = "
-  let files = 0, api = 0;
+  let files = 0, api = 0; const each = [];
   const nav = performance.getEntriesByType('navigation')[0];
   if (nav) files += nav.transferSize;
   for (const e of performance.getEntriesByType('resource')) {
     const path = new URL(e.name).pathname;
-    if (path.startsWith('/rest/') || path.startsWith('/auth/') || path === '/config.json') api += e.transferSize;
-    else files += e.transferSize;
+    if (path.startsWith('/rest/') || path.startsWith('/auth/') || path === '/config.json') {
+      api += e.transferSize; each.push([path, e.transferSize]);
+    } else files += e.transferSize;
   }
-  return [files, api];";
+  return [files, api, each];";
 
 /// An emulated network.
 struct Network {
@@ -102,11 +103,13 @@ async fn mark(s: &Session, name: &str) -> f64 {
     }
 }
 
-async fn transferred(s: &Session) -> (f64, f64) {
+/// `(static files, API answers, each API answer as [path, bytes])`, see [`TRANSFERRED`].
+async fn transferred(s: &Session) -> (f64, f64, Value) {
     let v = s.execute(TRANSFERRED, vec![]).await.unwrap_or(Value::Null);
     (
         v[0].as_f64().unwrap_or(f64::NAN),
         v[1].as_f64().unwrap_or(f64::NAN),
+        v[2].clone(),
     )
 }
 
@@ -185,13 +188,13 @@ async fn main() {
             submit_login(&s, email, switchboard_api_client::DEMO_PASSWORD).await;
             let submitted = mark(&s, "submit").await;
             list.push(mark(&s, "list").await - submitted);
-            let (files, api) = transferred(&s).await;
+            let (files, api, _) = transferred(&s).await;
             bytes.push(files + api);
         }
         // A warm reload: the files come from the cache (immutable) or a 304.
         s.goto(&format!("{base}/messages")).await.expect("reload");
         mark(&s, "list").await;
-        let (warm_files, warm_api) = transferred(&s).await;
+        let (warm_files, warm_api, warm_each) = transferred(&s).await;
         let (b, f, l) = (
             stats::summary(&mut bytes),
             stats::summary(&mut form),
@@ -224,6 +227,7 @@ async fn main() {
         entry.insert("submit_to_list_ms".into(), Value::Object(l));
         entry.insert("warm_reload_file_bytes".into(), json!(warm_files));
         entry.insert("warm_reload_api_bytes".into(), json!(warm_api));
+        entry.insert("warm_reload_api_answers".into(), warm_each);
         out.insert(net.name.into(), Value::Object(entry));
     }
     let path = stats::write("load", out);
