@@ -21,6 +21,7 @@ pub mod thread;
 pub mod ticker;
 pub mod timefmt;
 pub mod urgent;
+pub mod web_lock;
 
 use leptos::prelude::*;
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};

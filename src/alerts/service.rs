@@ -2,17 +2,15 @@
 //! Web Lock and the other tabs, and carries out its commands (notifications, tones, the
 //! lock); keeps the tab title and favicon in step with the counts.
 
-use std::cell::Cell;
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::time::Duration;
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Promise, Reflect};
 use leptos::prelude::*;
 use serde_json::{json, Value};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{AbortController, BroadcastChannel, MessageEvent, Notification, NotificationOptions};
+use web_sys::{BroadcastChannel, MessageEvent, Notification, NotificationOptions};
 
 use super::decide::{Alert, AlertKind, Me};
 use super::election::LOCK_NAME;
@@ -25,6 +23,7 @@ use crate::api::ConversationSummary;
 use crate::realtime::ConnectionStatus;
 use crate::ticker::Ticker;
 use crate::urgent::Side;
+use crate::web_lock::{self, WebLock};
 
 /// The `BroadcastChannel` on which tabs say what they show.
 pub const CHANNEL_NAME: &str = "switchboard-alerts";
@@ -66,28 +65,6 @@ pub struct AlertInputs {
 struct Shown {
     notification: Notification,
     click: Closure<dyn FnMut()>,
-}
-
-/// The held (or queued) Web Lock request.
-struct LockHandle {
-    abort: Option<AbortController>,
-    /// Settles the promise the lock callback returned: the lock is released.
-    release: Option<Function>,
-    /// Set once this request must not hold the lock: a grant arriving later (after an
-    /// abort lost the race) returns at once, releasing it.
-    done: Rc<Cell<bool>>,
-}
-
-impl LockHandle {
-    fn finish(self) {
-        self.done.set(true);
-        if let Some(abort) = self.abort {
-            abort.abort();
-        }
-        if let Some(release) = self.release {
-            let _ = release.call0(&JsValue::UNDEFINED);
-        }
-    }
 }
 
 /// The tabs' channel and its message handler.
@@ -167,7 +144,7 @@ impl Icons {
 struct Glue {
     machine: AlertMachine,
     tab: String,
-    lock: Option<LockHandle>,
+    lock: Option<WebLock>,
     shown: HashMap<String, Shown>,
     speaker: Speaker,
     channel: Option<Channel>,
@@ -228,17 +205,6 @@ fn permission() -> Permission {
     }
 }
 
-/// `navigator.locks`, if this browser and context have it (it needs a secure context).
-/// Reached through `Reflect` because web-sys exposes `LockManager` only under
-/// `--cfg=web_sys_unstable_apis`, which every build of the app would then need.
-fn lock_manager() -> Option<Object> {
-    let navigator = web_sys::window()?.navigator();
-    Reflect::get(&navigator, &JsValue::from_str("locks"))
-        .ok()
-        .filter(JsValue::is_object)
-        .and_then(|l| l.dyn_into().ok())
-}
-
 impl AlertService {
     /// Starts alerting for as long as the calling component lives: joins the election,
     /// keeps the title and favicon in step, listens to the other tabs and ticks the
@@ -294,7 +260,7 @@ impl AlertService {
         let ticker = Ticker::start(TICK_MS, move || service.feed(Input::Tick { now: now_ms() }));
         service.inner.update_value(|g| g.ticker = Some(ticker));
         service.feed(Input::Start {
-            locks: lock_manager().is_some(),
+            locks: web_lock::lock_manager().is_some(),
         });
 
         // The tab title and favicon.
@@ -376,7 +342,7 @@ impl AlertService {
                 retire(closure);
             }
             if let Some(lock) = glue.lock.take() {
-                lock.finish();
+                lock.release();
             }
             for (_, shown) in glue.shown.drain() {
                 shown.notification.set_onclick(None);
@@ -566,7 +532,7 @@ impl AlertService {
             Command::RequestLock(attempt) => self.request_lock(attempt),
             Command::ReleaseLock | Command::AbortLock => {
                 if let Some(Some(lock)) = self.inner.try_update_value(|g| g.lock.take()) {
-                    lock.finish();
+                    lock.release();
                 }
             }
             Command::Leader(leader) => {
@@ -652,65 +618,23 @@ impl AlertService {
         }
     }
 
-    /// `navigator.locks.request(LOCK_NAME, {signal}, callback)`: the callback runs when this
-    /// tab is granted the lock and returns a promise that settles only on release.
+    /// Queues for the alert lock ([`LOCK_NAME`]): granted and lost come back as inputs.
     fn request_lock(self, attempt: u32) {
+        // Deferred: this runs inside `perform`, while the machine is being fed.
         let lost = move || {
             set_timeout(
                 move || self.feed(Input::LockLost(attempt)),
                 Duration::from_millis(0),
             )
         };
-        let Some(locks) = lock_manager() else {
+        let granted = move || self.feed(Input::LockGranted(attempt));
+        let Some(lock) = WebLock::request(LOCK_NAME, granted, lost) else {
             return lost();
         };
-        let Some(request) = Reflect::get(&locks, &JsValue::from_str("request"))
-            .ok()
-            .and_then(|f| f.dyn_into::<Function>().ok())
-        else {
-            return lost();
-        };
-        let abort = AbortController::new().ok();
-        let options = Object::new();
-        if let Some(a) = &abort {
-            let _ = Reflect::set(&options, &JsValue::from_str("signal"), &a.signal());
-        }
-        let mut release = None;
-        let held = Promise::new(&mut |resolve, _reject| release = Some(resolve));
-        let done = Rc::new(Cell::new(false));
-        let finished = done.clone();
-        // Called at most once, by the browser; freed after that call. If the request is
-        // aborted it is never called and stays allocated: a few bytes per sign-out.
-        let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
-            if finished.get() {
-                return JsValue::UNDEFINED;
-            }
-            self.feed(Input::LockGranted(attempt));
-            held.into()
-        });
-        let result = request
-            .call3(&locks, &JsValue::from_str(LOCK_NAME), &options, &callback)
-            .ok()
-            .and_then(|p| p.dyn_into::<Promise>().ok());
-        let Some(result) = result else {
-            return lost();
-        };
-        let previous = self.inner.try_update_value(|g| {
-            g.lock.replace(LockHandle {
-                abort,
-                release,
-                done: done.clone(),
-            })
-        });
+        let previous = self.inner.try_update_value(|g| g.lock.replace(lock));
         if let Some(Some(old)) = previous {
-            old.finish();
+            old.release();
         }
-        wasm_bindgen_futures::spawn_local(async move {
-            // Fulfilled when we release; rejected if aborted (we stopped), stolen or refused.
-            if wasm_bindgen_futures::JsFuture::from(result).await.is_err() && !done.get() {
-                self.feed(Input::LockLost(attempt));
-            }
-        });
     }
 }
 
@@ -718,7 +642,7 @@ impl AlertService {
 struct Parts {
     ticker: Option<Ticker>,
     channel: Option<Channel>,
-    lock: Option<LockHandle>,
+    lock: Option<WebLock>,
     shown: HashMap<String, Shown>,
     speaker: Speaker,
     icons: Icons,

@@ -16,20 +16,17 @@
 //! **Storage races.** Each change reads the stored value, applies itself and writes it back
 //! in one synchronous step, so two tabs' changes a moment apart both survive.
 
-use std::cell::Cell;
-use std::rc::Rc;
 use std::time::Duration;
 
-use js_sys::{Function, Object, Promise, Reflect};
 use leptos::prelude::*;
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
 use super::outbox::{parse_stored, storage_key, Outbox, Outcome, Pending, Send, SEND_TIMEOUT_MS};
 use crate::api::Priority;
 use crate::cache::{QueryClient, QueryKey};
 use crate::realtime::machine::ConnectionStatus;
 use crate::session::SessionService;
+use crate::web_lock::WebLock;
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window().and_then(|w| w.local_storage().ok().flatten())
@@ -43,25 +40,6 @@ fn online() -> bool {
     web_sys::window().is_none_or(|w| w.navigator().on_line())
 }
 
-/// The held (or queued) lock request: aborting it and settling its promise releases it.
-struct Lock {
-    abort: Option<web_sys::AbortController>,
-    release: Option<Function>,
-    done: Rc<Cell<bool>>,
-}
-
-impl Lock {
-    fn finish(self) {
-        self.done.set(true);
-        if let Some(a) = self.abort {
-            a.abort();
-        }
-        if let Some(r) = self.release {
-            let _ = r.call0(&JsValue::UNDEFINED);
-        }
-    }
-}
-
 /// The signed-in user's outbox (provided as context by the signed-in layout). Copy.
 #[derive(Clone, Copy)]
 pub struct OutboxService {
@@ -71,7 +49,7 @@ pub struct OutboxService {
     session: SessionService,
     cache: QueryClient,
     timer: StoredValue<Option<TimeoutHandle>, LocalStorage>,
-    lock: StoredValue<Option<Lock>, LocalStorage>,
+    lock: StoredValue<Option<WebLock>, LocalStorage>,
 }
 
 impl OutboxService {
@@ -117,7 +95,7 @@ impl OutboxService {
             storage_listener.remove();
             online_listener.remove();
             if let Some(Some(lock)) = service.lock.try_update_value(Option::take) {
-                lock.finish();
+                lock.release();
             }
             if let Some(Some(t)) = service.timer.try_update_value(Option::take) {
                 t.clear();
@@ -299,52 +277,10 @@ impl OutboxService {
                 self.pump();
             }
         };
-        let locks = web_sys::window()
-            .and_then(|w| Reflect::get(&w.navigator(), &JsValue::from_str("locks")).ok())
-            .filter(JsValue::is_object);
-        let request = locks.as_ref().and_then(|l| {
-            Reflect::get(l, &JsValue::from_str("request"))
-                .ok()
-                .and_then(|f| f.dyn_into::<Function>().ok())
-        });
-        let (Some(locks), Some(request)) = (locks, request) else {
-            return granted();
-        };
-        let abort = web_sys::AbortController::new().ok();
-        let options = Object::new();
-        if let Some(a) = &abort {
-            let _ = Reflect::set(&options, &JsValue::from_str("signal"), &a.signal());
+        // Refused or stolen: send alone rather than never.
+        match WebLock::request(&name, granted, granted) {
+            Some(lock) => self.lock.set_value(Some(lock)),
+            None => granted(),
         }
-        let mut release = None;
-        let held = Promise::new(&mut |resolve, _reject| release = Some(resolve));
-        let done = Rc::new(Cell::new(false));
-        let finished = done.clone();
-        // Called at most once, by the browser, when this tab's turn comes.
-        let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
-            if finished.get() {
-                return JsValue::UNDEFINED;
-            }
-            granted();
-            held.into()
-        });
-        let asked = request
-            .call3(&locks, &JsValue::from_str(&name), &options, &callback)
-            .ok()
-            .and_then(|p| p.dyn_into::<Promise>().ok());
-        let Some(asked) = asked else {
-            return granted();
-        };
-        self.lock.set_value(Some(Lock {
-            abort,
-            release,
-            done: done.clone(),
-        }));
-        leptos::task::spawn_local(async move {
-            // Rejected if refused or stolen (not when we abort it ourselves): send alone
-            // rather than never.
-            if wasm_bindgen_futures::JsFuture::from(asked).await.is_err() && !done.get() {
-                granted();
-            }
-        });
     }
 }
