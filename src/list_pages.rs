@@ -4,7 +4,7 @@
 //! is its own cached query; nothing here copies data into the cache.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -95,9 +95,136 @@ pub fn merge<'a>(
     list
 }
 
+/// How many conversations the list observes rows of before it refetches its first page
+/// to let them go ([`TouchLog`]).
+pub const TOUCHED_MAX: usize = PAGE_SIZE;
+
+/// The conversations whose rows the list observes because a change named them, and when.
+/// A row touched before the first page's fetch began is in that page's answer if the
+/// conversation belongs on the first page; once the answer lands with it, its row query can
+/// go: the list (its rows in memory, its queries, the work of each merge) stays bounded by
+/// its pages and the latest changes, not by every conversation that changed during a shift.
+/// A row the answer does not hold stays observed: an older page may hold the same
+/// conversation as it was before the change (read in another tab, say), and the row is what
+/// keeps that stale copy from showing. Touches are counted, not timed: a change handled
+/// before the fetch started is in its answer, since the request leaves after the change was
+/// committed.
+#[derive(Debug, Default)]
+pub struct TouchLog {
+    count: u64,
+    last: HashMap<String, u64>,
+    page_started: Option<u64>,
+    /// Conversations first observed since the last answer of the first page.
+    new_since_answer: usize,
+}
+
+impl TouchLog {
+    /// Records a change naming `id`; `true` when the log did not hold it (observe its row).
+    pub fn touch(&mut self, id: &str) -> bool {
+        self.count += 1;
+        let new = self.last.insert(id.to_string(), self.count).is_none();
+        if new {
+            self.new_since_answer += 1;
+        }
+        new
+    }
+
+    /// How many conversations the log holds.
+    pub fn len(&self) -> usize {
+        self.last.len()
+    }
+
+    /// Whether the log holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.last.is_empty()
+    }
+
+    /// Whether enough rows were observed since the first page last answered that a fresh
+    /// one should let them go (more than [`TOUCHED_MAX`]). Counted from the last answer, so
+    /// rows that must stay observed never make every change refetch the page.
+    pub fn wants_fresh_page(&self) -> bool {
+        self.new_since_answer > TOUCHED_MAX
+    }
+
+    /// The first page's fetch started.
+    pub fn page_fetch_started(&mut self) {
+        self.page_started = Some(self.count);
+    }
+
+    /// The first page answered holding the conversations `answered`: those touched only
+    /// before its fetch started and held by the answer, dropped from the log (stop
+    /// observing their rows). Nothing without a fetch started.
+    pub fn page_answered(&mut self, answered: &HashSet<&str>) -> Vec<String> {
+        let Some(at) = self.page_started.take() else {
+            return Vec::new();
+        };
+        self.new_since_answer = 0;
+        let gone: Vec<String> = self
+            .last
+            .iter()
+            .filter(|(id, &t)| t <= at && answered.contains(id.as_str()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &gone {
+            self.last.remove(id);
+        }
+        gone
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_touched_before_the_first_page_fetch_go_when_it_answers() {
+        let mut log = TouchLog::default();
+        let answer: HashSet<&str> = ["a", "b", "c"].into_iter().collect();
+        assert!(log.touch("a"));
+        assert!(log.touch("b"));
+        assert!(!log.touch("a"), "already observed");
+        assert!(log.page_answered(&answer).is_empty(), "no fetch started");
+        log.page_fetch_started();
+        // Changes while the page is in flight may be missing from its answer.
+        assert!(!log.touch("b"));
+        assert!(log.touch("c"));
+        assert_eq!(log.page_answered(&answer), vec!["a".to_string()]);
+        assert_eq!(log.len(), 2);
+        assert!(
+            log.page_answered(&answer).is_empty(),
+            "one answer, one pruning"
+        );
+        assert!(log.touch("a"), "a new change observes it again");
+    }
+
+    #[test]
+    fn a_row_the_first_page_does_not_hold_stays_observed() {
+        // "old" was read in another tab: no longer unread nor among the newest, so the first
+        // page leaves it out while an older page may still hold it as unread.
+        let mut log = TouchLog::default();
+        log.touch("old");
+        log.touch("new");
+        log.page_fetch_started();
+        let answer: HashSet<&str> = ["new"].into_iter().collect();
+        assert_eq!(log.page_answered(&answer), vec!["new".to_string()]);
+        assert_eq!(log.len(), 1, "the row of \"old\" still wins over any page");
+    }
+
+    #[test]
+    fn a_fresh_page_is_wanted_per_bound_of_new_rows_not_per_change() {
+        let mut log = TouchLog::default();
+        for i in 0..=TOUCHED_MAX {
+            log.touch(&format!("c{i}"));
+        }
+        assert!(log.wants_fresh_page());
+        log.page_fetch_started();
+        // None of them is on the first page: all stay observed, yet the next change does
+        // not ask for another page.
+        assert!(log.page_answered(&HashSet::new()).is_empty());
+        log.touch("c0");
+        assert!(!log.wants_fresh_page());
+        assert_eq!(log.len(), TOUCHED_MAX + 1);
+    }
 
     fn row(id: &str, last: Option<&str>, created: &str, unread: i64) -> ConversationSummary {
         ConversationSummary {

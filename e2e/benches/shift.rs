@@ -2,8 +2,15 @@
 //! time (issue 17). Medics post `N` messages (default 50,000) spread over every Northside
 //! conversation as fast as the server takes them, while one tab keeps the list open and
 //! opens a different conversation every 3 s. Every 5 s it samples the tab (JS heap, wasm
-//! memory, DOM nodes, event listeners, from Chrome's own counters) and the server's RSS.
-//! Reports start (after warm-up: the first tenth of the events), peak and end of each;
+//! memory, DOM nodes, event listeners, from Chrome's own counters; the query cache's
+//! entries, observed entries, signal sets and fetchers, from `window.wasmBindings.
+//! cache_entry_counts()`) and the server's RSS. Reports start (after warm-up: the first
+//! tenth of the events), peak and end of each.
+//!
+//! Then the tab stays on one conversation for `--idle-seconds S` (default 360: the cache's
+//! gc time, 300 s, plus its 30 s collection period and a margin; the app has no knob to
+//! shorten it) and is sampled every 15 s: the entries of the conversations no longer shown
+//! must be collected, leaving only observed ones (`cache_unobserved_after_idle`).
 //! JSON in `target/bench/shift.json`. Hidden-tab behaviour is not what this measures (the
 //! tab is visible; headless Chromium never hides it).
 
@@ -13,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 use switchboard_e2e::api::northside_medics;
-use switchboard_e2e::page::login;
+use switchboard_e2e::page::{cache_entry_counts, keep_wasm_instance, login, wasm_memory_bytes};
 use switchboard_e2e::{setup, stats, Session};
 
 /// A reported series: its name and how to read it from a sample.
@@ -27,6 +34,8 @@ struct Sample {
     dom_nodes: f64,
     listeners: f64,
     server_rss_mb: f64,
+    /// The query cache: entries, observed entries, signal sets, fetchers.
+    cache: [f64; 4],
 }
 
 /// Chrome's `Performance.getMetrics` value named `name`.
@@ -61,39 +70,38 @@ async fn sample(s: &Session, pid: Option<u32>) -> Sample {
         .cdp("Performance.getMetrics", json!({}))
         .await
         .unwrap_or(Value::Null);
-    let wasm = s
-        .execute(
-            "return window.__switchboardWasm ? window.__switchboardWasm.memory.buffer.byteLength : null;",
-            vec![],
-        )
+    let wasm = wasm_memory_bytes(s).await;
+    let cache = cache_entry_counts(s)
         .await
-        .ok()
-        .and_then(|v| v.as_f64())
-        .unwrap_or(f64::NAN);
+        .map_or([f64::NAN; 4], |c| c.map(|n| n as f64));
     Sample {
         js_heap_mb: metric(&metrics, "JSHeapUsedSize") / 1_048_576.0,
         wasm_mb: wasm / 1_048_576.0,
         dom_nodes: metric(&metrics, "Nodes"),
         listeners: metric(&metrics, "JSEventListeners"),
         server_rss_mb: rss_mb(pid),
+        cache,
     }
+}
+
+/// One line of a sample.
+fn show(at: &str, x: &Sample) {
+    println!(
+        "{at:>14}  heap {:>6.1} MB  wasm {:>6.1} MB  nodes {:>6}  listeners {:>5}  server {:>6.1} MB  cache {:>4} entries ({} observed, {} signals, {} fetchers)",
+        x.js_heap_mb, x.wasm_mb, x.dom_nodes, x.listeners, x.server_rss_mb,
+        x.cache[0], x.cache[1], x.cache[2], x.cache[3],
+    );
 }
 
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let events = stats::flag(&args, "--events", 50_000);
+    let idle_seconds = stats::flag(&args, "--idle-seconds", 360);
     let (server, browser, ana) = setup(None).await.expect("setup");
     let s = browser.session.clone();
     let base = server.url();
-    // The wasm instance's memory, kept where the bench can read it (devtools scripts run
-    // outside the page's Content-Security-Policy).
-    s.cdp(
-        "Page.addScriptToEvaluateOnNewDocument",
-        json!({"source": "addEventListener('TrunkApplicationStarted', e => { window.__switchboardWasm = e.detail.wasm; });"}),
-    )
-    .await
-    .expect("inject");
+    keep_wasm_instance(&s).await;
     s.cdp("Performance.enable", json!({}))
         .await
         .expect("metrics");
@@ -145,16 +153,10 @@ async fn main() {
         }
         if last_sample.elapsed() >= Duration::from_secs(5) {
             let at = sent.load(Ordering::Relaxed);
-            samples.push((at, sample(&s, server.pid()).await));
+            let x = sample(&s, server.pid()).await;
+            show(&format!("{at} events"), &x);
+            samples.push((at, x));
             last_sample = Instant::now();
-            println!(
-                "{at:>6} events  heap {:>6.1} MB  wasm {:>6.1} MB  nodes {:>6}  listeners {:>5}  server {:>6.1} MB",
-                samples.last().map_or(0.0, |x| x.1.js_heap_mb),
-                samples.last().map_or(0.0, |x| x.1.wasm_mb),
-                samples.last().map_or(0.0, |x| x.1.dom_nodes),
-                samples.last().map_or(0.0, |x| x.1.listeners),
-                samples.last().map_or(0.0, |x| x.1.server_rss_mb),
-            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -173,12 +175,14 @@ async fn main() {
     out.insert("seconds".into(), json!(seconds));
     out.insert("conversation_opens".into(), json!(opens));
     out.insert("samples".into(), json!(samples.len()));
-    let series: [Series; 5] = [
+    let series: [Series; 7] = [
         ("js_heap_mb", |x| x.js_heap_mb),
         ("wasm_mb", |x| x.wasm_mb),
         ("dom_nodes", |x| x.dom_nodes),
         ("event_listeners", |x| x.listeners),
         ("server_rss_mb", |x| x.server_rss_mb),
+        ("cache_entries", |x| x.cache[0]),
+        ("cache_unobserved", |x| x.cache[0] - x.cache[1]),
     ];
     for (name, get) in series {
         let values: Vec<f64> = warm.iter().map(|x| get(x)).collect();
@@ -191,6 +195,41 @@ async fn main() {
         println!("{name:<16} start {start:>9.1}  peak {peak:>9.1}  end {end:>9.1}");
     }
     println!("{events} events in {seconds:.0} s, {opens} conversations opened");
+
+    // Idle on one conversation past the gc time: what nobody shows any more must go.
+    let idle_start = Instant::now();
+    let mut idle = Vec::new();
+    while idle_start.elapsed() < Duration::from_secs(idle_seconds) {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let x = sample(&s, server.pid()).await;
+        show(
+            &format!("idle {:.0} s", idle_start.elapsed().as_secs_f64()),
+            &x,
+        );
+        idle.push(x);
+    }
+    let before = samples.last().map(|(_, x)| *x).unwrap_or_default();
+    let after = idle.last().copied().unwrap_or(before);
+    out.insert("idle_seconds".into(), json!(idle_seconds));
+    for (name, at) in [("end_of_events", &before), ("after_idle", &after)] {
+        out.insert(format!("cache_entries_{name}"), json!(at.cache[0]));
+        out.insert(format!("cache_observed_{name}"), json!(at.cache[1]));
+        out.insert(
+            format!("cache_unobserved_{name}"),
+            json!(at.cache[0] - at.cache[1]),
+        );
+        out.insert(format!("cache_signals_{name}"), json!(at.cache[2]));
+        out.insert(format!("cache_fetchers_{name}"), json!(at.cache[3]));
+        out.insert(format!("js_heap_mb_{name}"), json!(at.js_heap_mb));
+        out.insert(format!("wasm_mb_{name}"), json!(at.wasm_mb));
+        out.insert(format!("dom_nodes_{name}"), json!(at.dom_nodes));
+        out.insert(format!("event_listeners_{name}"), json!(at.listeners));
+    }
+    println!(
+        "query cache: {} entries ({} unobserved, {} signals, {} fetchers) at the end of the events → {} ({} unobserved, {} signals, {} fetchers) after {idle_seconds} s idle",
+        before.cache[0], before.cache[0] - before.cache[1], before.cache[2], before.cache[3],
+        after.cache[0], after.cache[0] - after.cache[1], after.cache[2], after.cache[3],
+    );
     println!("wrote {}", stats::write("shift", out).display());
     browser.stop().await;
 }

@@ -14,33 +14,12 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use switchboard_e2e::api::long_thread;
-use switchboard_e2e::page::login;
+use switchboard_e2e::page::{login, longest_task, poll_js, LONG_TASKS, OPEN_CONVERSATION};
 use switchboard_e2e::{setup, stats};
 
 const THREAD: usize = 10_000;
-
-/// Records tasks over 50 ms as `[start, duration]` in `window.__long`.
-const LONG_TASKS: &str = "window.__long = [];
-  new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push([e.startTime, e.duration]); })
-    .observe({type: 'longtask', buffered: true});
-  return true;";
-
-/// Clicks conversation `arguments[0]` and records in `window.__open` when row
-/// `arguments[1]` is in the DOM (`dom`) and the frame after it (`frame`), ms from the click.
-const OPEN: &str = "const [conv, row] = arguments;
-  window.__open = null;
-  const t0 = performance.now();
-  const mo = new MutationObserver(() => {
-    if (!document.querySelector(`[data-message-id=\"${row}\"]`)) return;
-    mo.disconnect();
-    const t1 = performance.now();
-    requestAnimationFrame(() => { window.__open = {t0, dom: t1 - t0, frame: performance.now() - t0}; });
-  });
-  mo.observe(document.body, {childList: true, subtree: true});
-  document.querySelector(`[data-testid=conversation-item][data-conversation-id=\"${conv}\"]`).click();
-  return t0;";
 
 /// Scrolls the thread to its top and records in `window.__page` when its first row changed
 /// (`dom`) and the frame after (`frame`), ms from the scroll; `null` first row: history ended.
@@ -59,38 +38,6 @@ const CLIMB: &str = "window.__page = null;
   mo.observe(t, {childList: true, subtree: true});
   t.scrollTop = 0;
   return {first: was, more: !!t.querySelector('[data-testid=load-older]')};";
-
-/// Polls a JS expression until it is not null (20 s at most).
-async fn poll(s: &switchboard_e2e::Session, expression: &str) -> Option<Value> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        let v = s
-            .execute(&format!("return {expression};"), vec![])
-            .await
-            .ok()?;
-        if !v.is_null() {
-            return Some(v);
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    None
-}
-
-/// The longest task starting within `[from, from + span]` ms (page clock), 0 if none.
-async fn longest_task(s: &switchboard_e2e::Session, from: f64, span: f64) -> f64 {
-    let tasks = s
-        .execute("return window.__long;", vec![])
-        .await
-        .unwrap_or_default();
-    tasks
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| Some((t[0].as_f64()?, t[1].as_f64()?)))
-        .filter(|(start, _)| *start >= from - 1.0 && *start <= from + span)
-        .map(|(_, d)| d)
-        .fold(0.0, f64::max)
-}
 
 fn avg(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
@@ -170,10 +117,10 @@ async fn main() {
             .await
             .expect("other thread");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        s.execute(OPEN, vec![json!(conversation), json!(newest)])
+        s.execute(OPEN_CONVERSATION, vec![json!(conversation), json!(newest)])
             .await
             .expect("open");
-        let Some(t) = poll(&s, "window.__open").await else {
+        let Some(t) = poll_js(&s, "window.__open").await else {
             panic!("the long thread did not open");
         };
         let (t0, dom, frame) = (
@@ -183,7 +130,7 @@ async fn main() {
         );
         open_dom.push(dom);
         open_frame.push(frame);
-        open_long = open_long.max(longest_task(&s, t0, frame).await);
+        open_long = open_long.max(longest_task(&s, t0, t0 + frame).await);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // The first open fetches the thread; the later ones show it from the cache while it
@@ -214,7 +161,7 @@ async fn main() {
         s.execute(CLIMB, vec![]).await.expect("climb");
         // A page came in, or the history ended (the last page was empty, the button left).
         let ended = "(window.__page || (document.querySelector('[data-testid=load-older]') ? null : {end: true}))";
-        let Some(p) = poll(&s, ended).await else {
+        let Some(p) = poll_js(&s, ended).await else {
             panic!("no page came in after {} pages", pages.len());
         };
         if p["end"] == true {
@@ -223,7 +170,14 @@ async fn main() {
         let frame = p["frame"].as_f64().unwrap_or(f64::NAN);
         pages.push(frame);
         rows_max = rows_max.max(p["rows"].as_u64().unwrap_or(0));
-        climb_long = climb_long.max(longest_task(&s, p["t0"].as_f64().unwrap_or(0.0), frame).await);
+        climb_long = climb_long.max(
+            longest_task(
+                &s,
+                p["t0"].as_f64().unwrap_or(0.0),
+                p["t0"].as_f64().unwrap_or(0.0) + frame,
+            )
+            .await,
+        );
         if pages.len() > THREAD / 50 + 5 {
             panic!("the climb does not end");
         }

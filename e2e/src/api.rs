@@ -106,23 +106,37 @@ impl Api {
 
     /// Starts a conversation about `subject` (as a medic: with themselves); the stored row.
     pub async fn start_conversation(&self, medic_id: &str, subject: &str) -> Result<Value, Error> {
-        let request = self
-            .client
-            .request(
-                switchboard_api_client::reqwest::Method::POST,
-                "/rest/v1/conversations",
-                Some(&self.token),
-            )
-            .header("Prefer", "return=representation")
-            .json(&json!({"medic_id": medic_id, "subject": subject}));
-        let reply = switchboard_api_client::send(request).await?;
+        let body = json!({"medic_id": medic_id, "subject": subject});
+        let stored = self.post_conversations(&body, true).await?;
+        Ok(stored[0].clone())
+    }
+
+    /// Starts conversations (a JSON array of `{id, medic_id, subject}` rows, as a medic: with
+    /// themselves) in one request, answering nothing back: seeding a big org quickly.
+    pub async fn start_conversations(&self, rows: &Value) -> Result<(), Error> {
+        self.post_conversations(rows, false).await.map(|_| ())
+    }
+
+    /// `POST /rest/v1/conversations` with `body` (a row or an array of rows); the answer's
+    /// body, which holds the stored rows when `representation` (`Prefer:
+    /// return=representation`), else nothing.
+    async fn post_conversations(&self, body: &Value, representation: bool) -> Result<Value, Error> {
+        let mut request = self.client.request(
+            switchboard_api_client::reqwest::Method::POST,
+            "/rest/v1/conversations",
+            Some(&self.token),
+        );
+        if representation {
+            request = request.header("Prefer", "return=representation");
+        }
+        let reply = switchboard_api_client::send(request.json(body)).await?;
         if reply.status != StatusCode::CREATED {
             return Err(Error::Api(format!(
                 "start conversation: {} {}",
                 reply.status, reply.body
             )));
         }
-        Ok(reply.body[0].clone())
+        Ok(reply.body)
     }
 
     /// Inserts several messages (a JSON array of rows) in one request, answering nothing
@@ -217,4 +231,130 @@ pub async fn medic_for(base: &str, conversation: &Value) -> Result<Api, Error> {
         }
     }
     Err(Error::Api(format!("no medic for {conversation}")))
+}
+
+/// What [`busy_org`] made of Northside.
+pub struct BusyOrg {
+    /// Every Northside medic, signed in ([`northside_medics`]).
+    pub medics: std::sync::Arc<Vec<Api>>,
+    /// Ana's whole list at the end of seeding (`conversations_with_unread` rows, the
+    /// server's order: newest first), each with the index in `medics` of its medic.
+    pub conversations: Vec<(usize, Value)>,
+    /// Conversations seeded with unread messages for Ana (one routine message each).
+    pub unread: usize,
+    /// Conversations seeded with an unacknowledged urgent message.
+    pub urgent: usize,
+}
+
+/// Grows Northside to `total` conversations through the REST API, as months of work
+/// would (issue 17, "Figures"): the medics start the missing ones (subjects
+/// "Medic N · Inc 27-NNNN") and post `per_conversation` messages into each, in bulk and
+/// concurrently (one task per medic; 200 conversations or 400 messages a request, below
+/// the 64 KiB body cap); Ana reads them all (`mark_conversation_read`, 16 at a time); then
+/// every 50th new conversation gets one more routine message (unread) and every 400th an
+/// urgent one (unacknowledged). The demo's own conversations keep their seeded state.
+pub async fn busy_org(base: &str, total: usize, per_conversation: usize) -> Result<BusyOrg, Error> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let ana = Arc::new(Api::login(base, "ana@northside.test").await?);
+    let medics = Arc::new(northside_medics(base).await?);
+    let existing = ana.conversations().await?.len();
+    let new: Vec<(usize, String)> = (0..total.saturating_sub(existing))
+        .map(|i| (i % medics.len(), uuid::Uuid::new_v4().to_string()))
+        .collect();
+    let new = Arc::new(new);
+
+    // Each medic starts their conversations, then posts into them.
+    let mut tasks = Vec::new();
+    for m in 0..medics.len() {
+        let (medics, new) = (medics.clone(), new.clone());
+        tasks.push(tokio::spawn(async move {
+            let medic = &medics[m];
+            let medic_id = medic.user["id"].as_str().unwrap_or_default().to_string();
+            let mine: Vec<(usize, &String)> = new
+                .iter()
+                .enumerate()
+                .filter(|(_, (owner, _))| *owner == m)
+                .map(|(i, (_, id))| (i, id))
+                .collect();
+            for chunk in mine.chunks(200) {
+                let rows: Vec<Value> = chunk
+                    .iter()
+                    .map(|(i, id)| {
+                        json!({"id": id, "medic_id": medic_id,
+                               "subject": format!("Medic {} · Inc 27-{i:04}", m + 1)})
+                    })
+                    .collect();
+                medic.start_conversations(&Value::Array(rows)).await?;
+            }
+            let messages: Vec<Value> = mine
+                .iter()
+                .flat_map(|(_, id)| {
+                    (0..per_conversation).map(move |k| {
+                        json!({"conversation_id": id, "body": format!("Status update {k}")})
+                    })
+                })
+                .collect();
+            for chunk in messages.chunks(400) {
+                medic.insert_many(&Value::Array(chunk.to_vec())).await?;
+            }
+            Ok::<(), Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await
+            .map_err(|e| Error::Setup(format!("seeding task: {e}")))??;
+    }
+
+    // Ana reads everything new.
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut readers = Vec::new();
+    for _ in 0..16 {
+        let (ana, new, next) = (ana.clone(), new.clone(), next.clone());
+        readers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((_, id)) = new.get(i) else {
+                    return Ok::<(), Error>(());
+                };
+                ana.rpc("mark_conversation_read", json!({"conversation_id": id}))
+                    .await?;
+            }
+        }));
+    }
+    for task in readers {
+        task.await
+            .map_err(|e| Error::Setup(format!("read marking task: {e}")))??;
+    }
+
+    // A working set: a few unread, fewer with an urgent message waiting.
+    let (mut unread, mut urgent) = (0, 0);
+    for (i, (m, id)) in new.iter().enumerate() {
+        if i % 400 == 7 {
+            medics[*m]
+                .post_urgent(id, "Patient deteriorating, need orders")
+                .await?;
+            urgent += 1;
+        } else if i % 50 == 3 {
+            medics[*m].post(id, "Arrived at hospital").await?;
+            unread += 1;
+        }
+    }
+
+    let conversations = ana
+        .conversations()
+        .await?
+        .into_iter()
+        .filter_map(|c| {
+            let m = medics.iter().position(|m| m.user["id"] == c["medic_id"])?;
+            Some((m, c))
+        })
+        .collect();
+    Ok(BusyOrg {
+        medics,
+        conversations,
+        unread,
+        urgent,
+    })
 }

@@ -1038,3 +1038,99 @@ pub async fn list_total(s: &Session) -> usize {
         .as_u64()
         .unwrap_or(0) as usize
 }
+
+// What the benchmarks read of the tab (issue 17).
+
+/// Keeps the wasm instance where [`wasm_memory_bytes`] reads it, from the next page load on
+/// (devtools scripts run outside the page's Content-Security-Policy).
+pub async fn keep_wasm_instance(s: &Session) {
+    s.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": "addEventListener('TrunkApplicationStarted', e => { window.__switchboardWasm = e.detail.wasm; });"}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("cannot inject the wasm handle script: {e}"));
+}
+
+/// The wasm instance's linear memory in bytes (NaN before [`keep_wasm_instance`] saw it).
+pub async fn wasm_memory_bytes(s: &Session) -> f64 {
+    s.execute(
+        "return window.__switchboardWasm ? window.__switchboardWasm.memory.buffer.byteLength : null;",
+        vec![],
+    )
+    .await
+    .ok()
+    .and_then(|v| v.as_f64())
+    .unwrap_or(f64::NAN)
+}
+
+/// The app's query cache as `[entries, observed entries, signal sets, fetchers]`
+/// (`src/cache/probe.rs`, exported to `window.wasmBindings`); `None` before the app made
+/// its cache.
+pub async fn cache_entry_counts(s: &Session) -> Option<[u64; 4]> {
+    let v = s
+        .execute(
+            "const f = window.wasmBindings && window.wasmBindings.cache_entry_counts;
+             return f ? Array.from(f()) : null;",
+            vec![],
+        )
+        .await
+        .ok()?;
+    let n: Vec<u64> = v.as_array()?.iter().filter_map(Value::as_u64).collect();
+    n.try_into().ok()
+}
+
+/// Records tasks over 50 ms as `[start, duration]` in `window.__long`.
+pub const LONG_TASKS: &str = "window.__long = [];
+  new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push([e.startTime, e.duration]); })
+    .observe({type: 'longtask', buffered: true});
+  return true;";
+
+/// Clicks conversation `arguments[0]` and records in `window.__open` when row
+/// `arguments[1]` is in the DOM (`dom`) and the frame after it (`frame`), ms from the click.
+pub const OPEN_CONVERSATION: &str = "const [conv, row] = arguments;
+  window.__open = null;
+  const t0 = performance.now();
+  const mo = new MutationObserver(() => {
+    if (!document.querySelector(`[data-message-id=\"${row}\"]`)) return;
+    mo.disconnect();
+    const t1 = performance.now();
+    requestAnimationFrame(() => { window.__open = {t0, dom: t1 - t0, frame: performance.now() - t0}; });
+  });
+  mo.observe(document.body, {childList: true, subtree: true});
+  document.querySelector(`[data-testid=conversation-item][data-conversation-id=\"${conv}\"]`).click();
+  return t0;";
+
+/// Polls the JS `expression` every 2 ms until it is not null (20 s at most): its value,
+/// `None` on time-out or a failed script.
+pub async fn poll_js(s: &Session, expression: &str) -> Option<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let v = s
+            .execute(&format!("return {expression};"), vec![])
+            .await
+            .ok()?;
+        if !v.is_null() {
+            return Some(v);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    None
+}
+
+/// The longest task (ms) that [`LONG_TASKS`] recorded starting within `[from, to]` ms of the
+/// page's clock, 0 if none.
+pub async fn longest_task(s: &Session, from: f64, to: f64) -> f64 {
+    let tasks = s
+        .execute("return window.__long;", vec![])
+        .await
+        .unwrap_or_default();
+    tasks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t[0].as_f64()?, t[1].as_f64()?)))
+        .filter(|(start, _)| *start >= from - 1.0 && *start <= to)
+        .map(|(_, d)| d)
+        .fold(0.0, f64::max)
+}

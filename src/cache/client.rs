@@ -67,7 +67,17 @@ impl QueryClient {
             }),
         };
         client.schedule_gc();
+        super::probe::register(client);
         client
+    }
+
+    /// `[entries, observed entries, signal sets, fetchers]` (`None`: disposed), for the
+    /// benchmarks' probe (`cache/probe.rs`).
+    pub(super) fn entry_counts(self) -> Option<[usize; 4]> {
+        self.inner.try_with_value(|i| {
+            let (entries, observed) = i.cache.entry_counts();
+            [entries, observed, i.signals.len(), i.fetchers.len()]
+        })
     }
 
     fn schedule_gc(self) {

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod key;
+mod probe;
 pub mod query_cache;
 
 pub use client::{use_query, FetchError, Query, QueryClient};

@@ -171,6 +171,13 @@ impl QueryCache {
         self.entries.contains_key(key)
     }
 
+    /// `(entries, observed entries)`: what the shift benchmark watches to see unobserved
+    /// entries collected.
+    pub fn entry_counts(&self) -> (usize, usize) {
+        let observed = self.entries.values().filter(|e| e.observers > 0).count();
+        (self.entries.len(), observed)
+    }
+
     fn request_fetch(&mut self, key: &QueryKey, now: f64, out: &mut Vec<Command>) {
         let coalesce = self.config.coalesce;
         let floor = self.cleared_generation;
@@ -933,6 +940,20 @@ mod tests {
         let observed = QueryKey::unread_total();
         c.observe(&observed, 0.0);
         assert!(c.collect_garbage(1e9).is_empty(), "observed entries stay");
+    }
+
+    #[test]
+    fn entry_counts_tell_observed_from_unobserved() {
+        let mut c = cache();
+        assert_eq!(c.entry_counts(), (0, 0));
+        c.observe(&key(), 0.0);
+        c.observe(&QueryKey::unread_total(), 0.0);
+        c.fetch_succeeded(&key(), 1, json!(1), 0.0);
+        assert_eq!(c.entry_counts(), (2, 2));
+        c.unobserve(&key(), 10.0);
+        assert_eq!(c.entry_counts(), (2, 1));
+        c.collect_garbage(300_010.0);
+        assert_eq!(c.entry_counts(), (1, 1));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! `list_pages::merge`. A change refetches the one row it names (`realtime::invalidation`),
 //! never the whole list.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use leptos::prelude::*;
 use serde_json::json;
@@ -11,7 +11,7 @@ use serde_json::json;
 use super::fetch_error;
 use crate::api::ConversationSummary;
 use crate::cache::{use_query, QueryClient, QueryKey};
-use crate::list_pages::{merge, next_cursor, Cursor, PAGE_SIZE};
+use crate::list_pages::{merge, next_cursor, Cursor, TouchLog, PAGE_SIZE};
 use crate::realtime::invalidation::conversation_of;
 use crate::realtime::RealtimeClient;
 use crate::session::SessionService;
@@ -69,19 +69,49 @@ pub fn use_conversation_list(
     session: SessionService,
     realtime: RealtimeClient,
 ) -> ConversationListData {
+    let touched = RwSignal::new(Vec::<String>::new());
+    let log: StoredValue<TouchLog, LocalStorage> = StoredValue::new_local(TouchLog::default());
     let first = use_query::<Vec<ConversationSummary>, _, _, _>(
         cache,
         || Some(QueryKey::conversation_first_page()),
-        move |_| fetch_list(session, json!({ "page_size": PAGE_SIZE })),
+        move |_| {
+            // Rows touched until now are in this answer: once it is in, they may go. Pruned
+            // before the cache publishes the answer, in the same task, so no merge sees one
+            // without the other.
+            log.update_value(TouchLog::page_fetch_started);
+            async move {
+                let answer = fetch_list(session, json!({ "page_size": PAGE_SIZE })).await;
+                if let Ok(rows) = &answer {
+                    let held: HashSet<&str> = rows
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| r.get("id").and_then(serde_json::Value::as_str))
+                        .collect();
+                    let gone = log
+                        .try_update_value(|l| l.page_answered(&held))
+                        .unwrap_or_default();
+                    if !gone.is_empty() {
+                        touched.try_update(|t| t.retain(|id| !gone.contains(id)));
+                    }
+                }
+                answer
+            }
+        },
     );
     let older = RwSignal::new(Vec::<Cursor>::new());
-    let touched = RwSignal::new(Vec::<String>::new());
     let touch = move |id: String| {
-        let known = touched
-            .try_with_untracked(|t| t.contains(&id))
-            .unwrap_or(true);
-        if !known {
+        let Some((new, fresh_page)) =
+            log.try_update_value(|l| (l.touch(&id), l.wants_fresh_page()))
+        else {
+            return;
+        };
+        if new {
             touched.update(|t| t.push(id));
+        }
+        // Past the bound a fresh first page lets the older rows go (`TouchLog`).
+        if fresh_page && !first.fetching.get_untracked() {
+            cache.invalidate(&QueryKey::conversation_first_page());
         }
     };
     // Set below, once the merged rows exist: the conversations an acknowledgement may

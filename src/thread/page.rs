@@ -42,6 +42,9 @@ pub fn ThreadPage() -> impl IntoView {
     // Whether the reader is at the bottom (kept by the view): a refetch sheds old rows and a
     // marker goes out only then.
     let following = RwSignal::new(true);
+    // The reader's anchor row (the first in view, kept by the view): where the DOM is
+    // rebased when it would pass its bound (`pages`).
+    let reading = RwSignal::new(None::<String>);
     let ThreadRows {
         query,
         newest,
@@ -51,7 +54,7 @@ pub fn ThreadPage() -> impl IntoView {
         load_older,
         load_newer,
         to_newest,
-    } = use_thread_rows(id, following, start);
+    } = use_thread_rows(id, following, start, reading);
     let (me, side) = session
         .session
         .get_untracked()
@@ -276,7 +279,8 @@ pub fn ThreadPage() -> impl IntoView {
                         following=following has_older=has_older on_load_older=load_older
                         has_newer=has_newer on_load_newer=load_newer on_to_newest=to_newest auto_load=true
                         side=side on_acknowledge=acknowledge divider=divider highlight=at
-                        positioned=positioned on_mark_unread=mark_unread pending=pending />
+                        positioned=positioned on_mark_unread=mark_unread pending=pending
+                        arrivals=newest reading=reading />
                 }
             }}
             <Show when=move || action_error.get().is_some()>

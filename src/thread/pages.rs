@@ -17,6 +17,20 @@
 //! the bottom; going back down brings the bottom ones back and drops from the top. The
 //! chain's cursors are kept (a few dozen bytes per page) so a page that left can re-enter
 //! under the same query key.
+//!
+//! The live window is in the chain only while it is in the DOM. Once it leaves (the reader
+//! climbed past it, or was rebased, below) it is free to shed to its newest rows, since
+//! nothing on screen hangs on its floor, and the way back down is by [`Page::After`] pages
+//! from the bottom page's newest row; the live window joins below again only where its rows
+//! reach that row ([`Pages::newer`]), so nothing is skipped.
+//!
+//! A reader who does not follow the bottom while messages keep arriving would make the live
+//! window, shown, grow without bound. Past [`DOM_ROWS`] rows in the DOM the view is rebased
+//! on the reader's anchor row (the first row in view): one page holding it and the rows
+//! below it ([`Pages::plan_rebase`]) is fetched aside, and once it has answered and still
+//! holds the anchor it replaces the whole run ([`Pages::rebase`]). Rows leave above the
+//! anchor (the view keeps it exactly where it was) and below the page; the live window
+//! leaves the DOM.
 
 use crate::api::THREAD_PAGE;
 
@@ -24,8 +38,13 @@ use crate::api::THREAD_PAGE;
 pub const PAGE: usize = THREAD_PAGE;
 
 /// Most pages in the DOM at once: with [`PAGE`] rows each, the view holds about 200 rows
-/// (plus whatever the live window grew by while the reader was scrolled up).
+/// (a live window shown may grow past its page under a reader scrolled up, until the DOM
+/// passes [`DOM_ROWS`] and the view is rebased).
 pub const MAX_PAGES: usize = 4;
+
+/// Most message rows in the DOM before a reader who does not follow is rebased on the page
+/// at their anchor (the run's own bound: [`MAX_PAGES`] full pages).
+pub const DOM_ROWS: usize = MAX_PAGES * PAGE;
 
 /// Newer messages above which a search result sits in the page it opens with (the page
 /// holds it, these, and `PAGE - JUMP_NEWER - 1` older ones for context).
@@ -100,6 +119,10 @@ pub struct Pages {
     /// The DOM's newest and oldest segment, inclusive indexes into `segments`.
     lo: usize,
     hi: usize,
+    /// The live window's last answer, in the chain or not (`Some(None)`: empty).
+    live: Option<Option<Span>>,
+    /// The page a rebase waits for (see [`Pages::plan_rebase`]), not in the DOM.
+    pending: Option<Segment>,
 }
 
 impl Default for Pages {
@@ -115,6 +138,8 @@ impl Pages {
             segments: vec![Segment::new(0, Page::Live)],
             lo: 0,
             hi: 0,
+            live: None,
+            pending: None,
         }
     }
 
@@ -125,6 +150,8 @@ impl Pages {
             segments: vec![Segment::new(0, Page::Before(cursor.to_string()))],
             lo: 0,
             hi: 0,
+            live: None,
+            pending: None,
         }
     }
 
@@ -169,19 +196,32 @@ impl Pages {
     /// anything changed. A live window whose floor moved (it shed while the reader
     /// followed) drops the older pages chained from its old floor, unless they are shown.
     pub fn answered(&mut self, page: &Page, span: Option<Span>) -> bool {
+        let mut changed = false;
+        if *page == Page::Live && self.live.as_ref() != Some(&span) {
+            self.live = Some(span.clone());
+            changed = true;
+        }
+        if let Some(pending) = self.pending.as_mut().filter(|p| &p.page == page) {
+            if pending.span.as_ref() != Some(&span) {
+                pending.span = Some(span.clone());
+                changed = true;
+            }
+        }
         let Some(at) = self.segments.iter().position(|s| &s.page == page) else {
-            return false;
+            // The live window out of the chain: it may now reach the short page at the
+            // bottom of the DOM.
+            return self.join_live() || changed;
         };
         if self.segments[at].span.as_ref() == Some(&span) {
-            return false;
+            return changed;
         }
         let reached_newest =
             matches!(page, Page::After(_)) && !span.as_ref().is_some_and(|s| s.more);
         self.segments[at].span = Some(span);
         if reached_newest && at == 0 && self.lo == 0 {
-            // The newest rows are in: the live window joins below them at once, so the
-            // reader can follow again.
-            self.newer();
+            // The newest rows are in: the live window joins below them at once (if its
+            // rows reach them), so the reader can follow again.
+            self.join_live();
             return true;
         }
         if at == 0 && *page == Page::Live && self.hi == 0 {
@@ -208,6 +248,113 @@ impl Pages {
     /// Whether there are newer rows below the DOM's newest row.
     pub fn has_newer(&self) -> bool {
         !self.at_newest()
+    }
+
+    /// Whether the live window's next refetch may shed its oldest rows: while it is out of
+    /// the DOM (nothing on screen hangs on its floor), or while it is the only page shown
+    /// and the reader `following` the bottom.
+    pub fn live_may_shed(&self, following: bool) -> bool {
+        !self.at_newest() || (following && self.live_only())
+    }
+
+    /// The newest row the bottom page of the DOM reaches (its cursor when it is empty),
+    /// whether history goes on past it, `None` before it answered or if it is the live
+    /// window.
+    fn bottom_edge(&self) -> Option<(&str, bool)> {
+        let bottom = &self.segments[0];
+        match (&bottom.page, bottom.span.as_ref()?) {
+            (Page::Live, _) => None,
+            (Page::After(_), Some(s)) => Some((s.newest.as_str(), s.more)),
+            // A Before page says nothing about rows newer than it.
+            (Page::Before(_), Some(s)) => Some((s.newest.as_str(), true)),
+            (Page::After(c) | Page::Before(c), None) => Some((c.as_str(), false)),
+        }
+    }
+
+    /// Whether the live window's rows go down to `edge` (or it holds the thread from its
+    /// first message), so it can join below a page that ends at `edge` without a gap.
+    fn live_reaches(&self, edge: &str) -> bool {
+        matches!(&self.live, Some(Some(l)) if l.oldest.as_str() <= edge || !l.more)
+    }
+
+    /// The live window joins below the DOM's bottom page if that page reached the newest
+    /// rows (came back short) and the live window's rows reach it.
+    fn join_live(&mut self) -> bool {
+        let joins = self.lo == 0
+            && self
+                .bottom_edge()
+                .is_some_and(|(edge, more)| !more && self.live_reaches(edge));
+        joins && self.newer()
+    }
+
+    /// A live window below the DOM leaves the chain (it may shed now; see the module doc).
+    fn drop_hidden_live(&mut self) {
+        if self.lo > 0 && self.segments[0].page == Page::Live {
+            self.segments.remove(0);
+            self.lo -= 1;
+            self.hi -= 1;
+        }
+    }
+
+    /// The live window's segment, with its last answer.
+    fn live_segment(&self, place: i64) -> Segment {
+        Segment {
+            place,
+            page: Page::Live,
+            span: self.live.clone(),
+        }
+    }
+
+    /// Asks for a rebase when the DOM holds more than [`DOM_ROWS`] rows and the reader does
+    /// not follow: `shown` are the `created_at`s of the rows in the DOM, oldest first, and
+    /// `anchor` the index among them of the reader's anchor row. The page asked for holds
+    /// the anchor and the rows below it: [`Page::After`] the row above it, or, for the
+    /// first row shown, [`Page::Before`] the row [`PAGE`] below it. A reader back at the
+    /// bottom (or a DOM back within bounds) cancels it. Returns whether anything changed;
+    /// [`Pages::pending`] is the page to fetch.
+    pub fn plan_rebase(&mut self, shown: &[&str], anchor: Option<usize>, following: bool) -> bool {
+        let page = match anchor.filter(|_| !following && shown.len() > DOM_ROWS) {
+            None => return self.pending.take().is_some(),
+            Some(0) => Page::Before(shown[PAGE].to_string()),
+            Some(at) => match shown.get(at - 1) {
+                Some(above) => Page::After(above.to_string()),
+                None => return self.pending.take().is_some(),
+            },
+        };
+        if self.pending.as_ref().is_some_and(|p| p.page == page) {
+            return false;
+        }
+        self.pending = Some(Segment::new(0, page));
+        true
+    }
+
+    /// The page a rebase waits for, if any.
+    pub fn pending(&self) -> Option<Page> {
+        self.pending.as_ref().map(|p| p.page.clone())
+    }
+
+    /// Carries out the rebase once its page answered: if it holds `anchor_at` (the
+    /// `created_at` of the reader's anchor row now), it becomes the only page shown (and
+    /// the whole chain: climbing and going down chain from it again). A page that came
+    /// back without the anchor (the reader moved meanwhile, or it is empty) is dropped, to
+    /// be planned again. Returns whether anything changed.
+    pub fn rebase(&mut self, anchor_at: Option<&str>) -> bool {
+        let Some(answer) = self.pending.as_ref().and_then(|p| p.span.as_ref()) else {
+            return false;
+        };
+        let holds = match (answer, anchor_at) {
+            (Some(s), Some(at)) => s.oldest.as_str() <= at && at <= s.newest.as_str(),
+            _ => false,
+        };
+        let Some(page) = self.pending.take() else {
+            return false;
+        };
+        if holds {
+            self.segments = vec![page];
+            self.lo = 0;
+            self.hi = 0;
+        }
+        true
     }
 
     /// The cursor of the page above the DOM's oldest one: its oldest `created_at`.
@@ -245,27 +392,33 @@ impl Pages {
         self.hi += 1;
         if full {
             self.lo += 1;
+            self.drop_hidden_live();
         }
         true
     }
 
     /// One page more at the bottom (the reader goes back toward the newest rows). A page
-    /// that left re-enters; else (a thread opened at a search result) the next newer page
-    /// is chained from the bottom page's newest row, and once an `After` page came back
-    /// short the live window follows. Past [`MAX_PAGES`] the top page leaves. Returns
-    /// whether the DOM's pages changed.
+    /// that left re-enters; else the next newer page is chained from the bottom page's
+    /// newest row, and once a page came back short (it reached the newest rows) the live
+    /// window follows, if its rows reach that far (else the next page fills the gap).
+    /// Past [`MAX_PAGES`] the top page leaves. Returns whether the DOM's pages changed.
     pub fn newer(&mut self) -> bool {
         if self.lo == 0 {
-            let bottom = &self.segments[0];
-            let next = match (&bottom.page, &bottom.span) {
-                (Page::Live, _) | (_, None) => return false,
-                // An After page that came back short (or empty) reached the newest rows.
-                (Page::After(_), Some(s)) if !s.as_ref().is_some_and(|s| s.more) => Page::Live,
-                (_, Some(Some(s))) => Page::After(s.newest.clone()),
-                (_, Some(None)) => Page::Live,
+            let Some((edge, more)) = self.bottom_edge() else {
+                return false;
             };
             let place = self.segments[0].place + 1;
-            self.segments.insert(0, Segment::new(place, next));
+            let empty = matches!(self.segments[0].span, Some(None));
+            let next = if !more && self.live_reaches(edge) {
+                self.live_segment(place)
+            } else if empty {
+                // Nothing newer than an empty page yet, and the live window does not reach
+                // its cursor: its refetch, or the page's, will tell.
+                return false;
+            } else {
+                Segment::new(place, Page::After(edge.to_string()))
+            };
+            self.segments.insert(0, next);
             self.hi += 1;
         } else {
             self.lo -= 1;
@@ -280,14 +433,18 @@ impl Pages {
     /// page leaves the DOM, so the live window may shed again. A chain opened at a search
     /// result is dropped for the live window. Returns whether anything changed.
     pub fn to_newest(&mut self) -> bool {
+        let cancelled = self.pending.take().is_some();
         if self.segments[0].page != Page::Live {
+            let live = self.live.take();
             *self = Pages::newest();
+            self.segments[0].span = live.clone();
+            self.live = live;
             return true;
         }
         let changed = self.lo != 0 || self.hi != 0;
         self.lo = 0;
         self.hi = 0;
-        changed
+        changed || cancelled
     }
 }
 
@@ -332,28 +489,58 @@ mod tests {
         format!("t{i:05}")
     }
 
-    /// A thread of `n` rows t00000..t{n-1}: answers each page as the server would.
-    fn answer(pages: &mut Pages, n: u32) {
-        for page in pages.shown() {
-            let s = match &page {
-                Page::Live => span(n.saturating_sub(50), n - 1, n > 50),
-                Page::Before(c) => {
-                    let c: u32 = c[1..].parse().unwrap();
-                    let oldest = c.saturating_sub(50);
-                    (c > 0)
-                        .then(|| span(oldest, c - 1, c - oldest == 50))
-                        .flatten()
-                }
-                Page::After(c) => {
-                    let c: u32 = c[1..].parse().unwrap();
-                    let newest = (c + 50).min(n - 1);
-                    (c + 1 < n)
-                        .then(|| span(c + 1, newest, newest - c == 50))
-                        .flatten()
-                }
-            };
-            pages.answered(&page, s);
+    /// What the server answers for `page` of a thread of `n` rows t00000..t{n-1}, the
+    /// live window holding its newest 50 (shed, or just opened).
+    fn span_of(page: &Page, n: u32) -> Option<Span> {
+        match page {
+            Page::Live => span(n.saturating_sub(50), n - 1, n > 50),
+            Page::Before(c) => {
+                let c: u32 = c[1..].parse().unwrap();
+                let oldest = c.saturating_sub(50);
+                (c > 0)
+                    .then(|| span(oldest, c - 1, c - oldest == 50))
+                    .flatten()
+            }
+            Page::After(c) => {
+                let c: u32 = c[1..].parse().unwrap();
+                let newest = (c + 50).min(n - 1);
+                (c + 1 < n)
+                    .then(|| span(c + 1, newest, newest - c == 50))
+                    .flatten()
+            }
         }
+    }
+
+    /// Answers the live window (observed whether shown or not) and each page shown.
+    fn answer(pages: &mut Pages, n: u32) {
+        pages.answered(&Page::Live, span_of(&Page::Live, n));
+        for page in pages.shown() {
+            pages.answered(&page, span_of(&page, n));
+        }
+    }
+
+    /// The rows the DOM shows (each page's, deduplicated, oldest first) for a thread of
+    /// `n` rows whose live window is `live` (oldest, newest).
+    fn dom_rows(pages: &Pages, n: u32, live: (u32, u32)) -> Vec<u32> {
+        let mut rows: Vec<u32> = Vec::new();
+        for page in pages.shown() {
+            let (from, to) = match (&page, span_of(&page, n)) {
+                (Page::Live, _) => live,
+                (_, Some(s)) => (
+                    s.oldest[1..].parse().unwrap(),
+                    s.newest[1..].parse().unwrap(),
+                ),
+                (_, None) => continue,
+            };
+            let last = rows.last().copied();
+            rows.extend((from..=to).filter(|r| last.is_none_or(|last| *r > last)));
+        }
+        rows
+    }
+
+    /// Whether `rows` are consecutive: no message skipped, none twice.
+    fn contiguous(rows: &[u32]) -> bool {
+        rows.windows(2).all(|w| w[1] == w[0] + 1)
     }
 
     #[test]
@@ -439,15 +626,210 @@ mod tests {
             "the top page left"
         );
         assert!(pages.newer());
+        assert_eq!(pages.shown().last(), Some(&Page::Before(t(9_950))));
+        // The live window left the chain when it left the DOM: the rows it held come back
+        // as After pages, and it joins below the one that reaches the newest rows.
         assert!(pages.newer());
+        assert_eq!(pages.shown().last(), Some(&Page::After(t(9_949))));
+        answer(&mut pages, 10_000);
+        assert!(pages.newer());
+        answer(&mut pages, 10_000);
         assert!(pages.at_newest());
         assert!(!pages.newer(), "nothing newer than the live window");
         // Climbing again re-enters the same keys, and the live window leaves at the bottom.
         pages.older(false);
-        assert_eq!(pages.shown()[0], Page::Before(t(9_800)));
+        assert_eq!(pages.shown()[0], Page::Before(t(9_900)));
         assert!(!pages.at_newest());
         assert!(pages.to_newest());
         assert!(pages.live_only());
+    }
+
+    #[test]
+    fn a_live_window_out_of_the_dom_may_shed_and_the_way_down_skips_nothing() {
+        // The reader climbed past the live window while 300 messages arrived: the live
+        // window, out of the DOM, shed to its newest rows; going down reaches every
+        // message once.
+        let mut pages = Pages::newest();
+        answer(&mut pages, 10_000);
+        assert!(!pages.live_may_shed(false), "shown, reader scrolled up");
+        assert!(pages.live_may_shed(true));
+        for _ in 0..MAX_PAGES {
+            pages.older(false);
+            answer(&mut pages, 10_000);
+        }
+        assert!(!pages.at_newest());
+        assert!(
+            pages.live_may_shed(false),
+            "out of the DOM: nothing hangs on it"
+        );
+        let n = 10_300;
+        let mut seen = dom_rows(&pages, n, (0, 0));
+        let mut steps = 0;
+        while !pages.at_newest() {
+            pages.newer();
+            answer(&mut pages, n);
+            let rows = dom_rows(&pages, n, (n - 50, n - 1));
+            assert!(
+                contiguous(&rows),
+                "a gap or a repeat at step {steps}: {rows:?}"
+            );
+            seen.extend(rows);
+            steps += 1;
+            assert!(steps < 20, "the newest rows never came back");
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.first(), Some(&9_750));
+        assert_eq!(
+            seen.len() as u32,
+            n - 9_750,
+            "every message from the top down"
+        );
+    }
+
+    #[test]
+    fn the_live_window_joins_only_where_its_rows_reach() {
+        let mut pages = Pages::around(&t(9_000));
+        answer(&mut pages, 9_020);
+        assert!(pages.newer());
+        // The After page reached the newest rows, but the live window answered later with
+        // 60 more (its 50 newest start past the page): joining would skip ten messages.
+        pages.answered(&Page::Live, span(9_030, 9_079, true));
+        pages.answered(&Page::After(t(8_999)), span(9_000, 9_019, false));
+        assert!(!pages.at_newest());
+        assert!(pages.newer(), "the next page fills the gap");
+        assert_eq!(pages.shown().last(), Some(&Page::After(t(9_019))));
+        pages.answered(&Page::After(t(9_019)), span(9_020, 9_069, true));
+        pages.newer();
+        pages.answered(&Page::After(t(9_069)), span(9_070, 9_079, false));
+        assert!(pages.at_newest(), "now they meet");
+    }
+
+    #[test]
+    fn back_to_the_newest_rows_knows_the_live_window_at_once() {
+        let mut pages = Pages::around(&t(5_000));
+        answer(&mut pages, 10_000);
+        assert!(pages.to_newest());
+        assert!(pages.live_only());
+        assert!(
+            pages.has_older(),
+            "the live window's last answer, not a blank"
+        );
+        assert_eq!(pages.older_cursor(), Some(t(9_950).as_str()));
+    }
+
+    #[test]
+    fn a_reader_who_does_not_follow_is_rebased_on_the_page_at_their_anchor() {
+        // The live window grew to 201 rows under a reader scrolled up at row 120.
+        let times: Vec<String> = (0..=DOM_ROWS as u32).map(t).collect();
+        let shown: Vec<&str> = times.iter().map(String::as_str).collect();
+        let mut pages = Pages::newest();
+        pages.answered(&Page::Live, span(0, DOM_ROWS as u32, false));
+        assert!(
+            !pages.plan_rebase(&shown[..DOM_ROWS], Some(120), false),
+            "within the bound"
+        );
+        assert!(
+            !pages.plan_rebase(&shown, Some(120), true),
+            "a following reader sheds instead"
+        );
+        assert!(!pages.plan_rebase(&shown, None, false), "no anchor known");
+        assert!(pages.plan_rebase(&shown, Some(120), false));
+        assert_eq!(pages.pending(), Some(Page::After(t(119))));
+        assert!(!pages.plan_rebase(&shown, Some(120), false), "asked once");
+        assert!(!pages.rebase(Some(&t(120))), "not answered yet");
+        assert_eq!(
+            pages.shown(),
+            vec![Page::Live],
+            "the DOM is unchanged meanwhile"
+        );
+        pages.answered(&Page::After(t(119)), span(120, 169, true));
+        assert!(pages.rebase(Some(&t(120))));
+        assert_eq!(pages.shown(), vec![Page::After(t(119))]);
+        assert_eq!(pages.pending(), None);
+        assert!(pages.has_newer() && pages.has_older());
+        assert!(pages.live_may_shed(false), "the live window left the DOM");
+        assert_eq!(
+            pages.older_cursor(),
+            Some(t(120).as_str()),
+            "climbing chains from it"
+        );
+        // The first row shown is the anchor: the page of 50 from it, nothing above moves.
+        let mut top = Pages::newest();
+        top.plan_rebase(&shown, Some(0), false);
+        assert_eq!(top.pending(), Some(Page::Before(t(50))));
+        // The reader moved before the page came: it does not hold them, so it is dropped
+        // and planned again from where they are.
+        let mut moved = Pages::newest();
+        moved.plan_rebase(&shown, Some(120), false);
+        moved.answered(&Page::After(t(119)), span(120, 169, true));
+        assert!(moved.rebase(Some(&t(180))));
+        assert_eq!(moved.shown(), vec![Page::Live]);
+        assert_eq!(moved.pending(), None);
+        assert!(moved.plan_rebase(&shown, Some(180), false));
+        assert_eq!(moved.pending(), Some(Page::After(t(179))));
+        // Back at the bottom: the plan is cancelled.
+        assert!(moved.plan_rebase(&shown, Some(180), true));
+        assert_eq!(moved.pending(), None);
+    }
+
+    #[test]
+    fn a_growing_thread_under_a_reader_scrolled_up_stays_bounded_and_whole() {
+        // 20 messages a second for ten minutes under a reader scrolled up at row 9,990 of
+        // the live window: the DOM never passes the bound (plus one refetch's arrivals),
+        // the anchor is always shown, and going down afterwards reaches every message
+        // once.
+        let anchor = 9_990_u32;
+        let mut n = 10_000_u32;
+        let mut pages = Pages::newest();
+        answer(&mut pages, n);
+        // The live window, shown, is refetched from its floor while the reader is up.
+        let floor = n - 50;
+        let mut max_rows = 0;
+        for _ in 0..12_000 / 4 {
+            n += 4;
+            let live = if pages.live_may_shed(false) {
+                (n - 50, n - 1)
+            } else {
+                (floor, n - 1)
+            };
+            pages.answered(&Page::Live, span(live.0, live.1, true));
+            for page in pages.shown() {
+                if page != Page::Live {
+                    pages.answered(&page, span_of(&page, n));
+                }
+            }
+            let rows = dom_rows(&pages, n, live);
+            assert!(rows.contains(&anchor), "the anchor row left the DOM");
+            assert!(contiguous(&rows));
+            max_rows = max_rows.max(rows.len());
+            let times: Vec<String> = rows.iter().map(|r| t(*r)).collect();
+            let shown: Vec<&str> = times.iter().map(String::as_str).collect();
+            let at = rows.iter().position(|r| *r == anchor);
+            pages.plan_rebase(&shown, at, false);
+            if let Some(page) = pages.pending() {
+                pages.answered(&page, span_of(&page, n));
+                pages.rebase(Some(&t(anchor)));
+            }
+        }
+        assert!(max_rows <= DOM_ROWS + 4, "{max_rows} rows in the DOM");
+        // Going down: every message from the anchor on, once.
+        let mut seen: Vec<u32> = Vec::new();
+        let mut steps = 0;
+        while !pages.at_newest() {
+            pages.newer();
+            answer(&mut pages, n);
+            let rows = dom_rows(&pages, n, (n - 50, n - 1));
+            assert!(contiguous(&rows));
+            seen.extend(rows);
+            steps += 1;
+            assert!(steps < 400, "the newest rows never came back");
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.first(), Some(&anchor));
+        assert_eq!(seen.last(), Some(&(n - 1)));
+        assert!(contiguous(&seen));
     }
 
     #[test]

@@ -48,6 +48,35 @@ pub fn on_new_rows(
     }
 }
 
+/// How many messages of the live window arrived since it was last counted: `times` are
+/// its rows' `created_at`s (any order), `counted` the newest one counted before (`None`:
+/// nothing counted yet, so nothing is an arrival). Rows the window shed or that page in
+/// above are older than that and never count.
+pub fn count_arrivals(counted: Option<&str>, times: &[&str]) -> usize {
+    counted.map_or(0, |newest| times.iter().filter(|t| **t > newest).count())
+}
+
+/// The "new messages" count after `arrived` messages came to the live window, whatever
+/// the view shows: they are seen (the count stays) only by a reader who follows them,
+/// i.e. the newest rows are shown (`in_history` false) and the reader was within the
+/// follow threshold before they rendered, or sent them.
+pub fn unseen_after(
+    distance_before: f64,
+    in_history: bool,
+    own_send: bool,
+    arrived: usize,
+    unseen_before: usize,
+) -> usize {
+    let followed = !in_history
+        && on_new_rows(distance_before, own_send, arrived, unseen_before)
+            == Decision::FollowToBottom;
+    if followed {
+        unseen_before
+    } else {
+        unseen_before + arrived
+    }
+}
+
 /// How many rows of `new_ids` are appended after the last row of `old_ids`.
 pub fn appended_rows(old_ids: &[String], new_ids: &[String]) -> usize {
     match old_ids.last() {
@@ -92,6 +121,35 @@ mod tests {
             on_new_rows(300.0, false, 2, 3),
             Decision::KeepPosition { unseen: 5 }
         );
+    }
+
+    #[test]
+    fn arrivals_count_by_the_live_window_whatever_is_shown() {
+        assert_eq!(
+            count_arrivals(None, &["t1", "t2"]),
+            0,
+            "the first answer is not news"
+        );
+        assert_eq!(count_arrivals(Some("t2"), &["t1", "t2", "t3", "t4"]), 2);
+        // The window shed its oldest rows and two more came: only those two.
+        assert_eq!(count_arrivals(Some("t4"), &["t3", "t4", "t5", "t6"]), 2);
+        assert_eq!(count_arrivals(Some("t6"), &["t5", "t6"]), 0);
+    }
+
+    #[test]
+    fn a_reader_in_history_is_told_of_every_arrival() {
+        // Climbed into older pages: the newest rows are out of the DOM, however close to
+        // the bottom of what is shown the reader is.
+        assert_eq!(unseen_after(0.0, true, false, 3, 2), 5);
+        assert_eq!(
+            unseen_after(0.0, true, true, 1, 0),
+            1,
+            "not followed: below the view"
+        );
+        // At the newest rows the 100 px rule decides, and own sends are followed.
+        assert_eq!(unseen_after(100.0, false, false, 3, 0), 0);
+        assert_eq!(unseen_after(101.0, false, false, 3, 1), 4);
+        assert_eq!(unseen_after(5_000.0, false, true, 1, 1), 1);
     }
 
     #[test]

@@ -8,7 +8,8 @@ use wasm_bindgen::JsCast;
 use super::divider::{start, Start};
 use super::pages::{anchored_scroll_top, near_edge};
 use super::scroll::{
-    appended_rows, distance_from_bottom, follows, keeps_bottom_on_resize, on_new_rows, Decision,
+    appended_rows, count_arrivals, distance_from_bottom, follows, keeps_bottom_on_resize,
+    on_new_rows, unseen_after, Decision,
 };
 use crate::api::{Message, Priority};
 use crate::urgent::{can_acknowledge, from_other_side, Side};
@@ -50,7 +51,12 @@ fn local_time(ms: f64) -> String {
 /// exist below them (the reader cannot follow then), `on_load_newer` brings the next page
 /// below, `on_to_newest` goes back to the newest rows only. With `auto_load` the next page
 /// loads by itself when the reader scrolls near either end. Whenever rows enter or leave
-/// above the reader, the row they were looking at stays exactly where it was.
+/// above the reader, the row they were looking at stays exactly where it was; `reading`
+/// (if given) is kept set to that row's id (the first row in view).
+///
+/// The "new messages" pill counts what arrives in `arrivals` (the live window's rows;
+/// `messages` if not given) while the reader does not follow it, whether or not those
+/// rows are shown: a reader in older history is told of every message that came below.
 #[component]
 pub fn MessageThread(
     #[prop(into)] messages: Signal<Vec<Message>>,
@@ -72,6 +78,8 @@ pub fn MessageThread(
     #[prop(into, optional)] on_load_newer: Option<UnsyncCallback<()>>,
     #[prop(into, optional)] on_to_newest: Option<UnsyncCallback<()>>,
     #[prop(optional)] auto_load: bool,
+    #[prop(into, optional)] arrivals: Option<Signal<Vec<Message>>>,
+    #[prop(optional)] reading: Option<RwSignal<Option<String>>>,
 ) -> impl IntoView {
     let set_following = move |on: bool| {
         if let Some(f) = following {
@@ -85,7 +93,14 @@ pub fn MessageThread(
     // before asking for a page: rows entering or leaving above it must not move it.
     let anchor: StoredValue<Option<(String, f64)>> = StoredValue::new(None);
     let record_anchor = move || {
-        anchor.set_value(container.get_untracked().and_then(|el| first_in_view(&el)));
+        let found = container.get_untracked().and_then(|el| first_in_view(&el));
+        if let Some(r) = reading {
+            let id = found.as_ref().map(|(id, _)| id.clone());
+            if r.with_untracked(|now| *now != id) {
+                r.set(id);
+            }
+        }
+        anchor.set_value(found);
     };
     // Set when going back to the newest rows: the rows that come in are followed.
     let pin_bottom = StoredValue::new(false);
@@ -133,6 +148,7 @@ pub fn MessageThread(
                     distance.set_value(d);
                     set_following(follows(d));
                 }
+                record_anchor();
                 if let Some(p) = positioned {
                     p.set(true);
                 }
@@ -155,16 +171,23 @@ pub fn MessageThread(
         }
         // Rows entered or left above (a page loaded, re-entered or left): the anchor row
         // goes back to where the reader saw it.
+        // Put back as soon as the rows are in the DOM (a microtask: no script or frame can
+        // see them moved), and again before the frame in case they rendered later.
         let above_changed = before.first() != ids.first();
         if above_changed && !pin_bottom.get_value() {
             if let Some((row, offset)) = anchor.get_value() {
-                request_animation_frame(move || {
+                let restore = move || {
                     if let Some(el) = container.get_untracked() {
                         if let Some(top) = row_top(&el, &row) {
                             el.set_scroll_top(anchored_scroll_top(offset, top) as i32);
                         }
                     }
-                });
+                };
+                let again = restore.clone();
+                if let Some(w) = web_sys::window() {
+                    w.queue_microtask(Closure::once_into_js(restore).unchecked_ref());
+                }
+                request_animation_frame(again);
             }
         }
         if pin_bottom.get_value() && !ids.is_empty() && !has_newer.get_untracked() {
@@ -175,13 +198,39 @@ pub fn MessageThread(
         if added == 0 || has_newer.get_untracked() {
             return;
         }
-        match on_new_rows(distance.get_value(), own, added, unseen.get_untracked()) {
-            Decision::FollowToBottom => {
-                follow_next.set_value(false);
-                request_animation_frame(to_bottom);
-            }
-            Decision::KeepPosition { unseen: n } => unseen.set(n),
+        // The pill is counted from the arrivals below; here only whether to follow.
+        if on_new_rows(distance.get_value(), own, added, 0) == Decision::FollowToBottom {
+            follow_next.set_value(false);
+            request_animation_frame(to_bottom);
         }
+    });
+
+    // What arrived in the live window, shown or not (the reader may be in older history
+    // with the newest rows out of the DOM): counted unless the reader follows it.
+    let live_rows = arrivals.unwrap_or(messages);
+    let counted: StoredValue<Option<String>> = StoredValue::new(None);
+    Effect::new(move |_| {
+        let (arrived, newest) = live_rows.with(|rows| {
+            let times: Vec<&str> = rows.iter().map(|m| m.created_at.as_str()).collect();
+            let newest = times.iter().max().map(|t| t.to_string());
+            (
+                counted.with_value(|c| count_arrivals(c.as_deref(), &times)),
+                newest,
+            )
+        });
+        if newest.is_some() && counted.with_value(|c| *c < newest) {
+            counted.set_value(newest);
+        }
+        if arrived == 0 {
+            return;
+        }
+        unseen.set(unseen_after(
+            distance.get_value(),
+            has_newer.get_untracked(),
+            follow_next.get_value(),
+            arrived,
+            unseen.get_untracked(),
+        ));
     });
 
     // Another search result chosen in this same thread: go to it (a new thread goes there

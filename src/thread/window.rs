@@ -2,9 +2,12 @@
 //!
 //! Refetches load everything from the floor on, so while the reader is scrolled up a new
 //! message extends the window rather than pushing the top row out from under them. Only a
-//! refetch that starts while the reader follows the bottom, where nothing they look at can
-//! move, sheds old rows, keeping each refetch to about one page. The choice is made when the
-//! refetch starts, not when the previous answer came: the reader may have scrolled up since.
+//! refetch that starts while nothing on screen hangs on the floor sheds old rows, keeping
+//! each refetch to about one page: the reader follows the bottom, or the window is out of
+//! the DOM altogether (`pages::Pages::live_may_shed`; a window shown under a reader who does
+//! not follow is bounded by rebasing the DOM instead, see `pages`). The choice is made when
+//! the refetch starts, not when the previous answer came: the reader may have scrolled up
+//! since.
 
 use crate::api::{ThreadWindow, THREAD_PAGE};
 use crate::cache::QueryKey;
@@ -26,9 +29,9 @@ pub struct Floor {
 }
 
 impl Floor {
-    /// Where the next refetch starts: shed only while the reader follows the bottom.
-    pub fn fetch_from(&self, following: bool) -> &str {
-        match (&self.shed_to, following) {
+    /// Where the next refetch starts: shed only when it `may_shed` (see the module doc).
+    pub fn fetch_from(&self, may_shed: bool) -> &str {
+        match (&self.shed_to, may_shed) {
             (Some(at), true) => at,
             _ => &self.created_at,
         }
@@ -77,11 +80,11 @@ impl LoadedWindow {
     }
 
     /// What the fetch of `key` (a [`QueryKey::thread`]) asks for, decided as it starts:
-    /// from the floor once loaded (shedding only while `following`), else the newest
-    /// `limit` rows of the key.
-    pub fn request(&self, key: &QueryKey, following: bool) -> ThreadWindow {
+    /// from the floor once loaded (shedding only if it `may_shed`), else the newest `limit`
+    /// rows of the key.
+    pub fn request(&self, key: &QueryKey, may_shed: bool) -> ThreadWindow {
         match self.floor_of(key) {
-            Some(floor) => ThreadWindow::Since(floor.fetch_from(following).to_string()),
+            Some(floor) => ThreadWindow::Since(floor.fetch_from(may_shed).to_string()),
             None => ThreadWindow::Newest(key.thread_limit().unwrap_or(THREAD_PAGE)),
         }
     }
@@ -155,6 +158,52 @@ mod tests {
         let grown = floor(&times(61), Some(&first)).unwrap();
         let shed: Vec<String> = times(61).into_iter().take(50).collect();
         assert!(floor(&shed, Some(&grown)).unwrap().older);
+    }
+
+    #[test]
+    fn the_window_stays_bounded_under_a_reader_scrolled_up_for_ten_minutes() {
+        use crate::thread::pages::{Page, Pages, Span, DOM_ROWS};
+        // 20 messages a second for ten minutes into the open thread, refetched after
+        // every 4, while the reader stays scrolled up at the 40th of its newest 50 rows.
+        let key = QueryKey::thread("c1", 50);
+        let mut window = LoadedWindow::default();
+        let mut pages = Pages::newest();
+        let t = |i: usize| format!("t{i:06}");
+        let anchor = t(990);
+        let mut n = 1_000;
+        let mut largest = 0;
+        for _ in 0..12_000 / 4 {
+            let from = match window.request(&key, pages.live_may_shed(false)) {
+                ThreadWindow::Newest(limit) => n - limit,
+                ThreadWindow::Since(at) => at[1..].parse().unwrap(),
+                other => panic!("{other:?}"),
+            };
+            let rows: Vec<String> = (from..n).rev().map(t).collect();
+            largest = largest.max(rows.len());
+            let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+            window.answered(&key, &refs);
+            pages.answered(&Page::Live, Span::of(&refs, window.has_older(&key)));
+            // The view: the live window while shown, and the rebase on the anchor.
+            if pages.at_newest() {
+                let shown: Vec<&str> = refs.iter().rev().copied().collect();
+                let at = shown.iter().position(|r| *r == anchor);
+                pages.plan_rebase(&shown, at, false);
+            }
+            if let Some(page) = pages.pending() {
+                let after = rows.iter().rev().skip_while(|r| **r <= anchor).take(49);
+                let times: Vec<&str> = std::iter::once(anchor.as_str())
+                    .chain(after.map(String::as_str))
+                    .collect();
+                pages.answered(&page, Span::of(&times, true));
+                pages.rebase(Some(&anchor));
+            }
+            n += 4;
+        }
+        assert!(!pages.at_newest(), "rebased: the live window left the DOM");
+        assert!(
+            largest <= DOM_ROWS + FOLLOW_SLACK,
+            "a refetch of {largest} rows"
+        );
     }
 
     #[test]
