@@ -4,6 +4,7 @@
 //! websocket) over one SQLite file, serving the built app beside it.
 
 pub mod admin;
+pub mod allocator;
 pub mod auth;
 pub mod backup;
 pub mod body;

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use switchboard_server::config::{Config, Seed};
-use switchboard_server::{admin, backup, db, logs, simulate, tls};
+use switchboard_server::{admin, allocator, backup, db, logs, simulate, tls};
 
 const USAGE: &str = "usage:
   switchboard-server [--addr 127.0.0.1:3000] [--db data/switchboard.db] [--dist dist]
@@ -40,8 +40,22 @@ const USAGE: &str = "usage:
 env: SWITCHBOARD_JWT_SECRET (>= 32 bytes) sets the signing key; otherwise one is generated
      and kept in the database (which is created owner-only, 0600). RUST_LOG tunes logging.";
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before the runtime's threads exist (`allocator`).
+    allocator::limit_arenas();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("switchboard-server: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     logs::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
