@@ -51,9 +51,23 @@ pub fn reveal(index: usize, scroll_top: f64, viewport_px: f64, row_px: f64) -> O
     }
 }
 
+/// The height in whole CSS pixels of a spacer standing for `rows` rows of `row_px` each.
+/// Whole pixels (off by at most half a pixel for the whole run) because printing an `f64`
+/// into the style would pull `core`'s float formatting, about 12 KB, into the wasm.
+pub fn spacer_px(rows: usize, row_px: f64) -> i64 {
+    (rows as f64 * row_px).round() as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spacer_is_its_rows_in_whole_pixels() {
+        assert_eq!(spacer_px(0, 61.5), 0);
+        assert_eq!(spacer_px(3, 61.5), 185);
+        assert_eq!(spacer_px(2_000, 61.25), 122_500);
+    }
 
     #[test]
     fn renders_the_rows_in_view_and_the_overscan_only() {

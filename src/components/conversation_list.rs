@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use crate::api::ConversationSummary;
-use crate::list_window::{rendered, reveal, OVERSCAN};
+use crate::list_window::{rendered, reveal, spacer_px, OVERSCAN};
 use crate::timefmt::relative;
 
 /// Focuses the row of conversation `id` once it is rendered: after a scroll the window's
@@ -187,7 +187,7 @@ pub fn ConversationList(
         <ul class="conversation-list" data-testid="conversation-list" role="listbox" aria-label="Conversations"
             node_ref=list on:scroll=move |_| measure() data-total=move || total.get().to_string()>
             <li class="list-spacer" role="presentation" aria-hidden="true"
-                style:height=move || format!("{}px", range.get().start as f64 * row_px.get())></li>
+                style:height=move || format!("{}px", spacer_px(range.get().start, row_px.get()))></li>
             <For each=move || slice.get() key=|c| (c.id.clone(), c.unread_count, c.unacked_urgent, c.last_message_at.clone(), c.last_message_preview.clone(), c.subject.clone()) let:c>
                 {
                     let id = c.id.clone();
@@ -230,7 +230,7 @@ pub fn ConversationList(
                 }
             </For>
             <li class="list-spacer" role="presentation" aria-hidden="true"
-                style:height=move || format!("{}px", (total.get() - range.get().end) as f64 * row_px.get())></li>
+                style:height=move || format!("{}px", spacer_px(total.get() - range.get().end, row_px.get()))></li>
             <Show when=move || has_older.get()>
                 <li class="show-older-row" role="presentation">
                     <button type="button" class="show-older" data-testid="show-older"
