@@ -124,10 +124,22 @@ pub fn ThreadPage() -> impl IntoView {
     // the loaded one of a visible tab.
     let visibility = leptos_use::use_document_visibility();
     let loaded = Memo::new(move |_| query.data.with(Option::is_some));
+    // The conversation whose view took its opening position. Right after a switch the flag
+    // above still says true for the previous conversation until its reset runs, and the
+    // marking below may run first: it would mark the new conversation read before its view
+    // (and its "New" divider) was there. Reading is tied to the conversation positioned in.
+    let positioned_in = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if positioned.get() {
+            positioned_in.set(id.get_untracked());
+        }
+    });
     let readable = Memo::new(move |_| {
         let visible = visibility.get() == web_sys::VisibilityState::Visible;
-        (visible && loaded.get() && positioned.get())
-            .then(|| id.get())
+        let open = id.get();
+        let in_view = positioned_in.with(|p| p.is_some() && *p == open);
+        (visible && loaded.get() && in_view)
+            .then_some(open)
             .flatten()
     });
     let marking = Marking {
