@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod cache;
 pub mod components;
 pub mod config;
+pub mod heap_probe;
 pub mod list_filter;
 pub mod list_pages;
 pub mod list_window;

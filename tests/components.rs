@@ -165,6 +165,51 @@ async fn conversation_list_renders_items_and_follows_its_data() {
     assert_eq!(attrs, vec!["b:1", "a:2"]);
 }
 
+/// A change to a conversation updates its row where it stands (and a move to the top moves
+/// the same element): a row built anew per change cost the tab wasm heap for the rest of the
+/// shift (issue 17).
+#[wasm_bindgen_test]
+async fn a_changed_conversation_updates_its_row_in_place() {
+    let root = fresh_root();
+    let data = RwSignal::new(vec![
+        conv("a", "Jordan Reyes", 0),
+        conv("b", "Priya Natarajan", 0),
+    ]);
+    let _h = leptos::mount::mount_to(root.clone(), move || {
+        view! { <ConversationList conversations=data selected=Signal::derive(|| None::<String>) on_select=|_id: String| {} /> }
+    });
+    settle().await;
+    let row_of = |id: &str| q(&root, &format!("[data-conversation-id=\"{id}\"]"));
+    let before = row_of("b");
+    assert!(!before.class_list().contains("urgent"));
+    let mut b = conv("b", "Priya Natarajan", 3);
+    b.last_message_preview = Some("Patient stable, en route".into());
+    b.unacked_urgent = 1;
+    b.subject = "Medic 6 · Inc 26-0412".into();
+    data.set(vec![b, conv("a", "Jordan Reyes", 0)]);
+    settle().await;
+    let after = row_of("b");
+    assert!(
+        after.is_same_node(Some(&before)),
+        "the row was rebuilt instead of updated"
+    );
+    let ids: Vec<String> = all(&root, "[data-testid=conversation-item]")
+        .iter()
+        .filter_map(|e| e.get_attribute("data-conversation-id"))
+        .collect();
+    assert_eq!(ids, vec!["b", "a"], "moved to the top");
+    assert_eq!(after.get_attribute("data-unread").as_deref(), Some("3"));
+    assert_eq!(after.get_attribute("data-urgent").as_deref(), Some("1"));
+    assert!(after.class_list().contains("unread") && after.class_list().contains("urgent"));
+    let text = after.text_content().unwrap_or_default();
+    assert!(text.contains("Patient stable, en route"), "{text}");
+    assert!(
+        text.contains("URGENT") && text.contains("3 unread"),
+        "{text}"
+    );
+    assert!(text.contains("Medic 6 · Inc 26-0412"), "{text}");
+}
+
 #[wasm_bindgen_test]
 async fn thread_follows_within_100px_and_keeps_position_beyond() {
     let root = fresh_root();

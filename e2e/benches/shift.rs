@@ -1,11 +1,13 @@
-//! `cargo xtask bench shift [-- --events N --seconds S]`: a 12-hour shift in accelerated
-//! time (issue 17). Medics post `N` messages (default 50,000) spread over every Northside
-//! conversation as fast as the server takes them, while one tab keeps the list open and
-//! opens a different conversation every 3 s. Every 5 s it samples the tab (JS heap, wasm
+//! `cargo xtask bench shift [-- --events N --idle-seconds S --open-seconds O]`: a 12-hour
+//! shift in accelerated time (issue 17). Medics post `N` messages (default 50,000) spread
+//! over every Northside conversation as fast as the server takes them, while one tab keeps
+//! the list open and opens a different conversation every `O` s (default 3; 0: never). Every 5 s it samples the tab (JS heap, wasm
 //! memory, DOM nodes, event listeners, from Chrome's own counters; the query cache's
 //! entries, observed entries, signal sets and fetchers, from `window.wasmBindings.
 //! cache_entry_counts()`) and the server's RSS. Reports start (after warm-up: the first
-//! tenth of the events), peak and end of each.
+//! tenth of the events), peak and end of each, and where the second half of the events
+//! starts and peaks (`_half`, `_second_half_peak`): caches fill to their bounds in the first
+//! half, so a series that is flat is flat there.
 //!
 //! Then the tab stays on one conversation for `--idle-seconds S` (default 360: the cache's
 //! gc time, 300 s, plus its 30 s collection period and a margin; the app has no knob to
@@ -20,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 use switchboard_e2e::api::northside_medics;
-use switchboard_e2e::page::{cache_entry_counts, keep_wasm_instance, login, wasm_memory_bytes};
+use switchboard_e2e::page::{
+    cache_entry_counts, heap_bytes, keep_wasm_instance, login, wasm_memory_bytes,
+};
 use switchboard_e2e::{setup, stats, Session};
 
 /// A reported series: its name and how to read it from a sample.
@@ -31,6 +35,8 @@ type Series = (&'static str, fn(&Sample) -> f64);
 struct Sample {
     js_heap_mb: f64,
     wasm_mb: f64,
+    /// Bytes the app holds in the wasm heap (allocated, not freed), MB.
+    wasm_live_mb: f64,
     dom_nodes: f64,
     listeners: f64,
     server_rss_mb: f64,
@@ -71,12 +77,14 @@ async fn sample(s: &Session, pid: Option<u32>) -> Sample {
         .await
         .unwrap_or(Value::Null);
     let wasm = wasm_memory_bytes(s).await;
+    let live = heap_bytes(s).await.map_or(f64::NAN, |[live, _]| live);
     let cache = cache_entry_counts(s)
         .await
         .map_or([f64::NAN; 4], |c| c.map(|n| n as f64));
     Sample {
         js_heap_mb: metric(&metrics, "JSHeapUsedSize") / 1_048_576.0,
         wasm_mb: wasm / 1_048_576.0,
+        wasm_live_mb: live / 1_048_576.0,
         dom_nodes: metric(&metrics, "Nodes"),
         listeners: metric(&metrics, "JSEventListeners"),
         server_rss_mb: rss_mb(pid),
@@ -87,8 +95,8 @@ async fn sample(s: &Session, pid: Option<u32>) -> Sample {
 /// One line of a sample.
 fn show(at: &str, x: &Sample) {
     println!(
-        "{at:>14}  heap {:>6.1} MB  wasm {:>6.1} MB  nodes {:>6}  listeners {:>5}  server {:>6.1} MB  cache {:>4} entries ({} observed, {} signals, {} fetchers)",
-        x.js_heap_mb, x.wasm_mb, x.dom_nodes, x.listeners, x.server_rss_mb,
+        "{at:>14}  heap {:>6.1} MB  wasm {:>6.1} MB ({:>5.1} live)  nodes {:>6}  listeners {:>5}  server {:>6.1} MB  cache {:>4} entries ({} observed, {} signals, {} fetchers)",
+        x.js_heap_mb, x.wasm_mb, x.wasm_live_mb, x.dom_nodes, x.listeners, x.server_rss_mb,
         x.cache[0], x.cache[1], x.cache[2], x.cache[3],
     );
 }
@@ -98,6 +106,8 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let events = stats::flag(&args, "--events", 50_000);
     let idle_seconds = stats::flag(&args, "--idle-seconds", 360);
+    // 0: never open another conversation (tells the cost of events from that of opens).
+    let open_seconds = stats::flag(&args, "--open-seconds", 3);
     let (server, browser, ana) = setup(None).await.expect("setup");
     let s = browser.session.clone();
     let base = server.url();
@@ -142,7 +152,7 @@ async fn main() {
     let mut last_open = Instant::now();
     let mut last_sample = Instant::now() - Duration::from_secs(10);
     while posters.iter().any(|p| !p.is_finished()) {
-        if last_open.elapsed() >= Duration::from_secs(3) {
+        if open_seconds > 0 && last_open.elapsed() >= Duration::from_secs(open_seconds) {
             let (_, conv) = &pairs[(opens as usize * 7) % pairs.len()];
             let script = format!(
                 "history.pushState(null, '', '/messages/{conv}'); dispatchEvent(new PopStateEvent('popstate')); return true;"
@@ -155,6 +165,9 @@ async fn main() {
             let at = sent.load(Ordering::Relaxed);
             let x = sample(&s, server.pid()).await;
             show(&format!("{at} events"), &x);
+            if let Ok(h) = s.execute("return [document.querySelectorAll('[data-message-id]').length, location.pathname, document.querySelectorAll('*').length];", vec![]).await {
+                println!("DBG {at} {h}");
+            }
             samples.push((at, x));
             last_sample = Instant::now();
         }
@@ -175,24 +188,39 @@ async fn main() {
     out.insert("seconds".into(), json!(seconds));
     out.insert("conversation_opens".into(), json!(opens));
     out.insert("samples".into(), json!(samples.len()));
-    let series: [Series; 7] = [
+    let series: [Series; 8] = [
         ("js_heap_mb", |x| x.js_heap_mb),
         ("wasm_mb", |x| x.wasm_mb),
+        ("wasm_live_mb", |x| x.wasm_live_mb),
         ("dom_nodes", |x| x.dom_nodes),
         ("event_listeners", |x| x.listeners),
         ("server_rss_mb", |x| x.server_rss_mb),
         ("cache_entries", |x| x.cache[0]),
         ("cache_unobserved", |x| x.cache[0] - x.cache[1]),
     ];
+    // The second half: by then every cache has filled to its bound (the query cache holds
+    // the newest pages of about twenty threads no longer shown), so flat means flat here.
+    let second_half: Vec<&Sample> = samples
+        .iter()
+        .filter(|(at, _)| *at >= events / 2)
+        .map(|(_, x)| x)
+        .collect();
     for (name, get) in series {
         let values: Vec<f64> = warm.iter().map(|x| get(x)).collect();
         let start = values.first().copied().unwrap_or(f64::NAN);
         let end = values.last().copied().unwrap_or(f64::NAN);
         let peak = values.iter().copied().fold(f64::NAN, f64::max);
+        let half: Vec<f64> = second_half.iter().map(|x| get(x)).collect();
+        let half_start = half.first().copied().unwrap_or(f64::NAN);
+        let half_peak = half.iter().copied().fold(f64::NAN, f64::max);
         out.insert(format!("{name}_start"), json!(start));
         out.insert(format!("{name}_peak"), json!(peak));
         out.insert(format!("{name}_end"), json!(end));
-        println!("{name:<16} start {start:>9.1}  peak {peak:>9.1}  end {end:>9.1}");
+        out.insert(format!("{name}_half"), json!(half_start));
+        out.insert(format!("{name}_second_half_peak"), json!(half_peak));
+        println!(
+            "{name:<16} start {start:>9.1}  peak {peak:>9.1}  end {end:>9.1}   second half: from {half_start:>9.1}, peak {half_peak:>9.1}"
+        );
     }
     println!("{events} events in {seconds:.0} s, {opens} conversations opened");
 
@@ -222,6 +250,7 @@ async fn main() {
         out.insert(format!("cache_fetchers_{name}"), json!(at.cache[3]));
         out.insert(format!("js_heap_mb_{name}"), json!(at.js_heap_mb));
         out.insert(format!("wasm_mb_{name}"), json!(at.wasm_mb));
+        out.insert(format!("wasm_live_mb_{name}"), json!(at.wasm_live_mb));
         out.insert(format!("dom_nodes_{name}"), json!(at.dom_nodes));
         out.insert(format!("event_listeners_{name}"), json!(at.listeners));
     }

@@ -1080,6 +1080,22 @@ pub async fn cache_entry_counts(s: &Session) -> Option<[u64; 4]> {
     n.try_into().ok()
 }
 
+/// The wasm heap's `[live, peak]` bytes (`src/heap_probe.rs`, exported to
+/// `window.wasmBindings`): what the app holds, where [`wasm_memory_bytes`] is the linear
+/// memory's high-water mark. `None` before the app loaded.
+pub async fn heap_bytes(s: &Session) -> Option<[f64; 2]> {
+    let v = s
+        .execute(
+            "const f = window.wasmBindings && window.wasmBindings.heap_bytes;
+             return f ? Array.from(f()) : null;",
+            vec![],
+        )
+        .await
+        .ok()?;
+    let n: Vec<f64> = v.as_array()?.iter().filter_map(Value::as_f64).collect();
+    n.try_into().ok()
+}
+
 /// Records tasks over 50 ms as `[start, duration]` in `window.__long`.
 pub const LONG_TASKS: &str = "window.__long = [];
   new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push([e.startTime, e.duration]); })

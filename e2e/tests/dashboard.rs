@@ -4,8 +4,9 @@
 //! test` prepares both and runs this with --test-threads=1 (one browser at a time).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use switchboard_e2e::api::{self, Api};
@@ -227,6 +228,67 @@ async fn switching_threads_opens_each_at_its_bottom_and_reads_it() {
             !has_new_messages_pill(&s).await,
             "no 'new messages' pill for a thread just opened"
         );
+    })
+    .await;
+}
+
+/// A conversation so busy that a refetch of its thread is always in flight still opens. The
+/// opening used to wait for a moment with none in flight, which a stream of messages never
+/// gives: at about 18 messages a second the thread stayed empty for as long as they came
+/// (`cargo xtask bench shift`).
+#[tokio::test]
+async fn a_busy_conversation_opens_while_its_messages_keep_coming() {
+    play("busy-open", None, |s, base, ana| async move {
+        let conv = sign_in_ana(&s, &base, &ana).await[0].clone();
+        let id = conv["id"].as_str().unwrap().to_string();
+        let medic = Arc::new(medic_for(&base, &conv).await);
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU64::new(0));
+        // A slow link (300 ms each way round, as a congested network gives) and posters
+        // back to back: a refetch of the thread is always in flight. They post for longer
+        // than the page waits for the thread (20 s), unless it opens and stops them.
+        s.cdp("Network.enable", json!({})).await.unwrap();
+        s.cdp(
+            "Network.emulateNetworkConditions",
+            json!({"offline": false, "latency": 300, "downloadThroughput": -1, "uploadThroughput": -1}),
+        )
+        .await
+        .unwrap();
+        let lanes: Vec<_> = (0..3)
+            .map(|lane| {
+                let (medic, stop, sent, id) =
+                    (medic.clone(), stop.clone(), sent.clone(), id.clone());
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let mut i = 0;
+                    while !stop.load(Ordering::Relaxed)
+                        && started.elapsed() < Duration::from_secs(40)
+                    {
+                        medic.post(&id, &format!("Busy {lane}-{i}")).await.unwrap();
+                        sent.fetch_add(1, Ordering::Relaxed);
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        while sent.load(Ordering::Relaxed) < 100 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        open_conversation(&s, &id).await;
+        let still_coming = lanes.iter().all(|l| !l.is_finished());
+        stop.store(true, Ordering::Relaxed);
+        for lane in lanes {
+            lane.await.unwrap();
+        }
+        assert!(still_coming, "the stream ended before the thread opened");
+        let last = say(&medic, &id, "Quiet now").await;
+        // It opened at its "New" divider (the unread part is taller than the view); the pill
+        // leads down to the newest.
+        wait_new_messages_pill(&s).await;
+        click_new_messages_pill(&s).await;
+        wait_message(&s, &last).await;
+        wait_at_bottom(&s, "the busy thread at its bottom").await;
+        wait_unread(&s, "the busy thread read", &id, 0).await;
     })
     .await;
 }

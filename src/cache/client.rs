@@ -32,6 +32,7 @@ struct EntrySignals {
     error: ArcRwSignal<Option<String>>,
     fetching: ArcRwSignal<bool>,
     invalidations: ArcRwSignal<u64>,
+    requested_at: ArcRwSignal<Option<f64>>,
 }
 
 struct Inner {
@@ -104,9 +105,12 @@ impl QueryClient {
             error: ArcRwSignal::new(state.error),
             fetching: ArcRwSignal::new(state.fetching),
             invalidations: ArcRwSignal::new(state.invalidations),
+            requested_at: ArcRwSignal::new(state.requested_at),
         };
         self.inner
             .try_update_value(|i| {
+                // Signals live as long as their entry: collected with it.
+                i.cache.ensure(key, now_ms());
                 let state = i.cache.state(key);
                 i.signals
                     .entry(key.clone())
@@ -202,11 +206,21 @@ impl QueryClient {
                 .error
                 .with_untracked(|e| *e != view.error)
                 .then(|| view.error.clone());
-            Some((signals, data, error, view.fetching, view.invalidations))
+            Some((
+                signals,
+                data,
+                error,
+                view.fetching,
+                view.invalidations,
+                view.requested_at,
+            ))
         });
-        let Some((signals, data, error, fetching, invalidations)) = update else {
+        let Some((signals, data, error, fetching, invalidations, requested_at)) = update else {
             return;
         };
+        if signals.requested_at.get_untracked() != requested_at {
+            signals.requested_at.set(requested_at);
+        }
         if signals.invalidations.get_untracked() != invalidations {
             signals.invalidations.set(invalidations);
         }
@@ -350,8 +364,12 @@ impl QueryClient {
 
     fn unobserve(self, key: &QueryKey) {
         if !self.inner.is_disposed() {
-            self.inner
-                .update_value(|i| i.cache.unobserve(key, now_ms()));
+            self.inner.update_value(|i| {
+                for key in i.cache.unobserve(key, now_ms()) {
+                    i.signals.remove(&key);
+                    i.fetchers.remove(&key);
+                }
+            });
         }
     }
 }
@@ -366,6 +384,9 @@ pub struct Query<T: Send + Sync + 'static> {
     pub fetching: Signal<bool>,
     /// Counts invalidations of the key; changes as soon as an event makes it stale.
     pub invalidations: Signal<u64>,
+    /// When the request that brought `data` was sent (ms since the epoch, `Date.now()`):
+    /// an answer asked for after a moment, even while another refetch is always in flight.
+    pub requested_at: Signal<Option<f64>>,
     key: Memo<Option<QueryKey>>,
     client: QueryClient,
 }
@@ -435,11 +456,16 @@ where
         key.get()
             .map_or(0, |k| client.signals_of(&k).invalidations.get())
     });
+    let requested_at = Signal::derive(move || {
+        key.get()
+            .and_then(|k| client.signals_of(&k).requested_at.get())
+    });
     Query {
         data,
         error,
         fetching,
         invalidations,
+        requested_at,
         key,
         client,
     }

@@ -17,6 +17,12 @@ pub struct CacheConfig {
     pub stale_ms: f64,
     /// How long an unobserved entry is kept.
     pub gc_ms: f64,
+    /// The most rows unobserved entries may hold together (an answer that is a JSON array
+    /// counts its elements, any other one row): past it the longest unobserved go first,
+    /// before their gc time. Without it what the cache holds grows with how many
+    /// conversations were opened in the last `gc_ms`, about 0.2 MB of wasm heap each (issue
+    /// 17, "The shift"); with it, with the newest pages of the last twenty or so.
+    pub unobserved_rows_max: usize,
     /// Automatic retries of a retryable failure before showing the error.
     pub max_retries: u32,
     /// Delays between those retries.
@@ -41,6 +47,7 @@ impl Default for CacheConfig {
         CacheConfig {
             stale_ms: 60_000.0,
             gc_ms: 300_000.0,
+            unobserved_rows_max: 1_000,
             max_retries: 4,
             retry: Backoff::QUERY_RETRY,
             coalesce: true,
@@ -92,6 +99,10 @@ pub struct QueryState {
     /// How often the entry was invalidated: lets a page react to "something changed here"
     /// the moment the event arrives, before the refetch it causes has even started.
     pub invalidations: u64,
+    /// When the request that brought `data` was sent (ms, the clock the cache is driven
+    /// with): tells an answer asked for after a moment from one cached before it, even in a
+    /// conversation so busy that a refetch is always in flight.
+    pub requested_at: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -112,6 +123,8 @@ struct Entry {
     retry_pending: bool,
     generation: u64,
     fetch_count: u64,
+    /// When the fetch in flight (or the last one) was sent.
+    sent_at: f64,
 }
 
 /// All queries and the rules between them.
@@ -197,6 +210,7 @@ impl QueryCache {
         entry.retry_pending = false;
         entry.generation = entry.generation.max(floor) + 1;
         entry.fetch_count += 1;
+        entry.sent_at = now;
         out.push(Command::Fetch {
             key: key.clone(),
             generation: entry.generation,
@@ -239,6 +253,16 @@ impl QueryCache {
             || e.updated_at.is_none_or(|t| now - t >= self.config.stale_ms)
     }
 
+    /// Makes sure `key` has an entry, unobserved from `now` on if it is new: a key read
+    /// before it is observed (or never, when the reader moved to another key first) is then
+    /// collected like any unobserved one, and nothing kept for it outlives the entry.
+    pub fn ensure(&mut self, key: &QueryKey, now: f64) {
+        self.entries.entry(key.clone()).or_insert_with(|| Entry {
+            unobserved_since: Some(now),
+            ..Entry::default()
+        });
+    }
+
     /// A component starts reading `key`.
     pub fn observe(&mut self, key: &QueryKey, now: f64) -> Vec<Command> {
         let mut out = Vec::new();
@@ -259,13 +283,53 @@ impl QueryCache {
     }
 
     /// A component stops reading `key`.
-    pub fn unobserve(&mut self, key: &QueryKey, now: f64) {
-        if let Some(e) = self.entries.get_mut(key) {
-            e.observers = e.observers.saturating_sub(1);
-            if e.observers == 0 {
-                e.unobserved_since = Some(now);
+    pub fn unobserve(&mut self, key: &QueryKey, now: f64) -> Vec<QueryKey> {
+        let Some(e) = self.entries.get_mut(key) else {
+            return Vec::new();
+        };
+        e.observers = e.observers.saturating_sub(1);
+        if e.observers > 0 {
+            return Vec::new();
+        }
+        e.unobserved_since = Some(now);
+        self.evict_over_budget()
+    }
+
+    /// Drops the longest unobserved entries until the rest hold at most
+    /// `unobserved_rows_max` rows; returns their keys. An entry with a fetch in flight
+    /// stays (its answer has somewhere to land); the next collection looks again.
+    fn evict_over_budget(&mut self) -> Vec<QueryKey> {
+        let mut unobserved: Vec<(f64, usize, &QueryKey)> = self
+            .entries
+            .iter()
+            .filter_map(|(k, e)| {
+                let since = e.unobserved_since.filter(|_| e.observers == 0)?;
+                let rows = match &e.view.data {
+                    Some(Value::Array(rows)) => rows.len(),
+                    _ => 1,
+                };
+                Some((since, rows, k))
+            })
+            .collect();
+        let mut held: usize = unobserved.iter().map(|(_, rows, _)| rows).sum();
+        if held <= self.config.unobserved_rows_max {
+            return Vec::new();
+        }
+        unobserved.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut dead = Vec::new();
+        for (_, rows, k) in unobserved {
+            if held <= self.config.unobserved_rows_max {
+                break;
+            }
+            if self.entries.get(k).is_some_and(|e| !e.view.fetching) {
+                held -= rows;
+                dead.push(k.clone());
             }
         }
+        for k in &dead {
+            self.entries.remove(k);
+        }
+        dead
     }
 
     /// Marks every entry under `prefix` stale; observed ones refetch now.
@@ -368,6 +432,7 @@ impl QueryCache {
         e.view.fetching = false;
         e.attempt = 0;
         e.updated_at = Some(now);
+        e.view.requested_at = Some(e.sent_at);
         // An unobserved entry queues nothing when invalidated, but must not forget it.
         e.stale = e.queued || e.stale_in_flight;
         // Identical data keeps the old value, so observers comparing it see no change.
@@ -486,7 +551,8 @@ impl QueryCache {
         self.clear(now)
     }
 
-    /// Drops entries nobody has observed for longer than the gc time.
+    /// Drops entries nobody has observed for longer than the gc time, and the longest
+    /// unobserved past the row budget (`unobserved_rows_max`); returns their keys.
     pub fn collect_garbage(&mut self, now: f64) -> Vec<QueryKey> {
         let gc = self.config.gc_ms;
         let dead: Vec<QueryKey> = self
@@ -502,6 +568,8 @@ impl QueryCache {
         for k in &dead {
             self.entries.remove(k);
         }
+        let mut dead = dead;
+        dead.extend(self.evict_over_budget());
         dead
     }
 }
@@ -546,9 +614,34 @@ mod tests {
                 data: Some(json!([1])),
                 error: None,
                 fetching: false,
-                invalidations: 0
+                invalidations: 0,
+                requested_at: Some(0.0),
             }
         );
+    }
+
+    #[test]
+    fn an_answer_says_when_it_was_asked_for() {
+        let mut c = cache();
+        c.observe(&key(), 100.0);
+        assert_eq!(c.state(&key()).requested_at, None);
+        c.fetch_succeeded(&key(), 1, json!([1]), 130.0);
+        assert_eq!(c.state(&key()).requested_at, Some(100.0));
+        // Invalidated twice while the refetch is out: the queued one goes when it lands.
+        let refetch = fetches(&c.invalidate(&key(), 200.0));
+        assert_eq!(refetch.len(), 1);
+        c.invalidate(&key(), 210.0);
+        let fx = c.fetch_succeeded(&key(), refetch[0], json!([1, 2]), 240.0);
+        assert_eq!(
+            c.state(&key()).requested_at,
+            Some(200.0),
+            "the answer shown was asked for at 200, whatever is in flight now"
+        );
+        // The queued refetch went out as the answer landed, at 240.
+        let next = fetches(&fx);
+        assert_eq!(next.len(), 1, "{fx:?}");
+        c.fetch_succeeded(&key(), next[0], json!([1, 2, 3]), 270.0);
+        assert_eq!(c.state(&key()).requested_at, Some(240.0));
     }
 
     #[test]
@@ -939,6 +1032,66 @@ mod tests {
         assert!(!c.contains(&key()));
         let observed = QueryKey::unread_total();
         c.observe(&observed, 0.0);
+        assert!(c.collect_garbage(1e9).is_empty(), "observed entries stay");
+    }
+
+    #[test]
+    fn unobserved_entries_past_the_row_budget_go_longest_unobserved_first() {
+        let mut c = QueryCache::new(CacheConfig {
+            unobserved_rows_max: 100,
+            ..CacheConfig::default()
+        });
+        let thread = |i: usize| QueryKey::messages(&format!("c{i}"));
+        let rows = |n: usize| json!((0..n).collect::<Vec<_>>());
+        // An open thread holds any number of rows: only unobserved entries are budgeted.
+        c.observe(&thread(0), 0.0);
+        c.fetch_succeeded(&thread(0), 1, rows(500), 0.0);
+        for i in 1..=3 {
+            c.observe(&thread(i), 0.0);
+            c.fetch_succeeded(&thread(i), 1, rows(40), 0.0);
+        }
+        assert!(c.unobserve(&thread(1), 10.0).is_empty());
+        assert!(c.unobserve(&thread(2), 20.0).is_empty(), "80 rows");
+        assert_eq!(
+            c.unobserve(&thread(3), 30.0),
+            vec![thread(1)],
+            "120 rows: the longest unobserved goes"
+        );
+        assert!(!c.contains(&thread(1)));
+        assert!(c.contains(&thread(2)) && c.contains(&thread(3)) && c.contains(&thread(0)));
+        // Going back to a thread still held needs no fetch of anything else.
+        assert!(fetches(&c.observe(&thread(2), 40.0)).is_empty());
+        assert!(c.unobserve(&thread(2), 50.0).is_empty());
+
+        // One with a fetch in flight stays until its answer lands; the next collection
+        // takes it.
+        c.observe(&thread(4), 60.0);
+        c.fetch_succeeded(&thread(4), 1, rows(40), 60.0);
+        let refetch = c.invalidate(&thread(4), 61.0);
+        assert_eq!(fetches(&refetch).len(), 1);
+        assert_eq!(c.unobserve(&thread(4), 62.0), vec![thread(3)]);
+        assert_eq!(
+            c.unobserve(&thread(0), 63.0),
+            vec![thread(2), thread(0)],
+            "longest unobserved first, past the one fetching"
+        );
+        let generation = fetches(&refetch)[0];
+        c.fetch_succeeded(&thread(4), generation, rows(150), 64.0);
+        assert_eq!(c.collect_garbage(65.0), vec![thread(4)]);
+        assert_eq!(c.entry_counts(), (0, 0));
+    }
+
+    #[test]
+    fn a_key_read_but_never_observed_is_collected() {
+        let mut c = cache();
+        let page = QueryKey::thread_page("c1", true, "2026-12-01T13:09:12.677454+00:00");
+        c.ensure(&page, 0.0);
+        assert_eq!(c.entry_counts(), (1, 0));
+        assert!(c.collect_garbage(299_999.0).is_empty());
+        assert_eq!(c.collect_garbage(300_000.0), vec![page.clone()]);
+        // Read, then observed: an entry like any other, fetched at once.
+        c.ensure(&page, 400_000.0);
+        assert_eq!(fetches(&c.observe(&page, 400_001.0)).len(), 1);
         assert!(c.collect_garbage(1e9).is_empty(), "observed entries stay");
     }
 

@@ -188,22 +188,33 @@ pub fn ConversationList(
             node_ref=list on:scroll=move |_| measure() data-total=move || total.get().to_string()>
             <li class="list-spacer" role="presentation" aria-hidden="true"
                 style:height=move || format!("{}px", spacer_px(range.get().start, row_px.get()))></li>
-            <For each=move || slice.get() key=|c| (c.id.clone(), c.unread_count, c.unacked_urgent, c.last_message_at.clone(), c.last_message_preview.clone(), c.subject.clone()) let:c>
+            // Keyed by id alone: a change updates its row in place and a move only moves
+            // it. A row built anew per change left a trace behind in reactive_graph 0.2 (a
+            // parent owner keeps a `Weak` per child it ever had; a signal that did not change
+            // since keeps its dead subscribers): about 65 B of wasm heap per change for as
+            // long as the list was open (issue 17, `cargo xtask bench shift`).
+            <For each=move || slice.get() key=|c| c.id.clone() let:c>
                 {
                     let id = c.id.clone();
+                    let id_row = id.clone();
+                    let row = Memo::new(move |_| {
+                        positions
+                            .with(|p| p.get(&id_row).copied())
+                            .and_then(|i| conversations.with(|l| l.get(i).cloned()))
+                            .unwrap_or_else(|| c.clone())
+                    });
                     let id_for_selected = id.clone();
                     let is_selected = move || selected.get().as_deref() == Some(id_for_selected.as_str());
                     let id_click = id.clone();
                     let id_key = id.clone();
                     let id_pos = id.clone();
-                    let when = c.last_message_at.as_deref().map(js_sys::Date::parse);
-                    let unread = c.unread_count;
-                    let urgent = c.unacked_urgent;
+                    let unread = move || row.with(|c| c.unread_count);
+                    let urgent = move || row.with(|c| c.unacked_urgent);
                     view! {
-                        <li class="conversation-item" class:selected=is_selected.clone() class:unread={unread > 0}
-                            class:urgent={urgent > 0}
-                            data-testid="conversation-item" data-conversation-id=id.clone() data-unread=unread.to_string()
-                            data-urgent=urgent.to_string()
+                        <li class="conversation-item" class:selected=is_selected.clone() class:unread={move || unread() > 0}
+                            class:urgent={move || urgent() > 0}
+                            data-testid="conversation-item" data-conversation-id=id.clone() data-unread=move || unread().to_string()
+                            data-urgent=move || urgent().to_string()
                             role="option" tabindex="0" aria-selected=move || is_selected().to_string()
                             aria-setsize=move || total.get().to_string()
                             aria-posinset=move || positions.with(|p| p.get(&id_pos).map_or(0, |i| i + 1)).to_string()
@@ -211,17 +222,21 @@ pub fn ConversationList(
                             on:keydown=move |ev: leptos::ev::KeyboardEvent| on_key(&ev, &id_key)>
                             <div class="conversation-top">
                                 <span class="medic-name">
-                                    {(urgent > 0).then(|| view! {
+                                    {move || (urgent() > 0).then(|| view! {
                                         <span class="urgent-tag" title="Urgent, not acknowledged"><span aria-hidden="true">"⚠ "</span>"URGENT"</span>
                                     })}
-                                    {counterpart.map_or_else(|| c.medic_name.clone(), str::to_string)}
+                                    {move || counterpart.map_or_else(|| row.with(|c| c.medic_name.clone()), str::to_string)}
                                 </span>
-                                <span class="conversation-time">{move || when.map(|t| relative(now.get(), t)).unwrap_or_default()}</span>
+                                <span class="conversation-time">{move || {
+                                    row.with(|c| c.last_message_at.as_deref().map(js_sys::Date::parse))
+                                        .map(|t| relative(now.get(), t))
+                                        .unwrap_or_default()
+                                }}</span>
                             </div>
-                            <div class="conversation-subject" data-testid="conversation-subject">{c.subject.clone()}</div>
+                            <div class="conversation-subject" data-testid="conversation-subject">{move || row.with(|c| c.subject.clone())}</div>
                             <div class="conversation-bottom">
-                                <span class="preview">{c.last_message_preview.clone().unwrap_or_default()}</span>
-                                <Show when=move || { unread > 0 }>
+                                <span class="preview">{move || row.with(|c| c.last_message_preview.clone().unwrap_or_default())}</span>
+                                <Show when=move || { unread() > 0 }>
                                     <span class="unread-count">{unread}<span class="visually-hidden">" unread"</span></span>
                                 </Show>
                             </div>

@@ -8,12 +8,12 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde_json::json;
 
 use super::canned::CannedReplies;
-use super::divider::first_unread;
+use super::divider::{answer_is_current, first_unread};
 use super::header::ThreadHeader;
 use super::jump::{use_start, Start};
 use super::outbox_rows::PendingRows;
 use super::outbox_store::OutboxService;
-use super::read_marker::ReadMarker;
+use super::read_marker::{self, ReadMarker};
 use super::rows::{use_thread_rows, ThreadRows};
 use super::view::MessageThread;
 use crate::api::Priority;
@@ -76,22 +76,39 @@ pub fn ThreadPage() -> impl IntoView {
     // The conversation whose opening is decided (divider placed); its rows show from then on.
     let opened = RwSignal::new(None::<String>);
     let me_divider = me.clone();
+    // When the opening of which conversation began (ms, `Date.now()`, the cache's clock).
+    let opening: StoredValue<Option<(String, f64)>> = StoredValue::new(None);
     Effect::new(move |_| {
         let Some(conversation) = id.get() else { return };
         if opened.with(|o| o.as_deref() == Some(conversation.as_str())) {
             return;
         }
-        // Only current answers count: a thread reopened from the cache shows rows that may
-        // be behind the list's count until its refetch lands, and a list still loading
-        // (a reload on this thread) has no count yet.
+        let since = opening
+            .with_value(|o| {
+                o.as_ref()
+                    .filter(|(c, _)| *c == conversation)
+                    .map(|(_, at)| *at)
+            })
+            .unwrap_or_else(|| {
+                let now = js_sys::Date::now();
+                opening.set_value(Some((conversation.clone(), now)));
+                now
+            });
+        // Only current answers count (`answer_is_current`): a thread reopened from the
+        // cache shows rows that may be behind the list's count until its refetch lands, and
+        // a list still loading (a reload on this thread) has no count yet.
         // The divider goes by the newest page (the live window), wherever the view opens.
         let rows_ready = newest
             .with(|m| m.first().is_some_and(|m| m.conversation_id == conversation))
-            && !query.fetching.get()
+            && answer_is_current(query.fetching.get(), query.requested_at.get(), since)
             && start.with(|s| *s != Start::Pending);
         let list_settled = (conversations.data.with(Option::is_some)
             || conversations.error.with(Option::is_some))
-            && !conversations.fetching.get();
+            && answer_is_current(
+                conversations.fetching.get(),
+                conversations.requested_at.get(),
+                since,
+            );
         if !rows_ready || !list_settled {
             return;
         }
@@ -136,11 +153,11 @@ pub fn ThreadPage() -> impl IntoView {
     });
     let readable = Memo::new(move |_| {
         let visible = visibility.get() == web_sys::VisibilityState::Visible;
-        let open = id.get();
-        let in_view = positioned_in.with(|p| p.is_some() && *p == open);
-        (visible && loaded.get() && in_view)
-            .then_some(open)
-            .flatten()
+        id.with(|open| {
+            positioned_in.with(|p| {
+                read_marker::readable(visible, loaded.get(), open.as_deref(), p.as_deref())
+            })
+        })
     });
     let marking = Marking {
         session,
