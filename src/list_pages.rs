@@ -129,6 +129,13 @@ impl TouchLog {
         new
     }
 
+    /// The conversations the log holds, by id (a stable order for the views keyed on them).
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.last.keys().cloned().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// How many conversations the log holds.
     pub fn len(&self) -> usize {
         self.last.len()
@@ -188,8 +195,10 @@ mod tests {
         // Changes while the page is in flight may be missing from its answer.
         assert!(!log.touch("b"));
         assert!(log.touch("c"));
+        assert_eq!(log.ids(), vec!["a", "b", "c"]);
         assert_eq!(log.page_answered(&answer), vec!["a".to_string()]);
         assert_eq!(log.len(), 2);
+        assert_eq!(log.ids(), vec!["b", "c"]);
         assert!(
             log.page_answered(&answer).is_empty(),
             "one answer, one pruning"

@@ -33,7 +33,8 @@ pub struct ConversationListData {
     pub show_older: UnsyncCallback<()>,
     first: crate::cache::Query<Vec<ConversationSummary>>,
     older: RwSignal<Vec<Cursor>>,
-    touched: RwSignal<Vec<String>>,
+    /// The conversations whose rows are observed (`TouchLog::ids`).
+    touched: Memo<Vec<String>>,
 }
 
 impl ConversationListData {
@@ -69,8 +70,10 @@ pub fn use_conversation_list(
     session: SessionService,
     realtime: RealtimeClient,
 ) -> ConversationListData {
-    let touched = RwSignal::new(Vec::<String>::new());
-    let log: StoredValue<TouchLog, LocalStorage> = StoredValue::new_local(TouchLog::default());
+    // The one record of which rows are observed; its ids change only when a row is first
+    // observed or let go, and only then does it notify.
+    let log = RwSignal::new(TouchLog::default());
+    let touched = Memo::new(move |_| log.with(TouchLog::ids));
     let first = use_query::<Vec<ConversationSummary>, _, _, _>(
         cache,
         || Some(QueryKey::conversation_first_page()),
@@ -78,7 +81,7 @@ pub fn use_conversation_list(
             // Rows touched until now are in this answer: once it is in, they may go. Pruned
             // before the cache publishes the answer, in the same task, so no merge sees one
             // without the other.
-            log.update_value(TouchLog::page_fetch_started);
+            log.update_untracked(TouchLog::page_fetch_started);
             async move {
                 let answer = fetch_list(session, json!({ "page_size": PAGE_SIZE })).await;
                 if let Ok(rows) = &answer {
@@ -88,12 +91,7 @@ pub fn use_conversation_list(
                         .flatten()
                         .filter_map(|r| r.get("id").and_then(serde_json::Value::as_str))
                         .collect();
-                    let gone = log
-                        .try_update_value(|l| l.page_answered(&held))
-                        .unwrap_or_default();
-                    if !gone.is_empty() {
-                        touched.try_update(|t| t.retain(|id| !gone.contains(id)));
-                    }
+                    log.try_maybe_update(|l| (!l.page_answered(&held).is_empty(), ()));
                 }
                 answer
             }
@@ -101,14 +99,10 @@ pub fn use_conversation_list(
     );
     let older = RwSignal::new(Vec::<Cursor>::new());
     let touch = move |id: String| {
-        let Some((new, fresh_page)) =
-            log.try_update_value(|l| (l.touch(&id), l.wants_fresh_page()))
+        let Some(fresh_page) = log.try_maybe_update(|l| (l.touch(&id), l.wants_fresh_page()))
         else {
             return;
         };
-        if new {
-            touched.update(|t| t.push(id));
-        }
         // Past the bound a fresh first page lets the older rows go (`TouchLog`).
         if fresh_page && !first.fetching.get_untracked() {
             cache.invalidate(&QueryKey::conversation_first_page());
