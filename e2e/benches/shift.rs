@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use switchboard_e2e::api::northside_medics;
 use switchboard_e2e::page::{
-    cache_entry_counts, heap_bytes, keep_wasm_instance, login, wasm_memory_bytes,
+    cache_entry_counts, heap_bytes, keep_wasm_instance, login, timer_counts, track_timers,
+    wasm_memory_bytes,
 };
 use switchboard_e2e::{setup, stats, Session};
 
@@ -39,6 +40,8 @@ struct Sample {
     wasm_live_mb: f64,
     dom_nodes: f64,
     listeners: f64,
+    /// The page's pending timeouts and live intervals.
+    timers: [f64; 2],
     server_rss_mb: f64,
     /// The query cache: entries, observed entries, signal sets, fetchers.
     cache: [f64; 4],
@@ -87,6 +90,7 @@ async fn sample(s: &Session, pid: Option<u32>) -> Sample {
         wasm_live_mb: live / 1_048_576.0,
         dom_nodes: metric(&metrics, "Nodes"),
         listeners: metric(&metrics, "JSEventListeners"),
+        timers: timer_counts(s).await,
         server_rss_mb: rss_mb(pid),
         cache,
     }
@@ -95,8 +99,8 @@ async fn sample(s: &Session, pid: Option<u32>) -> Sample {
 /// One line of a sample.
 fn show(at: &str, x: &Sample) {
     println!(
-        "{at:>14}  heap {:>6.1} MB  wasm {:>6.1} MB ({:>5.1} live)  nodes {:>6}  listeners {:>5}  server {:>6.1} MB  cache {:>4} entries ({} observed, {} signals, {} fetchers)",
-        x.js_heap_mb, x.wasm_mb, x.wasm_live_mb, x.dom_nodes, x.listeners, x.server_rss_mb,
+        "{at:>14}  heap {:>6.1} MB  wasm {:>6.1} MB ({:>5.1} live)  nodes {:>6}  listeners {:>5}  timers {}+{}  server {:>6.1} MB  cache {:>4} entries ({} observed, {} signals, {} fetchers)",
+        x.js_heap_mb, x.wasm_mb, x.wasm_live_mb, x.dom_nodes, x.listeners, x.timers[0], x.timers[1], x.server_rss_mb,
         x.cache[0], x.cache[1], x.cache[2], x.cache[3],
     );
 }
@@ -112,6 +116,7 @@ async fn main() {
     let s = browser.session.clone();
     let base = server.url();
     keep_wasm_instance(&s).await;
+    track_timers(&s).await;
     s.cdp("Performance.enable", json!({}))
         .await
         .expect("metrics");
@@ -165,9 +170,6 @@ async fn main() {
             let at = sent.load(Ordering::Relaxed);
             let x = sample(&s, server.pid()).await;
             show(&format!("{at} events"), &x);
-            if let Ok(h) = s.execute("return [document.querySelectorAll('[data-message-id]').length, location.pathname, document.querySelectorAll('*').length];", vec![]).await {
-                println!("DBG {at} {h}");
-            }
             samples.push((at, x));
             last_sample = Instant::now();
         }
@@ -188,12 +190,14 @@ async fn main() {
     out.insert("seconds".into(), json!(seconds));
     out.insert("conversation_opens".into(), json!(opens));
     out.insert("samples".into(), json!(samples.len()));
-    let series: [Series; 8] = [
+    let series: [Series; 10] = [
         ("js_heap_mb", |x| x.js_heap_mb),
         ("wasm_mb", |x| x.wasm_mb),
         ("wasm_live_mb", |x| x.wasm_live_mb),
         ("dom_nodes", |x| x.dom_nodes),
         ("event_listeners", |x| x.listeners),
+        ("timeouts_pending", |x| x.timers[0]),
+        ("intervals_live", |x| x.timers[1]),
         ("server_rss_mb", |x| x.server_rss_mb),
         ("cache_entries", |x| x.cache[0]),
         ("cache_unobserved", |x| x.cache[0] - x.cache[1]),
@@ -253,6 +257,8 @@ async fn main() {
         out.insert(format!("wasm_live_mb_{name}"), json!(at.wasm_live_mb));
         out.insert(format!("dom_nodes_{name}"), json!(at.dom_nodes));
         out.insert(format!("event_listeners_{name}"), json!(at.listeners));
+        out.insert(format!("timeouts_pending_{name}"), json!(at.timers[0]));
+        out.insert(format!("intervals_live_{name}"), json!(at.timers[1]));
     }
     println!(
         "query cache: {} entries ({} unobserved, {} signals, {} fetchers) at the end of the events → {} ({} unobserved, {} signals, {} fetchers) after {idle_seconds} s idle",

@@ -1080,6 +1080,47 @@ pub async fn cache_entry_counts(s: &Session) -> Option<[u64; 4]> {
     n.try_into().ok()
 }
 
+/// From the next page load on, counts the page's timers in `window.__timers`: intervals
+/// set and not cleared, timeouts set and neither fired nor cleared. A timer leak shows as
+/// either count growing (Chrome's metrics count listeners, not timers).
+pub async fn track_timers(s: &Session) {
+    s.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": "(() => {
+            const live = { intervals: new Set(), timeouts: new Set() };
+            window.__timers = live;
+            const [st, ct, si, ci] = [setTimeout, clearTimeout, setInterval, clearInterval];
+            window.setTimeout = function (f, ms, ...a) {
+                const id = st.call(window, function () { live.timeouts.delete(id); return typeof f === 'function' ? f.apply(this, arguments) : undefined; }, ms, ...a);
+                live.timeouts.add(id);
+                return id;
+            };
+            window.clearTimeout = function (id) { live.timeouts.delete(id); return ct.call(window, id); };
+            window.setInterval = function (...a) { const id = si.apply(window, a); live.intervals.add(id); return id; };
+            window.clearInterval = function (id) { live.intervals.delete(id); return ci.call(window, id); };
+        })();"}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("cannot inject the timer count script: {e}"));
+}
+
+/// `[pending timeouts, live intervals]` of the page (NaN before [`track_timers`] saw it).
+pub async fn timer_counts(s: &Session) -> [f64; 2] {
+    let v = s
+        .execute(
+            "const t = window.__timers; return t ? [t.timeouts.size, t.intervals.size] : null;",
+            vec![],
+        )
+        .await
+        .ok();
+    let n: Vec<f64> = v
+        .as_ref()
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    n.try_into().unwrap_or([f64::NAN; 2])
+}
+
 /// The wasm heap's `[live, peak]` bytes (`src/heap_probe.rs`, exported to
 /// `window.wasmBindings`): what the app holds, where [`wasm_memory_bytes`] is the linear
 /// memory's high-water mark. `None` before the app loaded.

@@ -32,7 +32,7 @@ struct EntrySignals {
     error: ArcRwSignal<Option<String>>,
     fetching: ArcRwSignal<bool>,
     invalidations: ArcRwSignal<u64>,
-    requested_at: ArcRwSignal<Option<f64>>,
+    covers_invalidations: ArcRwSignal<Option<u64>>,
 }
 
 struct Inner {
@@ -105,7 +105,7 @@ impl QueryClient {
             error: ArcRwSignal::new(state.error),
             fetching: ArcRwSignal::new(state.fetching),
             invalidations: ArcRwSignal::new(state.invalidations),
-            requested_at: ArcRwSignal::new(state.requested_at),
+            covers_invalidations: ArcRwSignal::new(state.covers_invalidations),
         };
         self.inner
             .try_update_value(|i| {
@@ -212,14 +212,14 @@ impl QueryClient {
                 error,
                 view.fetching,
                 view.invalidations,
-                view.requested_at,
+                view.covers_invalidations,
             ))
         });
-        let Some((signals, data, error, fetching, invalidations, requested_at)) = update else {
+        let Some((signals, data, error, fetching, invalidations, covers)) = update else {
             return;
         };
-        if signals.requested_at.get_untracked() != requested_at {
-            signals.requested_at.set(requested_at);
+        if signals.covers_invalidations.get_untracked() != covers {
+            signals.covers_invalidations.set(covers);
         }
         if signals.invalidations.get_untracked() != invalidations {
             signals.invalidations.set(invalidations);
@@ -384,9 +384,8 @@ pub struct Query<T: Send + Sync + 'static> {
     pub fetching: Signal<bool>,
     /// Counts invalidations of the key; changes as soon as an event makes it stale.
     pub invalidations: Signal<u64>,
-    /// When the request that brought `data` was sent (ms since the epoch, `Date.now()`):
-    /// an answer asked for after a moment, even while another refetch is always in flight.
-    pub requested_at: Signal<Option<f64>>,
+    /// How many of `invalidations` `data` reflects (`QueryState::covers_invalidations`).
+    pub covers_invalidations: Signal<Option<u64>>,
     key: Memo<Option<QueryKey>>,
     client: QueryClient,
 }
@@ -456,16 +455,16 @@ where
         key.get()
             .map_or(0, |k| client.signals_of(&k).invalidations.get())
     });
-    let requested_at = Signal::derive(move || {
+    let covers_invalidations = Signal::derive(move || {
         key.get()
-            .and_then(|k| client.signals_of(&k).requested_at.get())
+            .and_then(|k| client.signals_of(&k).covers_invalidations.get())
     });
     Query {
         data,
         error,
         fetching,
         invalidations,
-        requested_at,
+        covers_invalidations,
         key,
         client,
     }

@@ -99,10 +99,11 @@ pub struct QueryState {
     /// How often the entry was invalidated: lets a page react to "something changed here"
     /// the moment the event arrives, before the refetch it causes has even started.
     pub invalidations: u64,
-    /// When the request that brought `data` was sent (ms, the clock the cache is driven
-    /// with): tells an answer asked for after a moment from one cached before it, even in a
-    /// conversation so busy that a refetch is always in flight.
-    pub requested_at: Option<f64>,
+    /// How many invalidations `data` reflects: `invalidations` as it was when the request
+    /// that brought it was sent. Tells an answer current as of some moment (it covers the
+    /// count read then) from one cached before it, even in a conversation so busy that a
+    /// refetch is always in flight.
+    pub covers_invalidations: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -123,8 +124,8 @@ struct Entry {
     retry_pending: bool,
     generation: u64,
     fetch_count: u64,
-    /// When the fetch in flight (or the last one) was sent.
-    sent_at: f64,
+    /// `invalidations` when the fetch in flight (or the last one) was sent.
+    sent_covering: u64,
 }
 
 /// All queries and the rules between them.
@@ -210,7 +211,7 @@ impl QueryCache {
         entry.retry_pending = false;
         entry.generation = entry.generation.max(floor) + 1;
         entry.fetch_count += 1;
-        entry.sent_at = now;
+        entry.sent_covering = entry.view.invalidations;
         out.push(Command::Fetch {
             key: key.clone(),
             generation: entry.generation,
@@ -432,7 +433,7 @@ impl QueryCache {
         e.view.fetching = false;
         e.attempt = 0;
         e.updated_at = Some(now);
-        e.view.requested_at = Some(e.sent_at);
+        e.view.covers_invalidations = Some(e.sent_covering);
         // An unobserved entry queues nothing when invalidated, but must not forget it.
         e.stale = e.queued || e.stale_in_flight;
         // Identical data keeps the old value, so observers comparing it see no change.
@@ -615,33 +616,34 @@ mod tests {
                 error: None,
                 fetching: false,
                 invalidations: 0,
-                requested_at: Some(0.0),
+                covers_invalidations: Some(0),
             }
         );
     }
 
     #[test]
-    fn an_answer_says_when_it_was_asked_for() {
+    fn an_answer_says_which_invalidations_it_covers() {
         let mut c = cache();
         c.observe(&key(), 100.0);
-        assert_eq!(c.state(&key()).requested_at, None);
+        assert_eq!(c.state(&key()).covers_invalidations, None);
         c.fetch_succeeded(&key(), 1, json!([1]), 130.0);
-        assert_eq!(c.state(&key()).requested_at, Some(100.0));
+        assert_eq!(c.state(&key()).covers_invalidations, Some(0));
         // Invalidated twice while the refetch is out: the queued one goes when it lands.
         let refetch = fetches(&c.invalidate(&key(), 200.0));
         assert_eq!(refetch.len(), 1);
         c.invalidate(&key(), 210.0);
         let fx = c.fetch_succeeded(&key(), refetch[0], json!([1, 2]), 240.0);
         assert_eq!(
-            c.state(&key()).requested_at,
-            Some(200.0),
-            "the answer shown was asked for at 200, whatever is in flight now"
+            c.state(&key()).covers_invalidations,
+            Some(1),
+            "sent after the first invalidation, before the second"
         );
-        // The queued refetch went out as the answer landed, at 240.
+        assert_eq!(c.state(&key()).invalidations, 2);
+        // The queued refetch went out as the answer landed; it covers both.
         let next = fetches(&fx);
         assert_eq!(next.len(), 1, "{fx:?}");
         c.fetch_succeeded(&key(), next[0], json!([1, 2, 3]), 270.0);
-        assert_eq!(c.state(&key()).requested_at, Some(240.0));
+        assert_eq!(c.state(&key()).covers_invalidations, Some(2));
     }
 
     #[test]

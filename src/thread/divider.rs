@@ -62,13 +62,20 @@ pub fn start(divider_top: f64, scroll_height: f64, client_height: f64) -> Start 
     }
 }
 
-/// Whether a query's answer may decide an opening that began at `opening_since` (ms, the
-/// cache's clock): none is in flight (what is cached is the newest there is), or the one
-/// shown was asked for since the opening began. Not "none in flight" alone: in a busy
-/// conversation a refetch is always in flight and the thread would never open (a message
-/// every 55 ms kept it closed for as long as they came, `cargo xtask bench shift`).
-pub fn answer_is_current(fetching: bool, requested_at: Option<f64>, opening_since: f64) -> bool {
-    !fetching || requested_at.is_some_and(|at| at >= opening_since)
+/// Whether a query's answer may decide an opening: none is in flight (what is cached is
+/// the newest there is), or the one shown reflects every change the query had been told
+/// of when the opening began (`covers` ≥ `invalidations_at_opening`; counts from
+/// `QueryState`). Not "none in flight" alone: in a busy conversation a refetch is always in
+/// flight and the thread would never open (a message every 55 ms kept it closed for as
+/// long as they came, `cargo xtask bench shift`). Not "asked for since the opening" either:
+/// a fetch already in flight then may well be current, and waiting for the next one costs
+/// a round trip more.
+pub fn answer_is_current(
+    fetching: bool,
+    covers: Option<u64>,
+    invalidations_at_opening: u64,
+) -> bool {
+    !fetching || covers.is_some_and(|c| c >= invalidations_at_opening)
 }
 
 #[cfg(test)]
@@ -134,15 +141,15 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_asked_for_since_the_opening_counts_while_the_next_is_in_flight() {
-        // Reopened from the cache, refetching: the cached rows are from before.
-        assert!(!answer_is_current(true, Some(900.0), 1_000.0));
-        assert!(!answer_is_current(true, None, 1_000.0));
-        // A busy conversation: the answer asked for at the opening landed, the next refetch
-        // is already out.
-        assert!(answer_is_current(true, Some(1_000.0), 1_000.0));
-        assert!(answer_is_current(true, Some(1_040.0), 1_000.0));
+    fn an_answer_covering_the_opening_counts_while_the_next_is_in_flight() {
+        // Reopened from the cache after 3 changes it has not fetched, refetching.
+        assert!(!answer_is_current(true, Some(1), 4));
+        assert!(!answer_is_current(true, None, 0));
+        // A busy conversation: the answer covers what was known at the opening (or more),
+        // the next refetch is already out.
+        assert!(answer_is_current(true, Some(4), 4));
+        assert!(answer_is_current(true, Some(9), 4));
         // Nothing in flight: what is cached is current.
-        assert!(answer_is_current(false, Some(10.0), 1_000.0));
+        assert!(answer_is_current(false, Some(0), 4));
     }
 }

@@ -76,38 +76,45 @@ pub fn ThreadPage() -> impl IntoView {
     // The conversation whose opening is decided (divider placed); its rows show from then on.
     let opened = RwSignal::new(None::<String>);
     let me_divider = me.clone();
-    // When the opening of which conversation began (ms, `Date.now()`, the cache's clock).
-    let opening: StoredValue<Option<(String, f64)>> = StoredValue::new(None);
+    // The conversation being opened, and how many changes its rows and its list row had
+    // been told of when the opening began: answers covering those decide it.
+    let opening: StoredValue<Option<(String, u64, u64)>> = StoredValue::new(None);
     Effect::new(move |_| {
         let Some(conversation) = id.get() else { return };
         if opened.with(|o| o.as_deref() == Some(conversation.as_str())) {
             return;
         }
-        let since = opening
-            .with_value(|o| {
-                o.as_ref()
-                    .filter(|(c, _)| *c == conversation)
-                    .map(|(_, at)| *at)
-            })
-            .unwrap_or_else(|| {
-                let now = js_sys::Date::now();
-                opening.set_value(Some((conversation.clone(), now)));
-                now
-            });
+        let known = opening.with_value(|o| {
+            o.as_ref()
+                .filter(|(c, _, _)| *c == conversation)
+                .map(|(_, rows, row)| (*rows, *row))
+        });
+        let (rows_known, row_known) = known.unwrap_or_else(|| {
+            let now = (
+                query.invalidations.get_untracked(),
+                conversations.invalidations.get_untracked(),
+            );
+            opening.set_value(Some((conversation.clone(), now.0, now.1)));
+            now
+        });
         // Only current answers count (`answer_is_current`): a thread reopened from the
         // cache shows rows that may be behind the list's count until its refetch lands, and
         // a list still loading (a reload on this thread) has no count yet.
         // The divider goes by the newest page (the live window), wherever the view opens.
         let rows_ready = newest
             .with(|m| m.first().is_some_and(|m| m.conversation_id == conversation))
-            && answer_is_current(query.fetching.get(), query.requested_at.get(), since)
+            && answer_is_current(
+                query.fetching.get(),
+                query.covers_invalidations.get(),
+                rows_known,
+            )
             && start.with(|s| *s != Start::Pending);
         let list_settled = (conversations.data.with(Option::is_some)
             || conversations.error.with(Option::is_some))
             && answer_is_current(
                 conversations.fetching.get(),
-                conversations.requested_at.get(),
-                since,
+                conversations.covers_invalidations.get(),
+                row_known,
             );
         if !rows_ready || !list_settled {
             return;
