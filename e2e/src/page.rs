@@ -1064,19 +1064,33 @@ pub async fn wasm_memory_bytes(s: &Session) -> f64 {
     .unwrap_or(f64::NAN)
 }
 
+/// The numbers `script` returns as an array (`None` when it returns none).
+async fn numbers(s: &Session, script: &str) -> Option<Vec<f64>> {
+    let v = s.execute(script, vec![]).await.ok()?;
+    Some(v.as_array()?.iter().filter_map(Value::as_f64).collect())
+}
+
+/// The numbers `window.wasmBindings.<name>()` returns (`None` before the app loaded).
+async fn binding_numbers(s: &Session, name: &str) -> Option<Vec<f64>> {
+    numbers(
+        s,
+        &format!(
+            "const f = window.wasmBindings && window.wasmBindings.{name};
+             return f ? Array.from(f()) : null;"
+        ),
+    )
+    .await
+}
+
 /// The app's query cache as `[entries, observed entries, signal sets, fetchers]`
 /// (`src/cache/probe.rs`, exported to `window.wasmBindings`); `None` before the app made
 /// its cache.
 pub async fn cache_entry_counts(s: &Session) -> Option<[u64; 4]> {
-    let v = s
-        .execute(
-            "const f = window.wasmBindings && window.wasmBindings.cache_entry_counts;
-             return f ? Array.from(f()) : null;",
-            vec![],
-        )
-        .await
-        .ok()?;
-    let n: Vec<u64> = v.as_array()?.iter().filter_map(Value::as_u64).collect();
+    let n: Vec<u64> = binding_numbers(s, "cache_entry_counts")
+        .await?
+        .into_iter()
+        .map(|x| x as u64)
+        .collect();
     n.try_into().ok()
 }
 
@@ -1106,35 +1120,20 @@ pub async fn track_timers(s: &Session) {
 
 /// `[pending timeouts, live intervals]` of the page (NaN before [`track_timers`] saw it).
 pub async fn timer_counts(s: &Session) -> [f64; 2] {
-    let v = s
-        .execute(
-            "const t = window.__timers; return t ? [t.timeouts.size, t.intervals.size] : null;",
-            vec![],
-        )
-        .await
-        .ok();
-    let n: Vec<f64> = v
-        .as_ref()
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default();
-    n.try_into().unwrap_or([f64::NAN; 2])
+    numbers(
+        s,
+        "const t = window.__timers; return t ? [t.timeouts.size, t.intervals.size] : null;",
+    )
+    .await
+    .and_then(|n| n.try_into().ok())
+    .unwrap_or([f64::NAN; 2])
 }
 
 /// The wasm heap's `[live, peak]` bytes (`src/heap_probe.rs`, exported to
 /// `window.wasmBindings`): what the app holds, where [`wasm_memory_bytes`] is the linear
 /// memory's high-water mark. `None` before the app loaded.
 pub async fn heap_bytes(s: &Session) -> Option<[f64; 2]> {
-    let v = s
-        .execute(
-            "const f = window.wasmBindings && window.wasmBindings.heap_bytes;
-             return f ? Array.from(f()) : null;",
-            vec![],
-        )
-        .await
-        .ok()?;
-    let n: Vec<f64> = v.as_array()?.iter().filter_map(Value::as_f64).collect();
-    n.try_into().ok()
+    binding_numbers(s, "heap_bytes").await?.try_into().ok()
 }
 
 /// Records tasks over 50 ms as `[start, duration]` in `window.__long`.
